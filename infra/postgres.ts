@@ -1,0 +1,216 @@
+// PostgreSQL as the schema registry's durable storage: a private cluster under .viewpulse/,
+// listening on 127.0.0.1:5433 so it never collides with a system cluster on 5432.
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { stateDir } from './paths.js';
+import { isAlive, logFile, portOpen, run, runningPid, sleep, startDaemon, stopDaemon, which } from './process.js';
+import { PrerequisiteError, type NativeService } from './service.js';
+
+const NAME = 'postgres';
+export const PG_HOST = '127.0.0.1';
+export const PG_PORT = 5433;
+/** Dev-only credentials: the cluster listens on loopback only and holds nothing secret. */
+export const PG_USER = 'viewpulse';
+export const PG_PASSWORD = 'viewpulse';
+export const PG_DATABASE = 'schema_registry';
+/** initdb's superuser; reachable only through the unix socket in our run dir. */
+const SUPERUSER = 'postgres';
+
+const dataDir = (): string => stateDir('data', NAME);
+const socketDir = (): string => stateDir('run', NAME);
+
+/** A directory holding initdb, postgres and psql of one PostgreSQL major version. */
+async function findBinDir(): Promise<string | undefined> {
+  const candidates: string[] = [];
+  const onPath = await which('initdb');
+  if (onPath) candidates.push(dirname(realpathSync(onPath)));
+  const debianRoot = '/usr/lib/postgresql';
+  if (existsSync(debianRoot)) {
+    const majors = readdirSync(debianRoot).filter((v) => /^\d+$/.test(v));
+    majors.sort((a, b) => Number(b) - Number(a));
+    candidates.push(...majors.map((v) => join(debianRoot, v, 'bin')));
+  }
+  return candidates.find((dir) => ['initdb', 'postgres', 'psql'].every((t) => existsSync(join(dir, t))));
+}
+
+async function binDir(): Promise<string> {
+  const dir = await findBinDir();
+  if (!dir) throw new PrerequisiteError('PostgreSQL not found: run `sudo apt-get install -y postgresql`');
+  return dir;
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+interface Owner {
+  uid: number;
+  gid: number;
+  /** Wraps a command so it runs as this owner. */
+  wrap(command: string, args: string[]): [string, string[]];
+}
+
+/** PostgreSQL refuses to run as root, so as root we drop to the `postgres` OS user. */
+let ownerLookup: Promise<Owner | undefined> | undefined;
+const owner = (): Promise<Owner | undefined> => (ownerLookup ??= lookupOwner());
+
+async function lookupOwner(): Promise<Owner | undefined> {
+  if (!isRoot()) return undefined;
+  const id = async (flag: string): Promise<number> => Number((await run('id', [flag, 'postgres'])).trim());
+  try {
+    await id('-u');
+  } catch {
+    await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+  }
+  const uid = await id('-u');
+  const gid = await id('-g');
+  // setpriv execs in place (unlike runuser, which forks), so our pid file names the postmaster.
+  const wrap = (command: string, args: string[]): [string, string[]] => [
+    'setpriv',
+    ['--reuid', String(uid), '--regid', String(gid), '--init-groups', '--', command, ...args],
+  ];
+  return { uid, gid, wrap };
+}
+
+async function asOwner(command: string, args: string[]): Promise<string> {
+  const o = await owner();
+  const [cmd, argv] = o ? o.wrap(command, args) : [command, args];
+  return run(cmd, argv);
+}
+
+async function aptInstall(log: (line: string) => void): Promise<void> {
+  if (!isRoot()) throw new PrerequisiteError('PostgreSQL not found: run `sudo apt-get install -y postgresql`');
+  log('PostgreSQL binaries not found: running apt-get install -y postgresql');
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    await run('apt-get', ['install', '-y', 'postgresql'], { env });
+  } catch {
+    await run('apt-get', ['update'], { env });
+    await run('apt-get', ['install', '-y', 'postgresql'], { env });
+  }
+}
+
+const INITDB_FLAGS = ['-E', 'UTF8', '--no-locale', '--auth-local=trust', '--auth-host=scram-sha-256'];
+
+/** Creates the cluster once; PG_VERSION marks a finished initdb. */
+async function ensureCluster(bin: string, log: (line: string) => void): Promise<void> {
+  const data = dataDir();
+  const o = await owner();
+  if (o) for (const dir of [data, socketDir()]) chownSync(dir, o.uid, o.gid);
+  chmodSync(socketDir(), 0o700); // keeps the trust-authenticated socket to ourselves
+  try {
+    await asOwner('test', ['-w', data]);
+  } catch {
+    throw new PrerequisiteError(
+      `the postgres OS user cannot write ${data} (a parent directory is private?): set VIEWPULSE_HOME to a directory it can reach, e.g. /var/tmp/viewpulse`,
+    );
+  }
+  if (existsSync(join(data, 'PG_VERSION'))) return;
+  log(`initdb ${data}`);
+  // Unix socket: trust (its directory is ours alone). TCP: password (SCRAM).
+  await asOwner(join(bin, 'initdb'), ['-D', data, '-U', SUPERUSER, ...INITDB_FLAGS]);
+}
+
+/** Runs one statement with psql and returns its unaligned, tuples-only output. */
+const psql = (bin: string, conn: string[], sql: string, env: NodeJS.ProcessEnv = {}): Promise<string> =>
+  run(join(bin, 'psql'), ['-X', ...conn, '-v', 'ON_ERROR_STOP=1', '-tAc', sql], { env });
+
+/** As the superuser over the unix socket, for setup statements. */
+const superSql = (bin: string, sql: string): Promise<string> =>
+  psql(bin, ['-h', socketDir(), '-p', String(PG_PORT), '-U', SUPERUSER, '-d', 'postgres'], sql);
+
+/** Creates the registry's login role and database once. */
+async function ensureDatabase(bin: string, log: (line: string) => void): Promise<void> {
+  if (!(await superSql(bin, `SELECT 1 FROM pg_roles WHERE rolname = '${PG_USER}'`)).trim()) {
+    await superSql(bin, `CREATE ROLE ${PG_USER} LOGIN PASSWORD '${PG_PASSWORD}'`);
+  }
+  if (!(await superSql(bin, `SELECT 1 FROM pg_database WHERE datname = '${PG_DATABASE}'`)).trim()) {
+    log(`creating database ${PG_DATABASE}`);
+    await superSql(bin, `CREATE DATABASE ${PG_DATABASE} OWNER ${PG_USER}`);
+  }
+}
+
+/** A postmaster of our data dir whose pid file we lost (e.g. .viewpulse/run was wiped). */
+function orphanPostmaster(): number | undefined {
+  const lock = join(dataDir(), 'postmaster.pid');
+  if (!existsSync(lock)) return undefined;
+  const pid = Number(readFileSync(lock, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir()) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!runningPid(NAME)) throw new Error(`PostgreSQL exited during start; see ${logFile(NAME)}`);
+    if (await probe().catch(() => false)) return;
+    await sleep(250);
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs / 1000}s; see ${logFile(NAME)}`);
+}
+
+export const postgres: NativeService = {
+  name: NAME,
+  address: `${PG_HOST}:${PG_PORT}`,
+
+  async install(log) {
+    if (!(await findBinDir())) await aptInstall(log);
+    await ensureCluster(await binDir(), log);
+  },
+
+  async start(log) {
+    if (runningPid(NAME) && (await this.ready())) return;
+    const bin = await binDir();
+    if (!runningPid(NAME)) {
+      if (orphanPostmaster() || (await portOpen(PG_PORT))) {
+        throw new PrerequisiteError(
+          `port ${PG_PORT} is in use by a process we did not start: stop it (\`ss -ltnp 'sport = :${PG_PORT}'\`), or run \`services down\` if it is a leftover viewpulse postgres`,
+        );
+      }
+      await ensureCluster(bin, log);
+      log(`starting PostgreSQL on ${this.address}`);
+      const settings = { listen_addresses: PG_HOST, port: PG_PORT, unix_socket_directories: socketDir() };
+      const args = ['-D', dataDir(), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+      const o = await owner();
+      const [command, argv] = o ? o.wrap(join(bin, 'postgres'), args) : [join(bin, 'postgres'), args];
+      startDaemon({ name: NAME, command, args: argv, cwd: dataDir() });
+    }
+    await waitUntil('PostgreSQL', async () => (await superSql(bin, 'SELECT 1')).trim() === '1', 60_000);
+    await ensureDatabase(bin, log);
+    await waitUntil('PostgreSQL (registry database)', () => this.ready(), 10_000);
+  },
+
+  async ready() {
+    const bin = await findBinDir();
+    if (!bin) return false;
+    // A real login over TCP as the registry's role, exactly as the registry connects.
+    const conn = ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_USER, '-d', PG_DATABASE];
+    const env = { PGPASSWORD: PG_PASSWORD, PGCONNECT_TIMEOUT: '3' };
+    const out = await psql(bin, conn, 'SELECT 1', env).catch(() => '');
+    return out.trim() === '1';
+  },
+
+  async version() {
+    const bin = await findBinDir();
+    if (!bin) return 'unknown';
+    const out = await run(join(bin, 'postgres'), ['--version']); // "postgres (PostgreSQL) 15.14 (Debian ...)"
+    return /\(PostgreSQL\)\s+(\S+)/.exec(out)?.[1] ?? out.trim();
+  },
+
+  async stop() {
+    const pid = runningPid(NAME) ?? orphanPostmaster();
+    if (!pid) return;
+    // SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      /* already gone */
+    }
+    const deadline = Date.now() + 30_000;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await stopDaemon(NAME, 5_000); // clears the pid file and any straggler in the group
+  },
+};

@@ -1,0 +1,29 @@
+// The ClickHouse client, built in one place. Queries are built with lib/clickhouse/sql.ts.
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../config.js';
+import type { SqlFragment } from './sql.js';
+
+export type { ClickHouseClient };
+
+export function createClickHouse(config: Config['clickhouse'], database?: string): ClickHouseClient {
+  return createClient({
+    url: config.url,
+    username: config.user,
+    password: config.password,
+    database: database ?? config.database,
+    request_timeout: 60_000,
+    // 18.16 knows nothing of newer settings; send none that it would reject.
+    clickhouse_settings: {},
+  });
+}
+
+/** Runs a SELECT built with the `sql` tag and returns its rows as objects. */
+export async function queryRows<T>(ch: ClickHouseClient, q: SqlFragment): Promise<T[]> {
+  const rs = await ch.query({ query: q.text, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+/** Runs a statement (DDL, ALTER ...) built with the `sql` tag. */
+export async function exec(ch: ClickHouseClient, q: SqlFragment): Promise<void> {
+  await ch.command({ query: q.text });
+}

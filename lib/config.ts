@@ -1,0 +1,122 @@
+// The one typed configuration module: every setting comes from an environment variable
+// with a local default, and is validated at start with an error that names the variable.
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return fallback;
+  return v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const v = str(env, name, fallback);
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(name, `expected an http(s) URL, got "${v}"`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+function hostPorts(env: Env, name: string, fallback: string): string[] {
+  const list = str(env, name, fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const hp of list) {
+    if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(hp)) {
+      throw new ConfigError(name, `expected host:port[,host:port...], got "${hp}"`);
+    }
+  }
+  if (list.length === 0) throw new ConfigError(name, 'expected at least one host:port');
+  return list;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const v = str(env, name, fallback);
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${v}"`);
+  }
+  return v as T;
+}
+
+function identifier(env: Env, name: string, fallback: string): string {
+  const v = str(env, name, fallback);
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(v)) {
+    throw new ConfigError(name, `expected a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got "${v}"`);
+  }
+  return v;
+}
+
+export interface Config {
+  kafka: { brokers: string[]; clientId: string; topicPrefix: string };
+  registry: { url: string };
+  clickhouse: { url: string; database: string; user: string; password: string };
+  collector: { port: number; writeKeys: string[] };
+  api: { port: number; jwtSecret: string };
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+/** Reads and validates the configuration. Throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const topicPrefix = str(env, 'VIEWPULSE_TOPIC_PREFIX', '');
+  if (!/^[A-Za-z0-9._-]*$/.test(topicPrefix)) {
+    throw new ConfigError(
+      'VIEWPULSE_TOPIC_PREFIX',
+      `only letters, digits, ".", "_" and "-" are allowed, got "${topicPrefix}"`,
+    );
+  }
+  const writeKeys = str(env, 'VIEWPULSE_WRITE_KEYS', 'vp_local_write_key')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  for (const k of writeKeys) {
+    if (k.length < 8) throw new ConfigError('VIEWPULSE_WRITE_KEYS', 'each write key needs at least 8 characters');
+  }
+  const jwtSecret = str(env, 'VIEWPULSE_JWT_SECRET', 'viewpulse-local-dev-secret-change-me');
+  if (jwtSecret.length < 16) throw new ConfigError('VIEWPULSE_JWT_SECRET', 'needs at least 16 characters');
+  return {
+    kafka: {
+      brokers: hostPorts(env, 'VIEWPULSE_KAFKA_BROKERS', '127.0.0.1:9092'),
+      clientId: str(env, 'VIEWPULSE_KAFKA_CLIENT_ID', 'viewpulse'),
+      topicPrefix,
+    },
+    registry: { url: url(env, 'VIEWPULSE_REGISTRY_URL', 'http://127.0.0.1:8081') },
+    clickhouse: {
+      url: url(env, 'VIEWPULSE_CLICKHOUSE_URL', 'http://127.0.0.1:8123'),
+      database: identifier(env, 'VIEWPULSE_CLICKHOUSE_DATABASE', 'viewpulse'),
+      user: str(env, 'VIEWPULSE_CLICKHOUSE_USER', 'default'),
+      password: env.VIEWPULSE_CLICKHOUSE_PASSWORD ?? '',
+    },
+    collector: { port: int(env, 'VIEWPULSE_COLLECTOR_PORT', 3001, 1, 65535), writeKeys },
+    api: { port: int(env, 'VIEWPULSE_API_PORT', 3000, 1, 65535), jwtSecret },
+    logLevel: oneOf(env, 'VIEWPULSE_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
+  };
+}
+
+/** host and port of an http URL, for the services that listen on it. */
+export function portOf(u: string): number {
+  const parsed = new URL(u);
+  return Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80));
+}

@@ -1,0 +1,51 @@
+// The one coded error catalogue. Every error Viewpulse raises on purpose has a stable
+// `VP_ERR_*` code, says whether retrying can help, and carries context (topic, partition,
+// offset, table...) so a log line or a dead-letter header explains itself.
+
+export interface ErrorContext {
+  topic?: string;
+  partition?: number;
+  offset?: string;
+  table?: string;
+  subject?: string;
+  [key: string]: string | number | boolean | undefined;
+}
+
+export const ERRORS = {
+  VP_ERR_CONFIG: { retriable: false, message: 'invalid configuration' },
+  VP_ERR_REGISTRY_UNAVAILABLE: { retriable: true, message: 'schema registry unavailable' },
+  VP_ERR_REGISTRY_REJECTED: { retriable: false, message: 'schema registry rejected the request' },
+  VP_ERR_SCHEMA_INCOMPATIBLE: { retriable: false, message: 'schema is not compatible with published versions' },
+  VP_ERR_SCHEMA_NOT_FOUND: { retriable: false, message: 'schema id not found in the registry' },
+  VP_ERR_DECODE_MAGIC: { retriable: false, message: 'record is not in Confluent wire format (bad magic byte)' },
+  VP_ERR_DECODE_AVRO: { retriable: false, message: 'record body does not decode with its writer schema' },
+  VP_ERR_ENCODE_AVRO: { retriable: false, message: 'value does not match the Avro schema' },
+  VP_ERR_KAFKA: { retriable: true, message: 'Kafka request failed' },
+  VP_ERR_CLICKHOUSE: { retriable: true, message: 'ClickHouse request failed' },
+  VP_ERR_CLICKHOUSE_REJECTED: { retriable: false, message: 'ClickHouse rejected the query' },
+  VP_ERR_MIGRATION: { retriable: false, message: 'migration failed' },
+  VP_ERR_SERVICE: { retriable: false, message: 'local service failed' },
+} as const satisfies Record<string, { retriable: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ViewpulseError extends Error {
+  override name = 'ViewpulseError';
+  readonly retriable: boolean;
+
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly context: ErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${ERRORS[code].message}${detail ? ` — ${detail}` : ''}`, options);
+    this.retriable = ERRORS[code].retriable;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, retriable: this.retriable, context: this.context };
+  }
+}
+
+export const isRetriable = (err: unknown): boolean => err instanceof ViewpulseError && err.retriable;
