@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // Schema Registry and ClickHouse, which its global setup starts when they are not running.
 export default defineConfig({
   test: {
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {
