@@ -21,6 +21,8 @@ export const ERRORS = {
   VP_ERR_DECODE_AVRO: { retriable: false, message: 'record body does not decode with its writer schema' },
   VP_ERR_ENCODE_AVRO: { retriable: false, message: 'value does not match the Avro schema' },
   VP_ERR_KAFKA: { retriable: true, message: 'Kafka request failed' },
+  VP_ERR_BACKPRESSURE: { retriable: true, message: 'too much work in flight; retry later' },
+  VP_ERR_CLOSED: { retriable: false, message: 'component is shut down' },
   VP_ERR_CLICKHOUSE: { retriable: true, message: 'ClickHouse request failed' },
   VP_ERR_CLICKHOUSE_REJECTED: { retriable: false, message: 'ClickHouse rejected the query' },
   VP_ERR_MIGRATION: { retriable: false, message: 'migration failed' },
