@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { registerServices } from './services.js';
 import { registerDemo } from './demo.js';
+import { registerMigrate } from './migrate.js';
+import { registerSchemas } from './schemas.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -11,6 +13,8 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .enablePositionalOptions();
   registerServices(program);
+  registerMigrate(program);
+  registerSchemas(program);
   registerDemo(program);
   await program.parseAsync(argv);
 }

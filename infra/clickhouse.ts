@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync, copyFileSync, mkdirSync } from
 import { join } from 'node:path';
 import { loadConfig, portOf } from '../lib/config.js';
 import { assetPath, stateDir } from './paths.js';
-import { portOpen, run, runningPid, startDaemon, stopDaemon, waitFor, which } from './process.js';
+import { aptInstall, portOpen, runningPid, startDaemon, stopDaemon, waitFor, which } from './process.js';
 import { PrerequisiteError, type NativeService } from './service.js';
 
 const NAME = 'clickhouse';
@@ -58,13 +58,7 @@ export const clickhouse: NativeService = {
       );
     }
     log('installing clickhouse-server from Debian packages (apt-get)');
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    try {
-      await run('apt-get', ['install', '-y', '--no-install-recommends', 'clickhouse-server'], { env });
-    } catch {
-      await run('apt-get', ['update'], { env });
-      await run('apt-get', ['install', '-y', '--no-install-recommends', 'clickhouse-server'], { env });
-    }
+    await aptInstall(['clickhouse-server']);
   },
 
   async start(log) {

@@ -3,7 +3,18 @@
 import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stateDir } from './paths.js';
-import { isAlive, logFile, portOpen, run, runningPid, sleep, startDaemon, stopDaemon, which } from './process.js';
+import {
+  aptInstall as aptInstallPackages,
+  isAlive,
+  logFile,
+  portOpen,
+  run,
+  runningPid,
+  sleep,
+  startDaemon,
+  stopDaemon,
+  which,
+} from './process.js';
 import { PrerequisiteError, type NativeService } from './service.js';
 
 const NAME = 'postgres';
@@ -79,13 +90,7 @@ async function asOwner(command: string, args: string[]): Promise<string> {
 async function aptInstall(log: (line: string) => void): Promise<void> {
   if (!isRoot()) throw new PrerequisiteError('PostgreSQL not found: run `sudo apt-get install -y postgresql`');
   log('PostgreSQL binaries not found: running apt-get install -y postgresql');
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    await run('apt-get', ['install', '-y', 'postgresql'], { env });
-  } catch {
-    await run('apt-get', ['update'], { env });
-    await run('apt-get', ['install', '-y', 'postgresql'], { env });
-  }
+  await aptInstallPackages(['postgresql']);
 }
 
 const INITDB_FLAGS = ['-E', 'UTF8', '--no-locale', '--auth-local=trust', '--auth-host=scram-sha-256'];

@@ -150,3 +150,25 @@ export async function which(cmd: string): Promise<string | undefined> {
     return undefined;
   }
 }
+
+let aptQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Installs Debian packages. Calls are serialised (dpkg takes one lock), and a failed install
+ * is retried once after `apt-get update`, since a fresh machine may have stale lists.
+ */
+export function aptInstall(packages: string[]): Promise<void> {
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  const install = (): Promise<string> =>
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env });
+  const next = aptQueue.then(async () => {
+    try {
+      await install();
+    } catch {
+      await run('apt-get', ['update'], { env });
+      await install();
+    }
+  });
+  aptQueue = next.catch(() => undefined);
+  return next;
+}

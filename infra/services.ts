@@ -29,7 +29,8 @@ export async function statusOf(s: NativeService): Promise<ServiceStatus> {
 /** Installs what is missing, then starts each service and waits until it answers. */
 export async function servicesUp(log: (line: string) => void, names?: readonly string[]): Promise<ServiceStatus[]> {
   const list = selectServices(names);
-  for (const s of list) await s.install((line) => log(`[${s.name}] ${line}`));
+  // Installs are independent (apt, Maven, go install): run them side by side.
+  await Promise.all(list.map((s) => s.install((line) => log(`[${s.name}] ${line}`))));
   for (const s of list) {
     if (await s.ready().catch(() => false)) continue;
     await s.start((line) => log(`[${s.name}] ${line}`));

@@ -70,7 +70,7 @@ function identifier(env: Env, name: string, fallback: string): string {
 }
 
 export interface Config {
-  kafka: { brokers: string[]; clientId: string; topicPrefix: string };
+  kafka: { brokers: string[]; clientId: string; topicPrefix: string; playEventPartitions: number };
   registry: { url: string };
   clickhouse: { url: string; database: string; user: string; password: string };
   collector: { port: number; writeKeys: string[] };
@@ -101,6 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
       brokers: hostPorts(env, 'VIEWPULSE_KAFKA_BROKERS', '127.0.0.1:9092'),
       clientId: str(env, 'VIEWPULSE_KAFKA_CLIENT_ID', 'viewpulse'),
       topicPrefix,
+      playEventPartitions: int(env, 'VIEWPULSE_PLAY_EVENTS_PARTITIONS', 6, 1, 1024),
     },
     registry: { url: url(env, 'VIEWPULSE_REGISTRY_URL', 'http://127.0.0.1:8081') },
     clickhouse: {

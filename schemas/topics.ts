@@ -17,6 +17,21 @@ export function topics(prefix = ''): Record<TopicKey, string> {
   };
 }
 
+export interface TopicSpec {
+  partitions: number;
+  /** Extra topic configs, e.g. compaction for the catalog. */
+  configs?: Record<string, string>;
+}
+
+/** How `viewpulse migrate` creates each topic. Partitions are the unit of parallelism. */
+export function topicSpecs(playEventPartitions = 6): Record<TopicKey, TopicSpec> {
+  return {
+    playEvents: { partitions: playEventPartitions },
+    videos: { partitions: 3, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
+    playEventsDlq: { partitions: 3, configs: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+  };
+}
+
 /** Subject names follow Confluent's TopicNameStrategy. */
 export const valueSubject = (topic: string): string => `${topic}-value`;
 

@@ -104,6 +104,17 @@ export class RegistryClient {
     }
   }
 
+  /** The schema text of one published version of a subject. */
+  async schemaVersion(subject: string, version: number): Promise<string> {
+    const r = await this.request<{ schema: string }>(
+      'GET',
+      `/subjects/${encodeURIComponent(subject)}/versions/${version}`,
+      undefined,
+      subject,
+    );
+    return r.schema;
+  }
+
   async setCompatibility(subject: string, level: Compatibility): Promise<void> {
     await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level }, subject);
   }

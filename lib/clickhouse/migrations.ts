@@ -1,0 +1,117 @@
+// Versioned ClickHouse migrations: schemas/clickhouse/NNN_name.sql, applied in order and
+// recorded in the `schema_migrations` table. Every statement is written to be safe to run
+// again (IF NOT EXISTS), so a crash halfway through a file is repaired by the next run.
+// `{{db}}` in a file is the configured database (a validated identifier).
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ViewpulseError } from '../errors.js';
+import { TABLES } from '../../schemas/tables.js';
+import { exec, queryRows, type ClickHouseClient } from './client.js';
+import { sql, v } from './sql.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  checksum: string;
+  statements: string[];
+}
+
+const FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
+
+/** Splits a file into statements at `;` that ends a line; comment-only chunks are dropped. */
+export function splitStatements(text: string): string[] {
+  return text
+    .split(/;[ \t]*(?:\r?\n|$)/)
+    .map((chunk) =>
+      chunk
+        .split('\n')
+        .filter((line) => !/^\s*--/.test(line))
+        .join('\n')
+        .trim(),
+    )
+    .filter((s) => s.length > 0);
+}
+
+export function loadMigrations(dir: string, database: string): Migration[] {
+  v.ident(database); // validates
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((file) => {
+      const m = FILE.exec(file);
+      if (!m) throw new ViewpulseError('VP_ERR_MIGRATION', `bad migration file name ${file} (want NNN_name.sql)`);
+      const text = readFileSync(join(dir, file), 'utf8');
+      return {
+        version: Number(m[1]),
+        name: m[2]!,
+        checksum: createHash('sha256').update(text).digest('hex').slice(0, 16),
+        statements: splitStatements(text.replaceAll('{{db}}', database)),
+      };
+    });
+}
+
+interface Applied {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+export async function appliedMigrations(ch: ClickHouseClient, database: string): Promise<Applied[]> {
+  const rows = await queryRows<Applied>(
+    ch,
+    sql`SELECT version, any(name) AS name, any(checksum) AS checksum
+        FROM ${v.table(database, TABLES.migrations)} GROUP BY version ORDER BY version`,
+  );
+  return rows.map((r) => ({ ...r, version: Number(r.version) }));
+}
+
+/** Applies what is missing; returns the versions applied now. Safe to run twice. */
+export async function migrate(
+  ch: ClickHouseClient,
+  database: string,
+  dir: string,
+  log: (line: string) => void = () => {},
+): Promise<number[]> {
+  await exec(ch, sql`CREATE DATABASE IF NOT EXISTS ${v.ident(database)}`);
+  await exec(
+    ch,
+    sql`CREATE TABLE IF NOT EXISTS ${v.table(database, TABLES.migrations)} (
+          version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()
+        ) ENGINE = MergeTree ORDER BY version`,
+  );
+  const applied = new Map((await appliedMigrations(ch, database)).map((a) => [a.version, a]));
+  const done: number[] = [];
+  for (const m of loadMigrations(dir, database)) {
+    const before = applied.get(m.version);
+    if (before) {
+      if (before.checksum !== m.checksum) {
+        throw new ViewpulseError(
+          'VP_ERR_MIGRATION',
+          `migration ${m.version}_${m.name} changed after it was applied (checksum ${before.checksum} → ${m.checksum}); add a new migration instead`,
+        );
+      }
+      continue;
+    }
+    log(`applying ${String(m.version).padStart(3, '0')}_${m.name} (${m.statements.length} statements)`);
+    for (const [i, statement] of m.statements.entries()) {
+      try {
+        await ch.command({ query: statement });
+      } catch (err) {
+        throw new ViewpulseError(
+          'VP_ERR_MIGRATION',
+          `${m.version}_${m.name} statement ${i + 1}: ${(err as Error).message}`,
+          {},
+          { cause: err },
+        );
+      }
+    }
+    await ch.insert({
+      table: `${database}.${TABLES.migrations}`,
+      format: 'JSONEachRow',
+      values: [{ version: m.version, name: m.name, checksum: m.checksum }],
+    });
+    done.push(m.version);
+  }
+  return done;
+}
