@@ -3,6 +3,27 @@
 export const TABLES = {
   migrations: 'schema_migrations',
   smokeEvents: 'smoke_events',
+  /** every accepted play event (raw-events) */
+  playEvents: 'play_events',
+  /** the catalog (catalog loader) */
+  videos: 'videos',
+  /** plays, views, watch time per video/creator per minute/hour/day (view-counts) */
+  counts: 'view_counts',
+  /** one row per playback session, the base of engagement numbers (engagement) */
+  sessions: 'sessions',
+  /** viewer observations; materialized views roll them into uniq states (engagement) */
+  viewerObservations: 'viewer_observations',
+  videoViewersHourly: 'video_viewers_hourly',
+  videoViewersDaily: 'video_viewers_daily',
+  creatorViewersHourly: 'creator_viewers_hourly',
+  creatorViewersDaily: 'creator_viewers_daily',
+  creatorViewerFirstSeen: 'creator_viewer_first_seen',
+  /** events that arrived after their window closed (all processors) */
+  lateEvents: 'late_events',
+  /** per processor and partition: how far results are final */
+  watermarks: 'processor_watermarks',
+  /** per processor and partition: state snapshot and the offset it covers */
+  checkpoints: 'processor_checkpoints',
 } as const;
 
 export type TableKey = keyof typeof TABLES;

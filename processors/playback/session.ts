@@ -1,0 +1,121 @@
+// One playback session (one session_id, one video) and the numbers it implies, exactly as
+// docs/semantics.md defines them. Pure: no I/O, no clocks. The session keeps its events in
+// session order (event time, then event_id), so out-of-order arrival changes nothing but
+// the moment a number becomes known.
+import { MINUTE } from '../windows.js';
+import type { EventType } from '../../schemas/types.js';
+
+/** What a session needs to remember of one event. */
+export interface CompactEvent {
+  id: string;
+  t: number;
+  type: EventType;
+  pos: number;
+  watched: number;
+  seekFrom: number | null;
+}
+
+export const VIEW_THRESHOLD_MS = 30_000;
+export const RETENTION_BUCKETS = 101;
+
+const before = (a: CompactEvent, b: CompactEvent): boolean => a.t < b.t || (a.t === b.t && a.id < b.id);
+
+/** Session order: event time, ties by event_id. */
+export function insertSorted(events: CompactEvent[], e: CompactEvent): boolean {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(events[mid]!, e)) lo = mid + 1;
+    else hi = mid;
+  }
+  if (events[lo]?.id === e.id) return false;
+  // An equal id can also sit elsewhere if a duplicate carried another time: check all.
+  if (events.some((x) => x.id === e.id)) return false;
+  events.splice(lo, 0, e);
+  return true;
+}
+
+/** Watch-time contribution of each event: the first 0, then min(watched, gap since previous). */
+export function contributions(events: readonly CompactEvent[]): number[] {
+  return events.map((e, i) => (i === 0 ? 0 : Math.max(0, Math.min(e.watched, e.t - events[i - 1]!.t))));
+}
+
+/** The view threshold: min(30 s, video length); 30 s when the length is unknown. */
+export const viewThreshold = (durationMs: number): number =>
+  durationMs > 0 ? Math.min(VIEW_THRESHOLD_MS, durationMs) : VIEW_THRESHOLD_MS;
+
+/**
+ * The time the session qualifies as a view: the first event at which the running watch time
+ * reaches the threshold, or the first `complete`, whichever comes first. null if neither.
+ */
+export function qualifyingTime(
+  events: readonly CompactEvent[],
+  contribs: readonly number[],
+  durationMs: number,
+): number | null {
+  const threshold = viewThreshold(durationMs);
+  let sum = 0;
+  for (let i = 0; i < events.length; i++) {
+    sum += contribs[i]!;
+    if (sum >= threshold || events[i]!.type === 'complete') return events[i]!.t;
+  }
+  return null;
+}
+
+/** Percent bucket of a playhead position: min(100, floor(100 x / duration)), at least 0. */
+export const bucketOf = (positionMs: number, durationMs: number): number =>
+  Math.max(0, Math.min(100, Math.floor((100 * positionMs) / durationMs)));
+
+/**
+ * Which of the 101 retention buckets the session watched: for each event with a
+ * contribution c > 0 the segment [end - c, end], where end is seek_from for a seek (the
+ * watching happened before the jump) and the position otherwise.
+ */
+export function coveredBuckets(
+  events: readonly CompactEvent[],
+  contribs: readonly number[],
+  durationMs: number,
+): Uint8Array {
+  const covered = new Uint8Array(RETENTION_BUCKETS);
+  if (durationMs <= 0) return covered;
+  events.forEach((e, i) => {
+    const c = contribs[i]!;
+    if (c <= 0) return;
+    const end = e.type === 'seek' && e.seekFrom !== null ? e.seekFrom : e.pos;
+    const from = bucketOf(end - c, durationMs);
+    const to = bucketOf(end, durationMs);
+    for (let b = from; b <= to; b++) covered[b] = 1;
+  });
+  return covered;
+}
+
+export const minuteOf = (t: number): number => Math.floor(t / MINUTE) * MINUTE;
+
+/** Everything the counts need from one session. */
+export interface SessionTotals {
+  /** minute start → plays (play_start events) in that minute */
+  plays: Map<number, number>;
+  /** minute start → watch time contributed in that minute */
+  watch: Map<number, number>;
+  watchMs: number;
+  /** Candidate view time, or null while the session has not qualified. */
+  candidate: number | null;
+}
+
+export function totals(events: readonly CompactEvent[], durationMs: number): SessionTotals {
+  const contribs = contributions(events);
+  const plays = new Map<number, number>();
+  const watch = new Map<number, number>();
+  let watchMs = 0;
+  events.forEach((e, i) => {
+    const m = minuteOf(e.t);
+    if (e.type === 'play_start') plays.set(m, (plays.get(m) ?? 0) + 1);
+    const c = contribs[i]!;
+    if (c > 0) {
+      watch.set(m, (watch.get(m) ?? 0) + c);
+      watchMs += c;
+    }
+  });
+  return { plays, watch, watchMs, candidate: qualifyingTime(events, contribs, durationMs) };
+}

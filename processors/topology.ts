@@ -1,0 +1,59 @@
+// The contract between pure processors and the runtimes that drive them. A processor is
+// created per input partition from an optional snapshot; it applies records one at a time
+// (pure: no I/O, no wall clock), collects output rows, and can snapshot its state. The Kafka
+// runner (lib/kafka/runner.ts) and the in-memory test driver (processors/driver.ts) are two
+// runtimes for the same processors.
+import type { Outcome } from './outcome.js';
+import type { VideoInfo } from './playback/state.js';
+
+export interface InputRecord<V> {
+  topic: string;
+  partition: number;
+  /** Kafka offset; processors use it as the version of the rows they write. */
+  offset: number;
+  key: string | null;
+  value: V;
+}
+
+/** Rows per ClickHouse table name. */
+export type OutputRows = Map<string, object[]>;
+
+export interface Catalog {
+  get(videoId: string): VideoInfo | undefined;
+}
+
+export interface PartitionProcessor<V> {
+  process(record: InputRecord<V>): Outcome;
+  /** Rows produced since the last drain, per table, in the order they must be written. */
+  drain(): OutputRows;
+  /** JSON-serialisable state; `create(partition, snapshot)` restores it exactly. */
+  snapshot(): unknown;
+  /** The partition's watermark (event time), -Infinity before the first record. */
+  readonly watermark: number;
+}
+
+/**
+ * How a table keeps rows: a ReplacingMergeTree keeps, per `key`, the row with the highest
+ * `version` (the last written on a tie); a table without `key` keeps every row.
+ */
+export interface TableSpec {
+  name: string;
+  key?: readonly string[];
+  version?: string;
+}
+
+export interface ProcessorDefinition<V> {
+  /** Also the consumer group suffix, the metrics label and the checkpoint key. */
+  name: string;
+  /** Tables this processor writes, in write order. */
+  tables: readonly TableSpec[];
+  create(partition: number, snapshot: unknown, catalog: Catalog): PartitionProcessor<V>;
+}
+
+/** Adds rows to an OutputRows map. */
+export function pushRows(out: OutputRows, table: string, rows: readonly object[]): void {
+  if (rows.length === 0) return;
+  const list = out.get(table);
+  if (list) list.push(...rows);
+  else out.set(table, [...rows]);
+}

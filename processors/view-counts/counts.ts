@@ -1,0 +1,179 @@
+// Windowed counts (plays, views, watch time) per video and per creator, per minute, hour
+// and day — the state of the view-counts processor.
+//
+// How a count reaches ClickHouse exactly once, whatever crashes: the table is a
+// ReplacingMergeTree keyed by (dim, id, grain, window_start, partition, seq).
+//  - While a window is open (the watermark has not passed end + grace) the processor holds
+//    its full value for this partition and writes it as the row with seq = 0; a newer write
+//    carries a higher version and replaces the older one.
+//  - When the window closes the row is written a last time with final = 1 and forgotten.
+//  - A change that arrives for a closed window (a late event) is written as a separate
+//    delta row with seq = the offset of the event that caused it.
+// Every row is a deterministic function of the checkpointed state and the input, so a replay
+// after a crash rewrites the same keys with the same values: nothing lost, nothing doubled.
+// Readers sum `FINAL` rows over partitions and seqs.
+import { DAY, HOUR, MINUTE, TimeWindows } from '../windows.js';
+
+export type Dim = 'video' | 'creator';
+export type Grain = 'minute' | 'hour' | 'day';
+
+export interface CountDelta {
+  plays: number;
+  views: number;
+  watchMs: number;
+}
+
+export interface CountRow {
+  dim: Dim;
+  id: string;
+  grain: Grain;
+  window_start: number;
+  partition: number;
+  seq: number;
+  version: number;
+  plays: number;
+  views: number;
+  watch_ms: number;
+  final: number;
+}
+
+interface Entry {
+  dim: Dim;
+  id: string;
+  grain: Grain;
+  start: number;
+  plays: number;
+  views: number;
+  watchMs: number;
+  version: number;
+}
+
+export interface CountsOptions {
+  /** How long after its end a window still accepts changes in place. */
+  graceMs: number;
+}
+
+const GRAINS: readonly [Grain, TimeWindows][] = [
+  ['minute', TimeWindows.tumbling(MINUTE)],
+  ['hour', TimeWindows.tumbling(HOUR)],
+  ['day', TimeWindows.tumbling(DAY)],
+];
+
+const keyOf = (dim: Dim, id: string, grain: Grain, start: number): string =>
+  `${dim}\u0000${id}\u0000${grain}\u0000${start}`;
+
+/** Versions: twice the offset, plus one for the final write, so "final" wins a tie. */
+const version = (offset: number, final: boolean): number => offset * 2 + (final ? 1 : 0);
+
+export class CountStore {
+  private readonly open = new Map<string, Entry>();
+  private readonly dirty = new Set<string>();
+  private readonly rows: CountRow[] = [];
+  private readonly grains: readonly [Grain, TimeWindows][];
+
+  constructor(
+    readonly partition: number,
+    options: CountsOptions,
+  ) {
+    this.grains = GRAINS.map(([g, w]) => [g, w.grace(options.graceMs)] as [Grain, TimeWindows]);
+  }
+
+  /**
+   * Adds `delta` at event time `t` for one key to every grain. Returns true when some window
+   * was already closed (the change is late and becomes a delta row).
+   */
+  add(dim: Dim, id: string, t: number, delta: CountDelta, offset: number, watermark: number): boolean {
+    if (delta.plays === 0 && delta.views === 0 && delta.watchMs === 0) return false;
+    let late = false;
+    for (const [grain, windows] of this.grains) {
+      const w = windows.windowFor(t);
+      const key = keyOf(dim, id, grain, w.start);
+      const entry = this.open.get(key);
+      if (entry) {
+        entry.plays += delta.plays;
+        entry.views += delta.views;
+        entry.watchMs += delta.watchMs;
+        entry.version = offset;
+        this.dirty.add(key);
+      } else if (!windows.isClosed(w, watermark)) {
+        this.open.set(key, {
+          dim,
+          id,
+          grain,
+          start: w.start,
+          plays: delta.plays,
+          views: delta.views,
+          watchMs: delta.watchMs,
+          version: offset,
+        });
+        this.dirty.add(key);
+      } else {
+        late = true;
+        this.rows.push({
+          dim,
+          id,
+          grain,
+          window_start: w.start,
+          partition: this.partition,
+          seq: offset,
+          version: version(offset, true),
+          plays: delta.plays,
+          views: delta.views,
+          watch_ms: delta.watchMs,
+          final: 1,
+        });
+      }
+    }
+    return late;
+  }
+
+  /** Writes a final row for every window the watermark has closed, and forgets it. */
+  closeWindows(watermark: number): void {
+    for (const [grain, windows] of this.grains) {
+      for (const [key, e] of this.open) {
+        if (e.grain !== grain || !windows.isClosed({ start: e.start, end: e.start + windows.sizeMs }, watermark))
+          continue;
+        this.rows.push(this.row(e, true));
+        this.open.delete(key);
+        this.dirty.delete(key);
+      }
+    }
+  }
+
+  /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
+  drain(): CountRow[] {
+    for (const key of this.dirty) this.rows.push(this.row(this.open.get(key)!, false));
+    this.dirty.clear();
+    return this.rows.splice(0, this.rows.length);
+  }
+
+  get openWindows(): number {
+    return this.open.size;
+  }
+
+  private row(e: Entry, final: boolean): CountRow {
+    return {
+      dim: e.dim,
+      id: e.id,
+      grain: e.grain,
+      window_start: e.start,
+      partition: this.partition,
+      seq: 0,
+      version: version(e.version, final),
+      plays: e.plays,
+      views: e.views,
+      watch_ms: e.watchMs,
+      final: final ? 1 : 0,
+    };
+  }
+
+  toJSON(): Entry[] {
+    return [...this.open.values()];
+  }
+
+  static fromJSON(partition: number, options: CountsOptions, entries: Entry[] | undefined): CountStore {
+    const store = new CountStore(partition, options);
+    for (const e of entries ?? []) store.open.set(keyOf(e.dim, e.id, e.grain, e.start), { ...e });
+    return store;
+  }
+}

@@ -1,0 +1,144 @@
+// The view-counts processor: plays, views and watch time per video and per creator, per
+// minute (rolled up to hour and day), from play events. Pure: the runtime feeds it records
+// and writes what it drains.
+import type { PlayEvent } from '../../schemas/types.js';
+import { TABLES } from '../../schemas/tables.js';
+import { drop, ok, type Outcome } from '../outcome.js';
+import { minuteOf } from '../playback/session.js';
+import { DEFAULT_PLAYBACK, PlaybackState, type PlaybackOptions, type PlaybackSnapshot } from '../playback/state.js';
+import type { Candidate } from '../playback/views.js';
+import {
+  pushRows,
+  type Catalog,
+  type InputRecord,
+  type OutputRows,
+  type PartitionProcessor,
+  type ProcessorDefinition,
+  type TableSpec,
+} from '../topology.js';
+import { MINUTE } from '../windows.js';
+import { CountStore, type CountDelta } from './counts.js';
+import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+
+export const NAME = 'view-counts';
+
+export const COUNTS_TABLE: TableSpec = {
+  name: TABLES.counts,
+  key: ['dim', 'id', 'grain', 'window_start', 'partition', 'seq'],
+  version: 'version',
+};
+
+export interface ViewCountsOptions {
+  playback: PlaybackOptions;
+  /** Windows accept changes in place this long after their end; later ones become delta rows. */
+  windowGraceMs: number;
+}
+
+export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: 60_000 };
+
+interface Snapshot {
+  playback: PlaybackSnapshot;
+  counts: ReturnType<CountStore['toJSON']>;
+}
+
+const ZERO: CountDelta = { plays: 0, views: 0, watchMs: 0 };
+
+/** minute → delta, as the difference of two per-minute maps. */
+function minuteDiff(after: Map<number, number>, before: Map<number, number> | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [m, v] of after) out.set(m, v - (before?.get(m) ?? 0));
+  if (before) for (const [m, v] of before) if (!after.has(m)) out.set(m, -v);
+  return out;
+}
+
+function viewDiff(before: readonly Candidate[], after: readonly Candidate[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const c of after) out.set(minuteOf(c.t), (out.get(minuteOf(c.t)) ?? 0) + 1);
+  for (const c of before) out.set(minuteOf(c.t), (out.get(minuteOf(c.t)) ?? 0) - 1);
+  return out;
+}
+
+export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
+  private readonly playback: PlaybackState;
+  private readonly counts: CountStore;
+  private readonly out: OutputRows = new Map();
+  private lastCloseMinute = Number.NEGATIVE_INFINITY;
+  private lastOffset = -1;
+
+  constructor(
+    readonly partition: number,
+    snapshot: Snapshot | undefined,
+    private readonly catalog: Catalog,
+    private readonly options: ViewCountsOptions = DEFAULT_VIEW_COUNTS,
+  ) {
+    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
+    this.counts = CountStore.fromJSON(partition, { graceMs: options.windowGraceMs }, snapshot?.counts);
+  }
+
+  get watermark(): number {
+    return this.playback.watermark.current;
+  }
+
+  process(record: InputRecord<PlayEvent>): Outcome {
+    const e = record.value;
+    this.lastOffset = record.offset;
+    const video = this.catalog.get(e.video_id);
+    const result = this.playback.apply(e, video);
+    const wm = this.watermark;
+    let outcome: Outcome = ok;
+    if (result.kind === 'duplicate') outcome = drop('duplicate');
+    else if (result.kind === 'session_too_long') outcome = drop('session_too_long');
+    else if (result.kind === 'session_closed') {
+      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, false, 'session_closed')]);
+      outcome = drop('session_closed');
+    } else {
+      const s = result.session;
+      const deltas = new Map<number, CountDelta>();
+      const bump = (m: number, field: keyof CountDelta, v: number): void => {
+        if (v === 0) return;
+        const d = deltas.get(m) ?? { ...ZERO };
+        d[field] += v;
+        deltas.set(m, d);
+      };
+      for (const [m, v] of minuteDiff(s.totals.plays, result.before?.plays)) bump(m, 'plays', v);
+      for (const [m, v] of minuteDiff(s.totals.watch, result.before?.watch)) bump(m, 'watchMs', v);
+      if (result.viewsAfter !== result.viewsBefore) {
+        for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter)) bump(m, 'views', v);
+      }
+      let late = false;
+      for (const [m, d] of deltas) {
+        late = this.counts.add('video', s.videoId, m, d, record.offset, wm) || late;
+        if (s.creatorId) this.counts.add('creator', s.creatorId, m, d, record.offset, wm);
+      }
+      if (late) pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, true, 'window_closed')]);
+    }
+    // Closing is checked once per minute of watermark progress: cheap, and deterministic.
+    const minute = Math.floor(wm / MINUTE);
+    if (minute > this.lastCloseMinute) {
+      this.lastCloseMinute = minute;
+      this.counts.closeWindows(wm);
+      this.playback.closeIdle();
+    }
+    return outcome;
+  }
+
+  drain(): OutputRows {
+    pushRows(this.out, TABLES.counts, this.counts.drain());
+    if (this.lastOffset >= 0)
+      pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
+    const rows = new Map(this.out);
+    this.out.clear();
+    return rows;
+  }
+
+  snapshot(): Snapshot {
+    return { playback: this.playback.toJSON(), counts: this.counts.toJSON() };
+  }
+}
+
+export const viewCounts = (options: ViewCountsOptions = DEFAULT_VIEW_COUNTS): ProcessorDefinition<PlayEvent> => ({
+  name: NAME,
+  tables: [COUNTS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+  create: (partition, snapshot, catalog) =>
+    new ViewCountsPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+});
