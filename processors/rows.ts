@@ -3,11 +3,16 @@ import type { PlayEvent } from '../schemas/types.js';
 import { TABLES } from '../schemas/tables.js';
 import type { InputRecord, TableSpec } from './topology.js';
 
-export const LATE_EVENTS_TABLE: TableSpec = { name: TABLES.lateEvents, key: ['processor', 'partition', 'offset'] };
+export const LATE_EVENTS_TABLE: TableSpec = {
+  name: TABLES.lateEvents,
+  key: ['processor', 'kafka_partition', 'kafka_offset'],
+  times: ['event_time', 'watermark'],
+};
 export const WATERMARKS_TABLE: TableSpec = {
   name: TABLES.watermarks,
-  key: ['processor', 'partition'],
+  key: ['processor', 'kafka_partition'],
   version: 'version',
+  times: ['watermark'],
 };
 
 /** A late event: applied as a delta (window already closed) or set aside (session closed). */
@@ -20,8 +25,8 @@ export function lateEventRow(
 ): Record<string, unknown> {
   return {
     processor,
-    partition: r.partition,
-    offset: r.offset,
+    kafka_partition: r.partition,
+    kafka_offset: r.offset,
     event_id: r.value.event_id,
     video_id: r.value.video_id,
     event_time: r.value.event_time,
@@ -39,5 +44,10 @@ export function watermarkRow(
   watermark: number,
   offset: number,
 ): Record<string, unknown> {
-  return { processor, partition, watermark: Number.isFinite(watermark) ? Math.max(0, watermark) : 0, version: offset };
+  return {
+    processor,
+    kafka_partition: partition,
+    watermark: Number.isFinite(watermark) ? Math.max(0, watermark) : 0,
+    version: offset,
+  };
 }

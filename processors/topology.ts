@@ -40,6 +40,8 @@ export interface TableSpec {
   name: string;
   key?: readonly string[];
   version?: string;
+  /** Columns the processor fills with epoch milliseconds that ClickHouse stores as DateTime. */
+  times?: readonly string[];
 }
 
 export interface ProcessorDefinition<V> {

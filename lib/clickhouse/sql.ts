@@ -189,6 +189,15 @@ export const v = {
     if (items.length === 0) return fragment(`emptyArray${type}()`);
     return fragment(`[${items.map((x) => scalar(type, x)).join(', ')}]`);
   },
+  /**
+   * The parenthesised list after IN: `x IN ${v.inList(ids, 'String')}`. 18.16 does not
+   * accept an array there. An empty list is refused (IN () is not SQL): check first.
+   */
+  inList: (items: readonly unknown[], type: ScalarType): SqlFragment => {
+    if (!Array.isArray(items)) throw new SqlValueError('expected an array');
+    if (items.length === 0) throw new SqlValueError('an IN list needs at least one value');
+    return fragment(`(${items.map((x) => scalar(type, x)).join(', ')})`);
+  },
   /** A table, column or database name, backtick-quoted after a strict check. */
   ident: (name: string): SqlFragment => fragment(identLiteral(name)),
   /** `db`.`table` */

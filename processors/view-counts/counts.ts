@@ -2,11 +2,11 @@
 // and day — the state of the view-counts processor.
 //
 // How a count reaches ClickHouse exactly once, whatever crashes: the table is a
-// ReplacingMergeTree keyed by (dim, id, grain, window_start, partition, seq).
+// ReplacingMergeTree keyed by (dim, id, grain, window_start, kafka_partition, seq).
 //  - While a window is open (the watermark has not passed end + grace) the processor holds
 //    its full value for this partition and writes it as the row with seq = 0; a newer write
 //    carries a higher version and replaces the older one.
-//  - When the window closes the row is written a last time with final = 1 and forgotten.
+//  - When the window closes the row is written a last time with is_final = 1 and forgotten.
 //  - A change that arrives for a closed window (a late event) is written as a separate
 //    delta row with seq = the offset of the event that caused it.
 // Every row is a deterministic function of the checkpointed state and the input, so a replay
@@ -28,13 +28,13 @@ export interface CountRow {
   id: string;
   grain: Grain;
   window_start: number;
-  partition: number;
+  kafka_partition: number;
   seq: number;
   version: number;
   plays: number;
   views: number;
   watch_ms: number;
-  final: number;
+  is_final: number;
 }
 
 interface Entry {
@@ -114,13 +114,13 @@ export class CountStore {
           id,
           grain,
           window_start: w.start,
-          partition: this.partition,
+          kafka_partition: this.partition,
           seq: offset,
           version: version(offset, true),
           plays: delta.plays,
           views: delta.views,
           watch_ms: delta.watchMs,
-          final: 1,
+          is_final: 1,
         });
       }
     }
@@ -157,13 +157,13 @@ export class CountStore {
       id: e.id,
       grain: e.grain,
       window_start: e.start,
-      partition: this.partition,
+      kafka_partition: this.partition,
       seq: 0,
       version: version(e.version, final),
       plays: e.plays,
       views: e.views,
       watch_ms: e.watchMs,
-      final: final ? 1 : 0,
+      is_final: final ? 1 : 0,
     };
   }
 

@@ -24,8 +24,9 @@ export const NAME = 'view-counts';
 
 export const COUNTS_TABLE: TableSpec = {
   name: TABLES.counts,
-  key: ['dim', 'id', 'grain', 'window_start', 'partition', 'seq'],
+  key: ['dim', 'id', 'grain', 'window_start', 'kafka_partition', 'seq'],
   version: 'version',
+  times: ['window_start'],
 };
 
 export interface ViewCountsOptions {

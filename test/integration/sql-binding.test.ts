@@ -42,7 +42,8 @@ describe('binding helper on the real server', () => {
                  toUnixTimestamp(${v.dateTime('2026-11-21T10:20:30Z')}) AS ts,
                  length(${v.array([], 'String')}) AS empty,
                  arrayStringConcat(${v.array(["a'", 'b\\'], 'String')}, '|') AS joined,
-                 has(${v.array([1, 2, 3], 'UInt32')}, 2) AS has2`,
+                 has(${v.array([1, 2, 3], 'UInt32')}, 2) AS has2,
+                 'b\\'' IN ${v.inList(['a', "b'"], 'String')} AS inList`,
     );
     expect(row).toMatchObject({
       diff: '-2',
@@ -53,6 +54,7 @@ describe('binding helper on the real server', () => {
       empty: '0',
       joined: "a'|b\\",
       has2: 1,
+      inList: 1,
     });
   });
 });

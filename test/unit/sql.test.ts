@@ -145,6 +145,12 @@ describe('arrays', () => {
     expect(v.array(['2026-01-01'], 'Date').text).toBe("[toDate('2026-01-01')]");
   });
 
+  it('renders IN lists, refusing empty ones', () => {
+    expect(v.inList(['a', "b'"], 'String').text).toBe("('a', 'b\\'')");
+    expect(v.inList([1], 'UInt8').text).toBe('(1)');
+    expect(() => v.inList([], 'String')).toThrow(SqlValueError);
+  });
+
   it('validates every element', () => {
     expect(() => v.array([1, -1], 'UInt32')).toThrow(SqlValueError);
     expect(() => v.array(['ok', 3 as unknown as string], 'String')).toThrow(SqlValueError);

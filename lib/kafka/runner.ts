@@ -1,0 +1,374 @@
+// The Kafka runtime for processors: one consumer group per processor, one thin batch loop.
+//
+//   decode (registry, ids cached) → process (pure processor) → every flush interval:
+//   dead letters to Kafka → rows to ClickHouse, table by table, each acknowledged →
+//   (every checkpoint interval) state snapshot to ClickHouse → commit offsets.
+//
+// Offsets are committed only after ClickHouse has acknowledged both the rows and the
+// snapshot, and every row is a deterministic function of (snapshot, input), so a crash at any
+// instant replays from the last snapshot and rewrites the same rows: effectively once.
+// Partition state is created on first use (from its snapshot) and dropped on revoke. When
+// ClickHouse is down the loop pauses consumption, retries with backoff and resumes.
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { dlq as dlqOutcome, type Outcome } from '../../processors/outcome.js';
+import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../../processors/topology.js';
+import { TABLES } from '../../schemas/tables.js';
+import { queryRows, type ClickHouseClient } from '../clickhouse/client.js';
+import { sql, v } from '../clickhouse/sql.js';
+import { ClickHouseWriter, type TableWrite } from '../clickhouse/writer.js';
+import { ViewpulseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ProcessorMetrics } from '../metrics.js';
+import { sendDeadLetters, type DeadLetter } from './dlq.js';
+import type { AvroSerde } from './serde.js';
+
+export interface RunnerOptions {
+  /** Flush rows to ClickHouse at least this often while records flow. */
+  flushIntervalMs: number;
+  /** ...or as soon as this many rows wait. */
+  flushRows: number;
+  /** Snapshot state and commit offsets this often (at a flush). */
+  checkpointIntervalMs: number;
+  /** Consumer group id; default `viewpulse-<processor>`. */
+  groupId?: string;
+}
+
+export const DEFAULT_RUNNER: RunnerOptions = { flushIntervalMs: 1_000, flushRows: 50_000, checkpointIntervalMs: 5_000 };
+
+export interface RunnerDeps<V> {
+  kafka: Kafka;
+  clickhouse: ClickHouseClient;
+  database: string;
+  definition: ProcessorDefinition<V>;
+  topic: string;
+  dlqTopic: string;
+  /** Decodes the input topic; null record values (tombstones) reach the processor as null. */
+  serde: AvroSerde<NonNullable<V>>;
+  catalog: Catalog & { ensure?: (ids: Iterable<string>) => Promise<void> };
+  /** Video ids a record refers to, so the catalog can fetch missing ones before processing. */
+  videoIdOf?: (value: NonNullable<V>) => string | undefined;
+  logger: Logger;
+  metrics: ProcessorMetrics;
+  options?: Partial<RunnerOptions>;
+  now?: () => number;
+}
+
+interface Task<V> {
+  processor: PartitionProcessor<V>;
+  /** Highest offset included in the loaded snapshot; records up to it are skipped. */
+  coveredThrough: number;
+  /** Highest offset processed. */
+  lastOffset: number;
+  /** Highest offset whose rows and snapshot are safely in ClickHouse. */
+  checkpointed: number;
+  dead: DeadLetter[];
+  pendingRows: Map<string, object[]>;
+}
+
+export class ProcessorRunner<V> {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly writer: ClickHouseWriter;
+  private readonly tasks = new Map<number, Task<V>>();
+  private readonly opts: RunnerOptions;
+  private readonly now: () => number;
+  private lock: Promise<unknown> = Promise.resolve();
+  private lastFlush = 0;
+  private lastCheckpoint = 0;
+  private pendingCount = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private paused = false;
+  private stopping = false;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: RunnerDeps<V>) {
+    this.opts = { ...DEFAULT_RUNNER, ...deps.options };
+    this.now = deps.now ?? Date.now;
+    const name = deps.definition.name;
+    this.log = deps.logger.child({ processor: name });
+    this.consumer = deps.kafka.consumer({
+      groupId: this.opts.groupId ?? `viewpulse-${name}`,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.writer = new ClickHouseWriter(deps.clickhouse, deps.database, {
+      giveUpAfterMs: 10_000,
+      onRetry: (table, attempt, err) => {
+        deps.metrics.sinkRetries.inc({ processor: name, table });
+        this.log.warn({ table, attempt, err: err.message }, 'ClickHouse write failed; retrying');
+      },
+    });
+  }
+
+  get name(): string {
+    return this.deps.definition.name;
+  }
+
+  /** Serialises batch processing, timer flushes and shutdown. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
+      for (const p of [...this.tasks.keys()]) {
+        // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
+        if (!mine.has(p)) {
+          this.pendingCount -= [...this.tasks.get(p)!.pendingRows.values()].reduce((n, r) => n + r.length, 0);
+          this.tasks.delete(p);
+        }
+      }
+      this.log.info({ partitions: [...mine] }, 'assigned');
+    });
+    await this.consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.exclusive(() => this.onBatch(payload)),
+    });
+    this.timer = setInterval(
+      () => {
+        if (
+          this.pendingCount > 0 ||
+          this.paused ||
+          this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs
+        ) {
+          void this.exclusive(() => this.flush(false)).catch((err: unknown) => this.log.error({ err }, 'flush failed'));
+        }
+      },
+      Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)),
+    );
+    this.timer.unref();
+  }
+
+  private async task(partition: number): Promise<Task<V>> {
+    let t = this.tasks.get(partition);
+    if (t) return t;
+    const cp = await this.loadCheckpoint(partition);
+    t = {
+      processor: this.deps.definition.create(partition, cp?.snapshot, this.deps.catalog),
+      coveredThrough: cp?.offset ?? -1,
+      lastOffset: cp?.offset ?? -1,
+      checkpointed: cp?.offset ?? -1,
+      dead: [],
+      pendingRows: new Map(),
+    };
+    this.tasks.set(partition, t);
+    this.log.info({ partition, checkpoint: t.coveredThrough }, 'partition state restored');
+    return t;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const name = this.name;
+    const partition = batch.partition;
+    const task = await this.task(partition);
+    const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
+    if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
+      // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.
+      this.log.warn({ partition, first, checkpoint: task.coveredThrough }, 'seeking back to the checkpoint');
+      this.consumer.seek({ topic: batch.topic, partition, offset: String(task.coveredThrough + 1) });
+      return;
+    }
+    this.deps.metrics.batchSize.observe({ processor: name }, batch.messages.length);
+
+    const decoded: { message: KafkaMessage; value: V | undefined; error?: ViewpulseError }[] = [];
+    for (const message of batch.messages) {
+      if (Number(message.offset) <= task.lastOffset) continue;
+      if (message.value === null) {
+        decoded.push({ message, value: null as V });
+        continue;
+      }
+      try {
+        const value = await this.deps.serde.decode(message.value, {
+          topic: batch.topic,
+          partition,
+          offset: message.offset,
+        });
+        decoded.push({ message, value: value as V });
+      } catch (err) {
+        if (err instanceof ViewpulseError && err.retriable) throw err; // registry down: retry the batch
+        decoded.push({ message, value: undefined, error: err as ViewpulseError });
+      }
+    }
+    if (this.deps.catalog.ensure && this.deps.videoIdOf) {
+      const ids = decoded
+        .flatMap((d) => (d.value ? [this.deps.videoIdOf!(d.value as NonNullable<V>)] : []))
+        .filter((x): x is string => !!x);
+      await this.deps.catalog.ensure(ids);
+    }
+
+    for (const d of decoded) {
+      if (!isRunning() || isStale() || !this.tasks.has(partition)) return;
+      const offset = Number(d.message.offset);
+      let outcome: Outcome;
+      if (d.value === undefined) {
+        outcome = dlqOutcome(d.error?.code ?? 'VP_ERR_DECODE_AVRO', d.error?.message ?? 'undecodable');
+      } else {
+        const record: InputRecord<V> = {
+          topic: batch.topic,
+          partition,
+          offset,
+          key: d.message.key?.toString() ?? null,
+          value: d.value,
+        };
+        outcome = task.processor.process(record);
+      }
+      if (outcome.kind === 'dlq') {
+        task.dead.push({
+          key: d.message.key,
+          value: d.message.value,
+          code: outcome.code,
+          reason: outcome.reason,
+          stage: name,
+          source: { topic: batch.topic, partition, offset: d.message.offset },
+        });
+        this.deps.metrics.deadLetters.inc({ processor: name, code: outcome.code });
+      }
+      this.deps.metrics.records.inc({
+        processor: name,
+        outcome: outcome.kind === 'ok' ? 'ok' : `${outcome.kind}:${outcome.reason.split(':')[0]}`,
+      });
+      task.lastOffset = offset;
+      resolveOffset(d.message.offset);
+    }
+    this.drainTask(task);
+    const lag = Number(batch.highWatermark) - task.lastOffset - 1;
+    this.deps.metrics.consumerLag.set({ processor: name, partition: String(partition) }, Math.max(0, lag));
+    const wm = task.processor.watermark;
+    if (Number.isFinite(wm))
+      this.deps.metrics.watermarkDelay.set({ processor: name, partition: String(partition) }, (this.now() - wm) / 1000);
+    if (this.pendingCount >= this.opts.flushRows || this.now() - this.lastFlush >= this.opts.flushIntervalMs) {
+      await this.flush(false);
+    }
+    await heartbeat();
+  }
+
+  private drainTask(task: Task<V>): void {
+    for (const [table, rows] of task.processor.drain()) {
+      const list = task.pendingRows.get(table) ?? [];
+      list.push(...rows);
+      task.pendingRows.set(table, list);
+      this.pendingCount += rows.length;
+      if (table === TABLES.lateEvents) {
+        for (const r of rows as { applied?: number }[])
+          this.deps.metrics.lateEvents.inc({ processor: this.name, applied: String(r.applied ?? 0) });
+      }
+    }
+  }
+
+  /**
+   * Writes everything pending; every checkpoint interval (or when `force`d) also snapshots
+   * state and commits offsets. On a ClickHouse outage: pause, keep the rows, retry later.
+   */
+  private async flush(force: boolean): Promise<void> {
+    const name = this.name;
+    this.lastFlush = this.now();
+    const tasks = [...this.tasks.entries()];
+    try {
+      for (const [, task] of tasks) {
+        if (task.dead.length) {
+          await sendDeadLetters(this.producer, this.deps.dlqTopic, task.dead);
+          task.dead = [];
+        }
+      }
+      for (const spec of this.deps.definition.tables) {
+        const rows = tasks.flatMap(([, t]) => t.pendingRows.get(spec.name) ?? []);
+        if (rows.length === 0) continue;
+        const write: TableWrite = { table: spec.name, rows, times: spec.times };
+        const end = this.deps.metrics.sinkLatency.startTimer({ processor: name, table: spec.name });
+        await this.writer.write(write);
+        end();
+        for (const [, t] of tasks) t.pendingRows.delete(spec.name);
+      }
+      this.pendingCount = [...this.tasks.values()].reduce(
+        (n, t) => n + [...t.pendingRows.values()].reduce((m, r) => m + r.length, 0),
+        0,
+      );
+      if (force || this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs) await this.checkpoint();
+      if (this.paused) {
+        this.paused = false;
+        this.consumer.resume([{ topic: this.deps.topic }]);
+        this.deps.metrics.paused.set({ processor: name }, 0);
+        this.log.info('ClickHouse is back: resumed');
+      }
+    } catch (err) {
+      if (!(err instanceof ViewpulseError) || !err.retriable || this.stopping) throw err;
+      if (!this.paused) {
+        this.paused = true;
+        this.consumer.pause([{ topic: this.deps.topic }]);
+        this.deps.metrics.paused.set({ processor: name }, 1);
+        this.log.warn({ err: err.message }, 'sink unavailable: paused consumption, will retry');
+      }
+    }
+  }
+
+  /** Snapshots every partition that moved, then commits its offset (after ClickHouse acked). */
+  private async checkpoint(): Promise<void> {
+    this.lastCheckpoint = this.now();
+    const moved = [...this.tasks.entries()].filter(([, t]) => t.lastOffset > t.checkpointed);
+    if (moved.length === 0) return;
+    const rows = moved.map(([partition, t]) => ({
+      processor: this.name,
+      topic: this.deps.topic,
+      kafka_partition: partition,
+      kafka_offset: t.lastOffset,
+      state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
+    }));
+    await this.writer.write({ table: TABLES.checkpoints, rows });
+    await this.consumer.commitOffsets(
+      moved.map(([partition, t]) => ({ topic: this.deps.topic, partition, offset: String(t.lastOffset + 1) })),
+    );
+    for (const [, t] of moved) t.checkpointed = t.lastOffset;
+    this.deps.metrics.checkpoints.inc({ processor: this.name });
+  }
+
+  private async loadCheckpoint(partition: number): Promise<{ offset: number; snapshot: unknown } | undefined> {
+    const rows = await queryRows<{ kafka_offset: string; state: string }>(
+      this.deps.clickhouse,
+      sql`SELECT kafka_offset, state FROM ${v.table(this.deps.database, TABLES.checkpoints)}
+          WHERE processor = ${v.string(this.name)} AND topic = ${v.string(this.deps.topic)} AND kafka_partition = ${v.uint(partition, 'UInt16')}
+          ORDER BY kafka_offset DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      offset: Number(row.kafka_offset),
+      snapshot: JSON.parse(gunzipSync(Buffer.from(row.state, 'base64')).toString('utf8')),
+    };
+  }
+
+  /** Graceful stop: finish the batch, flush, checkpoint, commit, leave the group. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.exclusive(async () => {
+      try {
+        for (const t of this.tasks.values()) this.drainTask(t);
+        await this.flush(true);
+      } catch (err) {
+        this.log.error({ err }, 'final flush failed; the next start replays from the last checkpoint');
+      }
+      this.stopping = true;
+    });
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+
+  /** Partitions currently owned, with their watermark (for health and tests). */
+  status(): { partition: number; lastOffset: number; checkpointed: number; watermark: number }[] {
+    return [...this.tasks].map(([partition, t]) => ({
+      partition,
+      lastOffset: t.lastOffset,
+      checkpointed: t.checkpointed,
+      watermark: t.processor.watermark,
+    }));
+  }
+}

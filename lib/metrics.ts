@@ -1,0 +1,93 @@
+// Prometheus metrics (prom-client). Each process has one registry; components register
+// their metrics on it with a `processor` (or `route`) label.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createRegistry(defaults = true): Registry {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'viewpulse_' });
+  return registry;
+}
+
+export interface ProcessorMetrics {
+  records: Counter<'processor' | 'outcome'>;
+  deadLetters: Counter<'processor' | 'code'>;
+  lateEvents: Counter<'processor' | 'applied'>;
+  consumerLag: Gauge<'processor' | 'partition'>;
+  watermarkDelay: Gauge<'processor' | 'partition'>;
+  batchSize: Histogram<'processor'>;
+  sinkLatency: Histogram<'processor' | 'table'>;
+  sinkRetries: Counter<'processor' | 'table'>;
+  paused: Gauge<'processor'>;
+  checkpoints: Counter<'processor'>;
+}
+
+export function processorMetrics(registry: Registry): ProcessorMetrics {
+  const existing = registry.getSingleMetric('viewpulse_processor_records_total');
+  if (existing) return (registry as unknown as { __vp?: ProcessorMetrics }).__vp!;
+  const m: ProcessorMetrics = {
+    records: new Counter({
+      name: 'viewpulse_processor_records_total',
+      help: 'Input records by outcome (ok, drop:reason, dlq:reason)',
+      labelNames: ['processor', 'outcome'],
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'viewpulse_processor_dead_letters_total',
+      help: 'Records sent to the dead-letter topic',
+      labelNames: ['processor', 'code'],
+      registers: [registry],
+    }),
+    lateEvents: new Counter({
+      name: 'viewpulse_processor_late_events_total',
+      help: 'Events that arrived after their window closed',
+      labelNames: ['processor', 'applied'],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'viewpulse_processor_consumer_lag',
+      help: 'High watermark minus next offset, per partition',
+      labelNames: ['processor', 'partition'],
+      registers: [registry],
+    }),
+    watermarkDelay: new Gauge({
+      name: 'viewpulse_processor_watermark_delay_seconds',
+      help: 'Wall clock minus event-time watermark',
+      labelNames: ['processor', 'partition'],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'viewpulse_processor_batch_size',
+      help: 'Records per Kafka batch',
+      labelNames: ['processor'],
+      buckets: [1, 10, 100, 500, 1000, 5000, 20000],
+      registers: [registry],
+    }),
+    sinkLatency: new Histogram({
+      name: 'viewpulse_processor_sink_seconds',
+      help: 'ClickHouse insert latency',
+      labelNames: ['processor', 'table'],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    sinkRetries: new Counter({
+      name: 'viewpulse_processor_sink_retries_total',
+      help: 'ClickHouse insert retries',
+      labelNames: ['processor', 'table'],
+      registers: [registry],
+    }),
+    paused: new Gauge({
+      name: 'viewpulse_processor_paused',
+      help: '1 while consumption is paused for backpressure',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    checkpoints: new Counter({
+      name: 'viewpulse_processor_checkpoints_total',
+      help: 'Checkpoints written (state + offsets)',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+  };
+  (registry as unknown as { __vp?: ProcessorMetrics }).__vp = m;
+  return m;
+}
