@@ -362,6 +362,20 @@ export class ProcessorRunner<V> {
     await this.producer.disconnect();
   }
 
+  /**
+   * Leaves without flushing or committing anything more — what a crash looks like to the
+   * rest of the system (tests; the fault tests use a real kill -9).
+   */
+  async abandon(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.stopping = true;
+    this.tasks.clear();
+    await this.exclusive(async () => {
+      await this.consumer.disconnect();
+    });
+    await this.producer.disconnect();
+  }
+
   /** Partitions currently owned, with their watermark (for health and tests). */
   status(): { partition: number; lastOffset: number; checkpointed: number; watermark: number }[] {
     return [...this.tasks].map(([partition, t]) => ({
