@@ -20,6 +20,8 @@ export const ERRORS = {
   VP_ERR_DECODE_MAGIC: { retriable: false, message: 'record is not in Confluent wire format (bad magic byte)' },
   VP_ERR_DECODE_AVRO: { retriable: false, message: 'record body does not decode with its writer schema' },
   VP_ERR_ENCODE_AVRO: { retriable: false, message: 'value does not match the Avro schema' },
+  VP_ERR_EVENT_RULES: { retriable: false, message: 'play event breaks a rule' },
+  VP_ERR_VIDEO_RULES: { retriable: false, message: 'catalog record breaks a rule' },
   VP_ERR_KAFKA: { retriable: true, message: 'Kafka request failed' },
   VP_ERR_BACKPRESSURE: { retriable: true, message: 'too much work in flight; retry later' },
   VP_ERR_CLOSED: { retriable: false, message: 'component is shut down' },

@@ -38,7 +38,7 @@ export class MemoryTable {
 
 export class TestDriver<V> {
   readonly tables = new Map<string, MemoryTable>();
-  private readonly inputs = new Map<number, V[]>();
+  private readonly inputs = new Map<number, { value: V; key: string | null }[]>();
   private readonly tasks = new Map<number, PartitionProcessor<V>>();
   private readonly next = new Map<number, number>();
   private readonly checkpoints = new Map<number, Checkpoint>();
@@ -66,9 +66,8 @@ export class TestDriver<V> {
   /** Appends a record to the partition's log and processes everything not yet processed. */
   pipe(partition: number, value: V, key: string | null = null): Outcome {
     const log = this.inputs.get(partition) ?? [];
-    log.push(value);
+    log.push({ value, key });
     this.inputs.set(partition, log);
-    void key;
     return this.catchUp(partition).at(-1)!;
   }
 
@@ -78,7 +77,8 @@ export class TestDriver<V> {
     const log = this.inputs.get(partition) ?? [];
     const results: Outcome[] = [];
     for (let offset = this.next.get(partition)!; offset < log.length; offset++) {
-      const outcome = task.process({ topic: this.topic, partition, offset, key: null, value: log[offset]! });
+      const { value, key } = log[offset]!;
+      const outcome = task.process({ topic: this.topic, partition, offset, key, value });
       results.push(outcome);
       this.outcomes.push(outcome);
       this.next.set(partition, offset + 1);

@@ -5,6 +5,7 @@ export const TOPIC_BASE = {
   playEvents: 'play-events',
   videos: 'videos',
   playEventsDlq: 'play-events.dlq',
+  videosDlq: 'videos.dlq',
 } as const;
 
 export type TopicKey = keyof typeof TOPIC_BASE;
@@ -14,6 +15,7 @@ export function topics(prefix = ''): Record<TopicKey, string> {
     playEvents: `${prefix}${TOPIC_BASE.playEvents}`,
     videos: `${prefix}${TOPIC_BASE.videos}`,
     playEventsDlq: `${prefix}${TOPIC_BASE.playEventsDlq}`,
+    videosDlq: `${prefix}${TOPIC_BASE.videosDlq}`,
   };
 }
 
@@ -29,6 +31,7 @@ export function topicSpecs(playEventPartitions = 6): Record<TopicKey, TopicSpec>
     playEvents: { partitions: playEventPartitions },
     videos: { partitions: 3, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
     playEventsDlq: { partitions: 3, configs: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+    videosDlq: { partitions: 1, configs: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
   };
 }
 

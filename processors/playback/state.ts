@@ -59,6 +59,9 @@ export interface PlaybackOptions {
   maxEventsPerSession: number;
 }
 
+/** How long closed sessions are remembered, in event time. */
+export const CLOSED_MEMORY_MS = 24 * 3_600_000;
+
 export const DEFAULT_PLAYBACK: PlaybackOptions = {
   sessionGapMs: 30 * 60_000,
   sessionGraceMs: 5 * 60_000,
@@ -105,6 +108,9 @@ export class PlaybackState {
   apply(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
     this.watermark.observe(e.event_time);
     if (this.closed.has(e.session_id)) return { kind: 'session_closed' };
+    // Closed sessions are remembered for CLOSED_MEMORY_MS; anything older could belong to a
+    // session already forgotten, so it is set aside rather than counted as a new session.
+    if (e.event_time < this.watermark.current - CLOSED_MEMORY_MS) return { kind: 'session_closed' };
     let session = this.sessions.get(e.session_id);
     const before = session ? session.totals : null;
     if (!session) {
@@ -177,6 +183,14 @@ export class PlaybackState {
   }
 
   /**
+   * Whether the repeat cap still holds `sessionId`'s candidate, i.e. whether its counted
+   * status can still change (closeIdle() forgets candidates once no session of the group is open).
+   */
+  isCandidate(viewerId: string, videoId: string, sessionId: string): boolean {
+    return this.groups.get(groupKey(viewerId, videoId))?.candidates.has(sessionId) ?? false;
+  }
+
+  /**
    * Closes sessions the watermark has passed (last event + gap + grace) and forgets what no
    * future event can change. Returns the sessions closed now, for a final write.
    */
@@ -207,7 +221,7 @@ export class PlaybackState {
       }
     }
     // Closed-session markers are needed only while stragglers can still arrive.
-    const forgetBefore = wm - 24 * 3_600_000;
+    const forgetBefore = wm - CLOSED_MEMORY_MS;
     for (const [id, t] of this.closed) if (t < forgetBefore) this.closed.delete(id);
     return closedNow;
   }

@@ -18,6 +18,7 @@ import {
 } from '../topology.js';
 import { MINUTE } from '../windows.js';
 import { CountStore, type CountDelta } from './counts.js';
+import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 
 export const NAME = 'view-counts';
@@ -40,6 +41,8 @@ export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBA
 interface Snapshot {
   playback: PlaybackSnapshot;
   counts: ReturnType<CountStore['toJSON']>;
+  /** The watermark minute of the last close pass: restoring it keeps close points identical. */
+  lastCloseMinute: number | null;
 }
 
 const ZERO: CountDelta = { plays: 0, views: 0, watchMs: 0 };
@@ -74,6 +77,7 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   ) {
     this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
     this.counts = CountStore.fromJSON(partition, { graceMs: options.windowGraceMs }, snapshot?.counts);
+    this.lastCloseMinute = snapshot?.lastCloseMinute ?? Number.NEGATIVE_INFINITY;
   }
 
   get watermark(): number {
@@ -81,8 +85,10 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   process(record: InputRecord<PlayEvent>): Outcome {
-    const e = record.value;
     this.lastOffset = record.offset;
+    const invalid = checkPlayEvent(record.value);
+    if (invalid) return invalid;
+    const e = record.value;
     const video = this.catalog.get(e.video_id);
     const result = this.playback.apply(e, video);
     const wm = this.watermark;
@@ -133,7 +139,11 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   snapshot(): Snapshot {
-    return { playback: this.playback.toJSON(), counts: this.counts.toJSON() };
+    return {
+      playback: this.playback.toJSON(),
+      counts: this.counts.toJSON(),
+      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
+    };
   }
 }
 

@@ -1,6 +1,7 @@
 -- play_events: every accepted play event, for ad-hoc SQL. Written by the raw-events
--- processor. Day partitions on event time; sorted by creator, video and time so per-creator
--- and per-video queries read little. Duplicates of an event_id (a replay after a crash, a
+-- processor. Day partitions on event time; sorted by video and time so per-video queries
+-- read little (creator_id is not in the key: it comes from the catalog, which may learn a
+-- video only after its first events, and a key must never change under a replay). Duplicates of an event_id (a replay after a crash, a
 -- client retry) collapse into one row when parts merge: query with FINAL (or GROUP BY
 -- event_id) for exact counts.
 CREATE TABLE IF NOT EXISTS {{db}}.play_events (
@@ -31,4 +32,4 @@ CREATE TABLE IF NOT EXISTS {{db}}.play_events (
     kafka_offset      UInt64
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(event_time)
-ORDER BY (creator_id, video_id, event_time, event_id);
+ORDER BY (video_id, event_time, event_id);

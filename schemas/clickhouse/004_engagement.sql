@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.sessions (
     version           UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(first_seen_at)
-ORDER BY (creator_id, video_id, session_id);
+ORDER BY (video_id, session_id);
 
 -- viewer_observations: (video, creator, viewer, hour) facts. A Null table stores nothing: the
 -- materialized views below fold each insert into mergeable uniq / min states, which a replay

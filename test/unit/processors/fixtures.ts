@@ -69,6 +69,8 @@ export function traffic(
         event_id: `e${String(++id).padStart(6, '0')}`,
         event_type: type,
         event_time: t,
+        // the collector stamps receive time a little after the event
+        received_at: t + 1_500,
         position_ms: pos,
         watched_ms: watched,
         ...extra,

@@ -143,6 +143,6 @@ describe('view-counts processor', () => {
       .table(COUNTS_TABLE.name)
       .rows()
       .filter((r) => r.grain === 'minute' && r.seq === 0);
-    expect(rows.some((r) => r.final === 1)).toBe(true);
+    expect(rows.some((r) => r.is_final === 1)).toBe(true);
   });
 });

@@ -1,0 +1,130 @@
+// `viewpulse run processors [--only name,...]`: runs stream processors against the real
+// Kafka, registry and ClickHouse, with Prometheus metrics and a health endpoint.
+import { createServer, type Server } from 'node:http';
+import type { Command } from 'commander';
+import { PROCESSORS, type ProcessorName } from '../processors/index.js';
+import { CatalogCache } from '../lib/catalog-cache.js';
+import { createClickHouse } from '../lib/clickhouse/client.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { RegistryClient } from '../lib/kafka/registry.js';
+import { ProcessorRunner } from '../lib/kafka/runner.js';
+import { AvroSerde } from '../lib/kafka/serde.js';
+import { createLogger } from '../lib/logger.js';
+import { createRegistry, processorMetrics } from '../lib/metrics.js';
+import { topics, valueSubject } from '../schemas/topics.js';
+
+export interface RunningProcessors {
+  runners: ProcessorRunner<unknown>[];
+  server: Server | undefined;
+  stop(): Promise<void>;
+}
+
+export async function runProcessors(
+  names: readonly ProcessorName[],
+  options: { config?: Config; metricsPort?: number } = {},
+): Promise<RunningProcessors> {
+  const config = options.config ?? loadConfig();
+  const logger = createLogger(config.logLevel);
+  const registry = createRegistry();
+  const metrics = processorMetrics(registry);
+  const kafka = createKafka(config.kafka, logger);
+  const schemaRegistry = new RegistryClient(config.registry.url);
+  const clickhouse = createClickHouse(config.clickhouse);
+  const catalog = new CatalogCache(clickhouse, config.clickhouse.database);
+  await catalog.loadAll();
+  const names_ = topics(config.kafka.topicPrefix);
+  const runners = names.map((name) => {
+    const spec = PROCESSORS[name];
+    const topic = names_[spec.inputTopic];
+    return new ProcessorRunner<unknown>({
+      kafka,
+      clickhouse,
+      database: config.clickhouse.database,
+      definition: spec.definition() as never,
+      topic,
+      dlqTopic: names_[spec.dlqTopic],
+      serde: new AvroSerde(schemaRegistry, valueSubject(topic), spec.schema()),
+      catalog,
+      videoIdOf: spec.videoIdOf as never,
+      logger,
+      metrics,
+      options: { groupId: `${config.kafka.topicPrefix}viewpulse-${name}` },
+    });
+  });
+  for (const r of runners) await r.start();
+
+  let server: Server | undefined;
+  if (options.metricsPort !== undefined && options.metricsPort >= 0) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void registry.metrics().then((body) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(body);
+        });
+      } else if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ status: 'ok', processors: runners.map((r) => ({ name: r.name, partitions: r.status() })) }),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
+      }
+    });
+    await new Promise<void>((resolve) => server!.listen(options.metricsPort, '127.0.0.1', resolve));
+    logger.info({ port: (server.address() as { port: number }).port }, 'processor metrics and health listening');
+  }
+  logger.info({ processors: names }, 'processors running');
+
+  return {
+    runners,
+    server,
+    async stop() {
+      for (const r of runners) await r.stop();
+      await clickhouse.close();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}
+
+export function parseOnly(only: string | undefined): ProcessorName[] {
+  const all = Object.keys(PROCESSORS) as ProcessorName[];
+  if (!only) return all;
+  const picked = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = picked.filter((p) => !all.includes(p as ProcessorName));
+  if (unknown.length) throw new Error(`unknown processor(s): ${unknown.join(', ')} (known: ${all.join(', ')})`);
+  return picked as ProcessorName[];
+}
+
+export function registerRunProcessors(run: Command): void {
+  run
+    .command('processors')
+    .description(
+      'run the stream processors (all, or --only some); SIGTERM/SIGINT flushes, commits and leaves the group',
+    )
+    .option('--only <names>', `comma-separated: ${Object.keys(PROCESSORS).join(', ')}`)
+    .option(
+      '--metrics-port <port>',
+      'Prometheus /metrics and /healthz on 127.0.0.1 (-1 to disable)',
+      process.env.VIEWPULSE_PROCESSORS_PORT ?? '9464',
+    )
+    .action(async (opts: { only?: string; metricsPort: string }) => {
+      let running: RunningProcessors;
+      try {
+        running = await runProcessors(parseOnly(opts.only), { metricsPort: Number(opts.metricsPort) });
+      } catch (err) {
+        console.error(`viewpulse run processors: ${(err as Error).message}`);
+        process.exitCode = 1;
+        return;
+      }
+      const shutdown = (): void => {
+        void running.stop().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+    });
+}

@@ -1,0 +1,30 @@
+// `viewpulse run collector|processors|all`: the long-running parts of the pipeline.
+import type { Command } from 'commander';
+import { loadConfig } from '../lib/config.js';
+import { registerRunCollector, runCollector } from './run-collector.js';
+import { parseOnly, registerRunProcessors, runProcessors } from './run-processors.js';
+
+export function registerRun(program: Command): void {
+  const run = program
+    .command('run')
+    .description('run a part of the pipeline in the foreground (Ctrl-C stops it cleanly)');
+  registerRunCollector(run);
+  registerRunProcessors(run);
+  run
+    .command('all')
+    .description('the collector and every processor in one process')
+    .action(async () => {
+      const config = loadConfig();
+      const processors = await runProcessors(parseOnly(undefined), {
+        config,
+        metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
+      });
+      const collector = await runCollector(config);
+      console.error(`collector on ${collector.url}; processors: ${processors.runners.map((r) => r.name).join(', ')}`);
+      const shutdown = (): void => {
+        void Promise.all([collector.close(), processors.stop()]).then(() => process.exit(0));
+      };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+    });
+}

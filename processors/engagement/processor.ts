@@ -1,0 +1,255 @@
+// The engagement processor: one full-value `sessions` row per playback session (watch time,
+// percent viewed, completion, retention buckets, breakdown dimensions, QoE, whether it counts
+// as a view), and viewer observations for unique and new-versus-returning viewers. Pure: the
+// runtime feeds it records and writes what it drains.
+//
+// How a session row reaches ClickHouse exactly once, whatever crashes: `sessions` is a
+// ReplacingMergeTree keyed by (creator_id, video_id, session_id) with version = offset * 2 +
+// closed (rows.ts). A session is rewritten, with its full current value,
+//  - after every record that changed it, versioned by that record's offset;
+//  - when the repeat cap flips whether it counts as a view because ANOTHER session of the same
+//    viewer and video changed (a late event can make an earlier session qualify first), at the
+//    offset of the record that caused the flip — also when it is closed already: a closed
+//    session's last row is kept for as long as PlaybackState still holds its view candidate
+//    (PlaybackState.isCandidate), i.e. exactly as long as its status can still flip;
+//  - a last time with closed = 1 when PlaybackState.closeIdle() closes it.
+// Every write's (key, version) and values are functions of the checkpointed state and the
+// records after it — closing is checked at the same records after a restore, since the minute
+// of the last check is part of the snapshot — so a replay rewrites identical rows, and the row
+// with the highest version is the same whether or not the processor crashed.
+import type { PlayEvent } from '../../schemas/types.js';
+import { TABLES } from '../../schemas/tables.js';
+import { drop, ok, type Outcome } from '../outcome.js';
+import {
+  DEFAULT_PLAYBACK,
+  PlaybackState,
+  type ApplyResult,
+  type PlaybackOptions,
+  type PlaybackSnapshot,
+  type SessionEntry,
+} from '../playback/state.js';
+import { checkPlayEvent } from '../rules.js';
+import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import {
+  pushRows,
+  type Catalog,
+  type InputRecord,
+  type OutputRows,
+  type PartitionProcessor,
+  type ProcessorDefinition,
+  type TableSpec,
+} from '../topology.js';
+import { MINUTE, TimeWindows } from '../windows.js';
+import {
+  ObservationBuffer,
+  rowVersion,
+  sessionRow,
+  type ObservationRow,
+  type SessionMeta,
+  type SessionRow,
+} from './rows.js';
+
+export const NAME = 'engagement';
+
+export const SESSIONS_TABLE: TableSpec = {
+  name: TABLES.sessions,
+  key: ['video_id', 'session_id'],
+  version: 'version',
+  times: ['first_seen_at', 'started_at', 'ended_at', 'view_time'],
+};
+
+/** A Null table feeding uniq / min states: plain appends, no key. */
+export const OBSERVATIONS_TABLE: TableSpec = {
+  name: TABLES.viewerObservations,
+  times: ['event_time'],
+};
+
+export interface EngagementOptions {
+  playback: PlaybackOptions;
+  /**
+   * An event whose minute window the watermark passed more than this long ago is recorded as
+   * late (applied: its session row is rewritten with a higher version), as view-counts does.
+   */
+  windowGraceMs: number;
+}
+
+export const DEFAULT_ENGAGEMENT: EngagementOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: 60_000 };
+
+interface Snapshot {
+  playback: PlaybackSnapshot;
+  /** open sessions: [session id, first seen at, counted] */
+  meta: [string, number, boolean][];
+  /** closed sessions whose counted status can still flip: their last row */
+  retained: SessionRow[];
+  /** writes not drained yet (normally none: the runtime drains before it snapshots) */
+  dirty: [string, number][];
+  pending: SessionRow[];
+  observations: ObservationRow[];
+  lastCloseMinute: number | null;
+}
+
+export class EngagementPartition implements PartitionProcessor<PlayEvent> {
+  private readonly playback: PlaybackState;
+  private readonly meta = new Map<string, SessionMeta>();
+  /** Closed sessions whose counted status can still flip → their last row. */
+  private readonly retained = new Map<string, SessionRow>();
+  /** Open sessions changed since the last drain → offset of the last change. */
+  private readonly dirty = new Map<string, number>();
+  /** Rows of closed sessions to write at the next drain. */
+  private readonly pending = new Map<string, SessionRow>();
+  private readonly observations: ObservationBuffer;
+  private readonly out: OutputRows = new Map();
+  private readonly minutes: TimeWindows;
+  private lastCloseMinute = Number.NEGATIVE_INFINITY;
+  private lastOffset = -1;
+
+  constructor(
+    readonly partition: number,
+    snapshot: Snapshot | undefined,
+    private readonly catalog: Catalog,
+    readonly options: EngagementOptions = DEFAULT_ENGAGEMENT,
+  ) {
+    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
+    this.minutes = TimeWindows.tumbling(MINUTE).grace(options.windowGraceMs);
+    for (const [id, firstSeenAt, counted] of snapshot?.meta ?? []) this.meta.set(id, { firstSeenAt, counted });
+    for (const row of snapshot?.retained ?? []) this.retained.set(row.session_id, row);
+    for (const [id, offset] of snapshot?.dirty ?? []) this.dirty.set(id, offset);
+    for (const row of snapshot?.pending ?? []) this.pending.set(row.session_id, row);
+    this.observations = ObservationBuffer.fromJSON(snapshot?.observations);
+    if (snapshot?.lastCloseMinute != null) this.lastCloseMinute = snapshot.lastCloseMinute;
+    // A snapshot without meta for a session (none is expected) falls back to what the state knows.
+    for (const s of this.playback.sessions.values()) {
+      if (!this.meta.has(s.sessionId)) {
+        this.meta.set(s.sessionId, {
+          firstSeenAt: s.events[0]!.t,
+          counted: this.playback.isCounted(s.viewerId, s.videoId, s.sessionId),
+        });
+      }
+    }
+  }
+
+  get watermark(): number {
+    return this.playback.watermark.current;
+  }
+
+  process(record: InputRecord<PlayEvent>): Outcome {
+    this.lastOffset = record.offset;
+    const invalid = checkPlayEvent(record.value);
+    if (invalid) return invalid;
+    const e = record.value;
+    const video = this.catalog.get(e.video_id);
+    const result = this.playback.apply(e, video);
+    const wm = this.watermark;
+    let outcome: Outcome = ok;
+    if (result.kind === 'duplicate') {
+      outcome = drop('duplicate');
+    } else {
+      // Every accepted event is an observation of its viewer, even one set aside below.
+      this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
+      if (result.kind === 'session_too_long') {
+        outcome = drop('session_too_long');
+      } else if (result.kind === 'session_closed') {
+        pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, false, 'session_closed')]);
+        outcome = drop('session_closed');
+      } else {
+        this.applied(result, e, record.offset);
+        if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), wm))
+          pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, true, 'window_closed')]);
+      }
+    }
+    // Closing is checked once per minute of watermark progress: cheap, and deterministic.
+    const minute = Math.floor(wm / MINUTE);
+    if (minute > this.lastCloseMinute) {
+      this.lastCloseMinute = minute;
+      this.closeIdle(record.offset);
+    }
+    return outcome;
+  }
+
+  private applied(result: Extract<ApplyResult, { kind: 'applied' }>, e: PlayEvent, offset: number): void {
+    const s = result.session;
+    const counted = new Set(result.viewsAfter.map((c) => c.sessionId));
+    const meta = this.meta.get(s.sessionId);
+    if (meta) meta.counted = counted.has(s.sessionId);
+    else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
+    this.dirty.set(s.sessionId, offset);
+    if (result.viewsAfter === result.viewsBefore) return;
+    // The repeat cap may have flipped other sessions of this viewer and video.
+    const before = new Set(result.viewsBefore.map((c) => c.sessionId));
+    const flipped = [...before].filter((id) => !counted.has(id));
+    for (const id of counted) if (!before.has(id)) flipped.push(id);
+    for (const id of flipped) {
+      if (id === s.sessionId) continue;
+      const other = this.meta.get(id);
+      if (other) {
+        other.counted = counted.has(id);
+        this.dirty.set(id, offset);
+        continue;
+      }
+      const last = this.retained.get(id);
+      // A closed session is a candidate (so it can flip) exactly while it is retained.
+      if (!last) continue;
+      const row = { ...last, counted_view: counted.has(id) ? 1 : 0, version: rowVersion(offset, true) };
+      this.retained.set(id, row);
+      this.pending.set(id, row);
+    }
+  }
+
+  /** Final rows for the sessions the watermark closed; forgets rows that can no longer flip. */
+  private closeIdle(offset: number): void {
+    const closed: SessionEntry[] = this.playback.closeIdle();
+    for (const s of closed) {
+      const meta = this.meta.get(s.sessionId)!;
+      const row = sessionRow(s, meta, this.partition, true, rowVersion(offset, true));
+      this.pending.set(s.sessionId, row);
+      this.dirty.delete(s.sessionId);
+      this.meta.delete(s.sessionId);
+      if (this.playback.isCandidate(s.viewerId, s.videoId, s.sessionId)) this.retained.set(s.sessionId, row);
+    }
+    for (const [id, row] of this.retained) {
+      if (!this.playback.isCandidate(row.viewer_id, row.video_id, id)) this.retained.delete(id);
+    }
+  }
+
+  drain(): OutputRows {
+    const sessions: SessionRow[] = [];
+    for (const [id, offset] of this.dirty) {
+      const s = this.playback.sessions.get(id)!;
+      sessions.push(sessionRow(s, this.meta.get(id)!, this.partition, false, rowVersion(offset, false)));
+    }
+    this.dirty.clear();
+    sessions.push(...this.pending.values());
+    this.pending.clear();
+    pushRows(this.out, TABLES.sessions, sessions);
+    pushRows(this.out, TABLES.viewerObservations, this.observations.drain());
+    if (this.lastOffset >= 0)
+      pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
+    const rows = new Map(this.out);
+    this.out.clear();
+    return rows;
+  }
+
+  /** Closed sessions whose last row is kept because the repeat cap can still flip them. */
+  get retainedSessions(): number {
+    return this.retained.size;
+  }
+
+  snapshot(): Snapshot {
+    return {
+      playback: this.playback.toJSON(),
+      meta: [...this.meta].map(([id, m]) => [id, m.firstSeenAt, m.counted]),
+      retained: [...this.retained.values()],
+      dirty: [...this.dirty],
+      pending: [...this.pending.values()],
+      observations: this.observations.toJSON(),
+      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
+    };
+  }
+}
+
+export const engagement = (options: EngagementOptions = DEFAULT_ENGAGEMENT): ProcessorDefinition<PlayEvent> => ({
+  name: NAME,
+  tables: [SESSIONS_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+  create: (partition, snapshot, catalog) =>
+    new EngagementPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+});

@@ -1,0 +1,58 @@
+// Every stream processor, by name: what it is, which topic feeds it and with which Avro
+// schema. The CLI (`viewpulse run processors [--only ...]`) iterates this registry.
+import { playEventSchema, videoSchema } from '../schemas/avro.js';
+import type { TopicKey } from '../schemas/topics.js';
+import type { PlayEvent, Video } from '../schemas/types.js';
+import { catalog } from './catalog/processor.js';
+import { engagement } from './engagement/processor.js';
+import { rawEvents } from './raw-events/processor.js';
+import type { ProcessorDefinition } from './topology.js';
+import { viewCounts } from './view-counts/processor.js';
+
+export interface ProcessorSpec<V> {
+  /** A fresh definition with default options. */
+  definition: () => ProcessorDefinition<V>;
+  /** The input topic, as a key of schemas/topics.ts topics(). */
+  inputTopic: Exclude<TopicKey, 'playEventsDlq' | 'videosDlq'>;
+  /** Where records this processor cannot decode or accept go. */
+  dlqTopic: 'playEventsDlq' | 'videosDlq';
+  /** The Avro reader schema of the input topic's values. */
+  schema: () => object;
+  /** The video a record refers to, so the runtime can load it into the catalog cache first. */
+  videoIdOf?: (value: NonNullable<V>) => string | undefined;
+}
+
+const videoOfEvent = (e: PlayEvent): string | undefined => (typeof e.video_id === 'string' ? e.video_id : undefined);
+
+export const PROCESSORS: {
+  'view-counts': ProcessorSpec<PlayEvent>;
+  engagement: ProcessorSpec<PlayEvent>;
+  'raw-events': ProcessorSpec<PlayEvent>;
+  catalog: ProcessorSpec<Video | null>;
+} = {
+  'view-counts': {
+    definition: () => viewCounts(),
+    inputTopic: 'playEvents',
+    dlqTopic: 'playEventsDlq',
+    schema: playEventSchema,
+    videoIdOf: videoOfEvent,
+  },
+  engagement: {
+    definition: () => engagement(),
+    inputTopic: 'playEvents',
+    dlqTopic: 'playEventsDlq',
+    schema: playEventSchema,
+    videoIdOf: videoOfEvent,
+  },
+  'raw-events': {
+    definition: () => rawEvents(),
+    inputTopic: 'playEvents',
+    dlqTopic: 'playEventsDlq',
+    schema: playEventSchema,
+    videoIdOf: videoOfEvent,
+  },
+  // The catalog loader writes the catalog; it never reads it.
+  catalog: { definition: () => catalog(), inputTopic: 'videos', dlqTopic: 'videosDlq', schema: videoSchema },
+};
+
+export type ProcessorName = keyof typeof PROCESSORS;

@@ -1,0 +1,95 @@
+// The event ids a partition has written recently, to drop duplicate copies (a client retry,
+// a producer resend) before they reach ClickHouse. Bounded twice over:
+//  - by event time: ids are kept in one-minute buckets of their event time, and a bucket is
+//    forgotten once it lies wholly more than `horizonMs` behind the partition's highest
+//    event time (its "clock");
+//  - by count: above `maxIds`, the oldest buckets go first.
+// An event older than the horizon cannot be checked any more; it is written anyway (it may be
+// a legitimate offline upload). If it is in fact a copy it carries the same ORDER BY key
+// (creator, video, event time, event id), so play_events' ReplacingMergeTree collapses the two
+// when parts merge and FINAL hides the extra one before that.
+//
+// Deterministic: which ids are remembered depends only on the ids and times admitted, in
+// order — never on when snapshots or eviction passes happen — so a replay from a checkpoint
+// makes the same decisions. (Eviction runs whenever the horizon's minute moves; the set of
+// evictable buckets is a function of that minute alone.)
+import { MINUTE } from '../windows.js';
+
+export interface RecentIdsOptions {
+  horizonMs: number;
+  maxIds: number;
+}
+
+export type RecentIdsSnapshot = { clock: number | null; buckets: [number, string[]][] };
+
+export type Admission = 'new' | 'duplicate' | 'unchecked';
+
+export class RecentIds {
+  private readonly buckets = new Map<number, string[]>();
+  private readonly ids = new Set<string>();
+  private clock = Number.NEGATIVE_INFINITY;
+  private evictedThrough = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly options: RecentIdsOptions) {
+    if (!Number.isSafeInteger(options.horizonMs) || options.horizonMs < MINUTE)
+      throw new RangeError('the dedup horizon must be at least one minute');
+    if (!Number.isSafeInteger(options.maxIds) || options.maxIds < 1) throw new RangeError('maxIds must be ≥ 1');
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  /**
+   * Takes an event into account: 'duplicate' when its id was admitted before and is still
+   * remembered, 'unchecked' when it is older than the horizon (written, not remembered),
+   * otherwise 'new' (remembered from now on).
+   */
+  admit(id: string, eventTime: number): Admission {
+    if (eventTime > this.clock) {
+      this.clock = eventTime;
+      this.evict();
+    }
+    if (this.ids.has(id)) return 'duplicate';
+    if (eventTime < this.clock - this.options.horizonMs) return 'unchecked';
+    const minute = Math.floor(eventTime / MINUTE) * MINUTE;
+    const bucket = this.buckets.get(minute);
+    if (bucket) bucket.push(id);
+    else this.buckets.set(minute, [id]);
+    this.ids.add(id);
+    while (this.ids.size > this.options.maxIds) this.forget(Math.min(...this.buckets.keys()));
+    return 'new';
+  }
+
+  /** Forgets every bucket that ends at or before clock - horizon. */
+  private evict(): void {
+    const through = Math.floor((this.clock - this.options.horizonMs) / MINUTE) * MINUTE;
+    if (through <= this.evictedThrough) return;
+    this.evictedThrough = through;
+    for (const minute of [...this.buckets.keys()]) if (minute + MINUTE <= through) this.forget(minute);
+  }
+
+  private forget(minute: number): void {
+    for (const id of this.buckets.get(minute) ?? []) this.ids.delete(id);
+    this.buckets.delete(minute);
+  }
+
+  toJSON(): RecentIdsSnapshot {
+    return {
+      clock: Number.isFinite(this.clock) ? this.clock : null,
+      buckets: [...this.buckets].sort((a, b) => a[0] - b[0]),
+    };
+  }
+
+  static fromJSON(options: RecentIdsOptions, snap: RecentIdsSnapshot | undefined): RecentIds {
+    const seen = new RecentIds(options);
+    if (!snap) return seen;
+    if (snap.clock !== null) seen.clock = snap.clock;
+    for (const [minute, ids] of snap.buckets) {
+      seen.buckets.set(minute, [...ids]);
+      for (const id of ids) seen.ids.add(id);
+    }
+    seen.evict();
+    return seen;
+  }
+}
