@@ -9,10 +9,11 @@
 // clientErrorHandler answers malformed HTTP on the raw socket in the same shape.
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../lib/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-/** The kinds of problem the HTTP surfaces answer, with their status and stable code. */
+/** The kinds of problem the HTTP surfaces answer, with their status and stable code (from lib/errors.ts). */
 export const PROBLEM_KINDS = {
   bad_request: { status: 400, title: 'Bad request', code: 'VP_ERR_HTTP_BAD_REQUEST' },
   invalid_json: { status: 400, title: 'Body is not valid JSON', code: 'VP_ERR_HTTP_INVALID_JSON' },
@@ -29,7 +30,7 @@ export const PROBLEM_KINDS = {
   headers_too_large: { status: 431, title: 'Request headers too large', code: 'VP_ERR_HTTP_HEADERS_TOO_LARGE' },
   internal: { status: 500, title: 'Internal error', code: 'VP_ERR_HTTP_INTERNAL' },
   unavailable: { status: 503, title: 'Service unavailable', code: 'VP_ERR_HTTP_UNAVAILABLE' },
-} as const satisfies Record<string, { status: number; title: string; code: string }>;
+} as const satisfies Record<string, { status: number; title: string; code: ErrorCode }>;
 
 export type ProblemKind = keyof typeof PROBLEM_KINDS;
 

@@ -29,6 +29,18 @@ export const ERRORS = {
   VP_ERR_CLICKHOUSE_REJECTED: { retriable: false, message: 'ClickHouse rejected the query' },
   VP_ERR_MIGRATION: { retriable: false, message: 'migration failed' },
   VP_ERR_SERVICE: { retriable: false, message: 'local service failed' },
+  // HTTP surfaces (api/problem.ts maps each to a status and a problem+json document)
+  VP_ERR_HTTP_BAD_REQUEST: { retriable: false, message: 'bad request' },
+  VP_ERR_HTTP_INVALID_JSON: { retriable: false, message: 'body is not valid JSON' },
+  VP_ERR_HTTP_UNAUTHORIZED: { retriable: false, message: 'missing or invalid credentials' },
+  VP_ERR_HTTP_NOT_FOUND: { retriable: false, message: 'not found' },
+  VP_ERR_HTTP_TIMEOUT: { retriable: true, message: 'request timeout' },
+  VP_ERR_HTTP_PAYLOAD_TOO_LARGE: { retriable: false, message: 'payload too large' },
+  VP_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { retriable: false, message: 'unsupported media type' },
+  VP_ERR_HTTP_RATE_LIMITED: { retriable: true, message: 'too many requests' },
+  VP_ERR_HTTP_HEADERS_TOO_LARGE: { retriable: false, message: 'request headers too large' },
+  VP_ERR_HTTP_INTERNAL: { retriable: false, message: 'internal error' },
+  VP_ERR_HTTP_UNAVAILABLE: { retriable: true, message: 'service unavailable' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
