@@ -1,10 +1,13 @@
 // The `viewpulse` command. Only cli/ opens ports and connections; everything else is a
 // library it wires together.
 import { Command } from 'commander';
-import { registerServices } from './services.js';
+import { registerCatalog } from './catalog.js';
 import { registerDemo } from './demo.js';
+import { registerGenerate } from './generate.js';
 import { registerMigrate } from './migrate.js';
+import { registerRun } from './run.js';
 import { registerSchemas } from './schemas.js';
+import { registerServices } from './services.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -15,6 +18,9 @@ export async function main(argv: string[]): Promise<void> {
   registerServices(program);
   registerMigrate(program);
   registerSchemas(program);
+  registerCatalog(program);
+  registerGenerate(program);
+  registerRun(program);
   registerDemo(program);
   await program.parseAsync(argv);
 }
