@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // Schema Registry and ClickHouse, which its global setup starts when they are not running.
 export default defineConfig({
   test: {
+    // Tests log warnings and errors only; set VIEWPULSE_LOG_LEVEL to see more.
+    env: { VIEWPULSE_LOG_LEVEL: process.env.VIEWPULSE_LOG_LEVEL ?? 'warn' },
     reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
@@ -16,10 +18,10 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 120_000,
+          testTimeout: 300_000,
           hookTimeout: 600_000,
           // Tests share the real services; files run one at a time.
           fileParallelism: false,

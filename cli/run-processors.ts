@@ -49,7 +49,12 @@ export async function runProcessors(
       videoIdOf: spec.videoIdOf as never,
       logger,
       metrics,
-      options: { groupId: `${config.kafka.topicPrefix}viewpulse-${name}` },
+      options: {
+        groupId: `${config.kafka.topicPrefix}viewpulse-${name}`,
+        sessionTimeoutMs: config.processors.sessionTimeoutMs,
+        flushIntervalMs: config.processors.flushIntervalMs,
+        checkpointIntervalMs: config.processors.checkpointIntervalMs,
+      },
     });
   });
   for (const r of runners) await r.start();

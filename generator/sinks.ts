@@ -10,7 +10,7 @@
 //   as a server-side producer would: event_time already corrected (rule 3), received_at =
 //   the simulated delivery time; malformed records are raw undecodable bytes.
 // - NullSink: nothing leaves the process (dry runs: the truth alone).
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { AvroProducer } from '../lib/kafka/producer.js';
 import type { RegistryClient } from '../lib/kafka/registry.js';
 import { playEventSchema } from '../schemas/avro.js';
@@ -308,7 +308,7 @@ export class KafkaSink implements Sink {
       schema: playEventSchema(),
       key: (e) => e.viewer_id,
     });
-    this.raw = kafka.producer({ allowAutoTopicCreation: false });
+    this.raw = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   async connect(): Promise<void> {

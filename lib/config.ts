@@ -75,6 +75,7 @@ export interface Config {
   clickhouse: { url: string; database: string; user: string; password: string };
   collector: { port: number; writeKeys: string[] };
   api: { port: number; jwtSecret: string };
+  processors: { sessionTimeoutMs: number; flushIntervalMs: number; checkpointIntervalMs: number };
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -112,6 +113,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     collector: { port: int(env, 'VIEWPULSE_COLLECTOR_PORT', 3001, 1, 65535), writeKeys },
     api: { port: int(env, 'VIEWPULSE_API_PORT', 3000, 1, 65535), jwtSecret },
+    processors: {
+      // How long the group waits for a silent instance before moving its partitions.
+      sessionTimeoutMs: int(env, 'VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
+      flushIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_FLUSH_MS', 1_000, 50, 60_000),
+      checkpointIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_CHECKPOINT_MS', 5_000, 100, 600_000),
+    },
     logLevel: oneOf(env, 'VIEWPULSE_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   };
 }

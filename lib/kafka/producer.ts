@@ -9,7 +9,7 @@
 //   await producer.connect();
 //   await producer.send(events); // resolves only once Kafka acknowledged every record
 //   await producer.disconnect();
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { ViewpulseError } from '../errors.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { RegistryClient } from './registry.js';
@@ -55,7 +55,12 @@ export class AvroProducer<T> {
     };
     this.serde = new AvroSerde<T>(registry, valueSubject(options.topic), options.schema);
     // Idempotent with one request in flight: retries can neither duplicate nor reorder.
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
   }
 
   async connect(): Promise<void> {

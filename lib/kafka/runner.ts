@@ -10,7 +10,14 @@
 // Partition state is created on first use (from its snapshot) and dropped on revoke. When
 // ClickHouse is down the loop pauses consumption, retries with backoff and resumes.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import {
+  Partitioners,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import { dlq as dlqOutcome, type Outcome } from '../../processors/outcome.js';
 import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../../processors/topology.js';
 import { TABLES } from '../../schemas/tables.js';
@@ -32,9 +39,16 @@ export interface RunnerOptions {
   checkpointIntervalMs: number;
   /** Consumer group id; default `viewpulse-<processor>`. */
   groupId?: string;
+  /** How long the group waits for a silent instance before reassigning its partitions. */
+  sessionTimeoutMs: number;
 }
 
-export const DEFAULT_RUNNER: RunnerOptions = { flushIntervalMs: 1_000, flushRows: 50_000, checkpointIntervalMs: 5_000 };
+export const DEFAULT_RUNNER: RunnerOptions = {
+  flushIntervalMs: 1_000,
+  flushRows: 50_000,
+  checkpointIntervalMs: 5_000,
+  sessionTimeoutMs: 30_000,
+};
 
 export interface RunnerDeps<V> {
   kafka: Kafka;
@@ -79,6 +93,9 @@ export class ProcessorRunner<V> {
   private pendingCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private paused = false;
+  private tickBusy = false;
+  private retryAt = 0;
+  private retryBackoffMs = 500;
   private stopping = false;
   private readonly log: Logger;
 
@@ -89,16 +106,22 @@ export class ProcessorRunner<V> {
     this.log = deps.logger.child({ processor: name });
     this.consumer = deps.kafka.consumer({
       groupId: this.opts.groupId ?? `viewpulse-${name}`,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
       maxBytesPerPartition: 4 * 1024 * 1024,
     });
-    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.producer = deps.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.writer = new ClickHouseWriter(deps.clickhouse, deps.database, {
-      giveUpAfterMs: 10_000,
+      // Short: a flush runs inside the batch loop, which must not go silent for long (the
+      // group would evict this instance). Longer outages pause consumption instead.
+      giveUpAfterMs: 2_000,
       onRetry: (table, attempt, err) => {
         deps.metrics.sinkRetries.inc({ processor: name, table });
-        this.log.warn({ table, attempt, err: err.message }, 'ClickHouse write failed; retrying');
+        if (attempt === 1) this.log.warn({ table, err: err.message }, 'ClickHouse write failed; retrying');
       },
     });
   }
@@ -135,19 +158,33 @@ export class ProcessorRunner<V> {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.exclusive(() => this.onBatch(payload)),
     });
-    this.timer = setInterval(
-      () => {
-        if (
-          this.pendingCount > 0 ||
-          this.paused ||
-          this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs
-        ) {
-          void this.exclusive(() => this.flush(false)).catch((err: unknown) => this.log.error({ err }, 'flush failed'));
-        }
-      },
-      Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)),
-    );
+    this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)));
     this.timer.unref();
+  }
+
+  /**
+   * The timer: flushes when rows wait or a checkpoint is due. At most one timer flush is
+   * queued at a time; while paused it first asks ClickHouse (a cheap ping) and retries with
+   * backoff, so the batch loop is never starved of the lock.
+   */
+  private async tick(): Promise<void> {
+    if (this.tickBusy || this.stopping) return;
+    const due = this.pendingCount > 0 || this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs;
+    if (!this.paused && !due) return;
+    if (this.paused && this.now() < this.retryAt) return;
+    this.tickBusy = true;
+    try {
+      if (this.paused && !(await this.deps.clickhouse.ping()).success) {
+        this.retryBackoffMs = Math.min(10_000, this.retryBackoffMs * 2);
+        this.retryAt = this.now() + this.retryBackoffMs;
+        return;
+      }
+      await this.exclusive(() => this.flush(false));
+    } catch (err) {
+      this.log.error({ err }, 'flush failed');
+    } finally {
+      this.tickBusy = false;
+    }
   }
 
   private async task(partition: number): Promise<Task<V>> {
@@ -170,7 +207,21 @@ export class ProcessorRunner<V> {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const name = this.name;
     const partition = batch.partition;
-    const task = await this.task(partition);
+    // Fetched before a pause took effect: leave it unresolved; it is fetched again on resume.
+    if (this.paused) return;
+    let task: Task<V>;
+    try {
+      task = await this.task(partition);
+      if (this.deps.catalog.ensure && this.deps.videoIdOf) {
+        const ids = batch.messages.length ? await this.videoIds(batch.messages, batch.topic, partition) : [];
+        await this.deps.catalog.ensure(ids);
+      }
+    } catch (err) {
+      // ClickHouse (checkpoint or catalog) unreachable: nothing was resolved, so the batch is
+      // fetched again once we resume.
+      this.pause(err as Error);
+      return;
+    }
     const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
     if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
       // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.
@@ -198,12 +249,6 @@ export class ProcessorRunner<V> {
         if (err instanceof ViewpulseError && err.retriable) throw err; // registry down: retry the batch
         decoded.push({ message, value: undefined, error: err as ViewpulseError });
       }
-    }
-    if (this.deps.catalog.ensure && this.deps.videoIdOf) {
-      const ids = decoded
-        .flatMap((d) => (d.value ? [this.deps.videoIdOf!(d.value as NonNullable<V>)] : []))
-        .filter((x): x is string => !!x);
-      await this.deps.catalog.ensure(ids);
     }
 
     for (const d of decoded) {
@@ -252,6 +297,32 @@ export class ProcessorRunner<V> {
     await heartbeat();
   }
 
+  /** Video ids of a batch (decoding is cached per schema id, so decoding twice is cheap). */
+  private async videoIds(messages: KafkaMessage[], topic: string, partition: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (const m of messages) {
+      if (!m.value) continue;
+      try {
+        const value = await this.deps.serde.decode(m.value, { topic, partition, offset: m.offset });
+        const id = this.deps.videoIdOf!(value);
+        if (id) ids.push(id);
+      } catch {
+        // undecodable records are dead-lettered later; they refer to no video
+      }
+    }
+    return ids;
+  }
+
+  /** Stops fetching until ClickHouse answers again; the timer checks and resumes. */
+  private pause(err: Error): void {
+    this.retryAt = this.now() + this.retryBackoffMs;
+    if (this.paused) return;
+    this.paused = true;
+    this.consumer.pause([{ topic: this.deps.topic }]);
+    this.deps.metrics.paused.set({ processor: this.name }, 1);
+    this.log.warn({ err: err.message }, 'sink unavailable: paused consumption, will retry');
+  }
+
   private drainTask(task: Task<V>): void {
     for (const [table, rows] of task.processor.drain()) {
       const list = task.pendingRows.get(table) ?? [];
@@ -294,20 +365,16 @@ export class ProcessorRunner<V> {
         0,
       );
       if (force || this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs) await this.checkpoint();
-      if (this.paused) {
+      if (this.paused && (await this.deps.clickhouse.ping()).success) {
         this.paused = false;
+        this.retryBackoffMs = 500;
         this.consumer.resume([{ topic: this.deps.topic }]);
         this.deps.metrics.paused.set({ processor: name }, 0);
         this.log.info('ClickHouse is back: resumed');
       }
     } catch (err) {
       if (!(err instanceof ViewpulseError) || !err.retriable || this.stopping) throw err;
-      if (!this.paused) {
-        this.paused = true;
-        this.consumer.pause([{ topic: this.deps.topic }]);
-        this.deps.metrics.paused.set({ processor: name }, 1);
-        this.log.warn({ err: err.message }, 'sink unavailable: paused consumption, will retry');
-      }
+      this.pause(err);
     }
   }
 
@@ -324,10 +391,16 @@ export class ProcessorRunner<V> {
       state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
     }));
     await this.writer.write({ table: TABLES.checkpoints, rows });
-    await this.consumer.commitOffsets(
-      moved.map(([partition, t]) => ({ topic: this.deps.topic, partition, offset: String(t.lastOffset + 1) })),
-    );
     for (const [, t] of moved) t.checkpointed = t.lastOffset;
+    try {
+      await this.consumer.commitOffsets(
+        moved.map(([partition, t]) => ({ topic: this.deps.topic, partition, offset: String(t.lastOffset + 1) })),
+      );
+    } catch (err) {
+      // The snapshot is what restarts trust; a refused commit (e.g. during a rebalance) only
+      // means a restart skips records by snapshot offset instead of by committed offset.
+      this.log.warn({ err: (err as Error).message }, 'offset commit refused; the checkpoint stands');
+    }
     this.deps.metrics.checkpoints.inc({ processor: this.name });
   }
 
