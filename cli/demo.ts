@@ -1,62 +1,192 @@
-// `viewpulse demo`: brings up the real services and pushes records through every part
-// (registry → Kafka → consumer → ClickHouse), printing what went where. Later stages of
-// the pipeline (collector, processors, API) join the demo as they are built.
+// `viewpulse demo` (`npm run demo`): the whole pipeline on this machine, in one command.
+// Brings up the real services, migrates, starts the catalog loader, the processors and the
+// collector, publishes a generated catalog, drives generated traffic through the collector at
+// a steady rate, shows what ClickHouse counts as it happens, and at the end compares the
+// totals with the generator's ground truth. Ctrl-C stops everything cleanly.
 import type { Command } from 'commander';
-import { createClickHouse } from '../lib/clickhouse/client.js';
-import { loadConfig } from '../lib/config.js';
+import { createClickHouse, queryRows } from '../lib/clickhouse/client.js';
+import { sql, v } from '../lib/clickhouse/sql.js';
+import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { runSmoke } from '../lib/smoke.js';
+import { CatalogPublisher } from '../generator/catalog-publish.js';
+import { generateTraffic } from '../generator/index.js';
+import { pump } from '../generator/run.js';
+import { CollectorSink } from '../generator/sinks.js';
 import { TABLES } from '../schemas/tables.js';
-import { smokeTopic } from '../schemas/topics.js';
+import { smokeTopic, topics } from '../schemas/topics.js';
 import { PrerequisiteError } from '../infra/service.js';
 import { formatTable, servicesUp } from '../infra/services.js';
+import { migrateAll } from './migrate.js';
+import { runCollector } from './run-collector.js';
+import { parseOnly, runProcessors } from './run-processors.js';
+
+interface DemoOptions {
+  events: string;
+  rate: string;
+  seed?: string;
+  smoke?: boolean;
+}
+
+const say = (line: string): void => console.log(line);
+
+async function totals(config: Config): Promise<{ plays: number; views: number; watchHours: number; events: number }> {
+  const ch = createClickHouse(config.clickhouse);
+  try {
+    const db = config.clickhouse.database;
+    const [c] = await queryRows<{ plays: string; views: string; watch: string }>(
+      ch,
+      sql`SELECT sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch FROM ${v.table(db, TABLES.counts)} FINAL WHERE dim = 'video' AND grain = 'day'`,
+    );
+    const [e] = await queryRows<{ n: string }>(
+      ch,
+      sql`SELECT count() AS n FROM ${v.table(db, TABLES.playEvents)} FINAL`,
+    );
+    return {
+      plays: Number(c?.plays ?? 0),
+      views: Number(c?.views ?? 0),
+      watchHours: Number(c?.watch ?? 0) / 3_600_000,
+      events: Number(e?.n ?? 0),
+    };
+  } finally {
+    await ch.close();
+  }
+}
+
+async function smoke(config: Config, count: number): Promise<void> {
+  const clickhouse = createClickHouse(config.clickhouse, 'default');
+  const topic = smokeTopic(config.kafka.topicPrefix);
+  const r = await runSmoke(
+    {
+      kafka: createKafka(config.kafka),
+      registry: new RegistryClient(config.registry.url),
+      clickhouse,
+      database: config.clickhouse.database,
+      topic,
+    },
+    count,
+  );
+  await clickhouse.close();
+  const same = JSON.stringify(r.produced) === JSON.stringify(r.stored);
+  say(
+    `smoke: ${r.produced.length} Avro records (schema id ${r.schemaId}) → ${topic} → consumer → ClickHouse: ${same ? 'exact' : 'MISMATCH'}`,
+  );
+  if (!same) process.exitCode = 1;
+}
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('start the services and run records end to end through registry, Kafka and ClickHouse')
-    .option('-n, --events <count>', 'records to push through', '1000')
-    .action(async (opts: { events: string }) => {
-      const count = Number(opts.events);
-      if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
-        console.error('viewpulse demo: --events must be an integer from 1 to 1000000');
+    .description('run the whole pipeline here: services, collector, processors, generated traffic, live numbers')
+    .option('-n, --events <count>', 'generated records to send', '20000')
+    .option('-r, --rate <perSecond>', 'records per second through the collector', '500')
+    .option('-s, --seed <n>', 'generator seed (default: a new one each run, so runs add up)')
+    .option('--smoke', 'only push records through registry, Kafka and ClickHouse once, and exit')
+    .action(async (opts: DemoOptions) => {
+      const events = Number(opts.events);
+      const rate = Number(opts.rate);
+      if (!Number.isInteger(events) || events < 1 || events > 10_000_000 || !(rate >= 0)) {
+        console.error('viewpulse demo: --events must be 1..10000000 and --rate ≥ 0');
         process.exitCode = 2;
         return;
       }
+      const stops: (() => Promise<void>)[] = [];
+      const abort = new AbortController();
+      const stopAll = async (): Promise<void> => {
+        for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      };
+      process.once('SIGINT', () => {
+        say('\nstopping…');
+        abort.abort();
+      });
       try {
         const config = loadConfig();
-        console.log(formatTable(await servicesUp((l) => console.error(l))));
-        const kafka = createKafka(config.kafka);
-        const clickhouse = createClickHouse(config.clickhouse, 'default');
-        const topic = smokeTopic(config.kafka.topicPrefix);
-        const started = Date.now();
-        const r = await runSmoke(
-          {
-            kafka,
-            registry: new RegistryClient(config.registry.url),
-            clickhouse,
-            database: config.clickhouse.database,
-            topic,
-          },
-          count,
+        say(formatTable(await servicesUp((l) => console.error(l))));
+        if (opts.smoke) return await smoke(config, 1000);
+        await migrateAll((l) => say(`migrate: ${l}`));
+
+        const seed = opts.seed === undefined ? Date.now() % 4_294_967_296 : Number(opts.seed);
+        const traffic = generateTraffic({ events, seed });
+        const before = await totals(config);
+        const publisher = new CatalogPublisher(
+          createKafka(config.kafka),
+          new RegistryClient(config.registry.url),
+          topics(config.kafka.topicPrefix).videos,
         );
-        await clickhouse.close();
-        const same = JSON.stringify(r.produced) === JSON.stringify(r.stored);
-        console.log(
-          [
-            `schema id ${r.schemaId} (subject ${topic}-value)`,
-            `produced ${r.produced.length} Avro records to ${topic}`,
-            `consumed ${r.consumed.length}, stored ${r.stored.length} rows in ${config.clickhouse.database}.${TABLES.smokeEvents}`,
-            `round trip ${same ? 'exact' : 'MISMATCH'} in ${Date.now() - started} ms (run ${r.runId})`,
-            `try: curl '${config.clickhouse.url}/?query=SELECT+count()+FROM+${config.clickhouse.database}.${TABLES.smokeEvents}'`,
-            'stop the services with: npx viewpulse services down',
-          ].join('\n'),
+        await publisher.connect();
+        await publisher.put(traffic.catalog.videos.map((x) => x.video));
+        await publisher.disconnect();
+        say(
+          `catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators published`,
         );
-        if (!same) process.exitCode = 1;
+
+        const processors = await runProcessors(parseOnly(undefined), {
+          config,
+          metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
+        });
+        stops.push(() => processors.stop());
+        const collector = await runCollector(config);
+        stops.push(() => collector.close());
+        say(
+          `collector: ${collector.url}/v1/events · processors: ${processors.runners.map((r) => r.name).join(', ')} · metrics: http://127.0.0.1:${process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464}/metrics`,
+        );
+        say(`sending ${events} generated records (seed ${seed}) at ${rate || 'full'} records/s (Ctrl-C stops)…`);
+
+        const sink = new CollectorSink({
+          url: `${collector.url}/v1/events`,
+          writeKey: config.collector.writeKeys[0]!,
+          maxHold: 200,
+        });
+        const ticker = setInterval(() => {
+          void totals(config).then((t) =>
+            say(
+              `  ClickHouse: ${t.events} events · ${t.plays} plays · ${t.views} views · ${t.watchHours.toFixed(1)} h watched`,
+            ),
+          );
+        }, 5_000);
+        const result = await pump(traffic, sink, { rate, signal: abort.signal });
+        clearInterval(ticker);
+        if (!result.complete) return;
+
+        // Let the processors catch up (watermarks, final flush), then compare with the truth.
+        say('all sent; waiting for the processors to catch up…');
+        const truth = traffic.truth();
+        const deadline = Date.now() + 120_000;
+        const added = async (): Promise<{ events: number; plays: number; views: number }> => {
+          const now = await totals(config);
+          return {
+            events: now.events - before.events,
+            plays: now.plays - before.plays,
+            views: now.views - before.views,
+          };
+        };
+        let t = await added();
+        while (
+          (t.events < truth.counts.events || t.views < truth.totals.views) &&
+          Date.now() < deadline &&
+          !abort.signal.aborted
+        ) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          t = await added();
+        }
+        const mark = (got: number, want: number): string => `${got} (ground truth ${want}) ${got === want ? '✓' : '✗'}`;
+        say('this run added:');
+        say(`  events: ${mark(t.events, truth.counts.events)}`);
+        say(`  plays:  ${mark(t.plays, truth.totals.plays)}`);
+        say(`  views:  ${mark(t.views, truth.totals.views)}`);
+        if (t.events !== truth.counts.events || t.plays !== truth.totals.plays || t.views !== truth.totals.views) {
+          process.exitCode = 1;
+        }
+        say(
+          `try: curl '${config.clickhouse.url}/?query=SELECT+*+FROM+${config.clickhouse.database}.video_counts_day+ORDER+BY+views+DESC+LIMIT+5'`,
+        );
+        say('services keep running; stop them with: npx viewpulse services down');
       } catch (err) {
         console.error(err instanceof PrerequisiteError ? `viewpulse: ${err.message}` : err);
         process.exitCode = 1;
+      } finally {
+        await stopAll();
       }
     });
 }
