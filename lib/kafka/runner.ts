@@ -209,11 +209,34 @@ export class ProcessorRunner<V> {
     const partition = batch.partition;
     // Fetched before a pause took effect: leave it unresolved; it is fetched again on resume.
     if (this.paused) return;
+    // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
+    const decoded: { message: KafkaMessage; value: V | undefined; error?: ViewpulseError }[] = [];
+    for (const message of batch.messages) {
+      if (message.value === null) {
+        decoded.push({ message, value: null as V });
+        continue;
+      }
+      try {
+        const value = await this.deps.serde.decode(message.value, {
+          topic: batch.topic,
+          partition,
+          offset: message.offset,
+        });
+        decoded.push({ message, value: value as V });
+      } catch (err) {
+        if (err instanceof ViewpulseError && err.retriable) throw err; // registry down: kafkajs retries the batch
+        decoded.push({ message, value: undefined, error: err as ViewpulseError });
+      }
+    }
     let task: Task<V>;
     try {
       task = await this.task(partition);
       if (this.deps.catalog.ensure && this.deps.videoIdOf) {
-        const ids = batch.messages.length ? await this.videoIds(batch.messages, batch.topic, partition) : [];
+        const ids: string[] = [];
+        for (const d of decoded) {
+          const id = d.value ? this.deps.videoIdOf(d.value as NonNullable<V>) : undefined;
+          if (id) ids.push(id);
+        }
         await this.deps.catalog.ensure(ids);
       }
     } catch (err) {
@@ -230,30 +253,12 @@ export class ProcessorRunner<V> {
       return;
     }
     this.deps.metrics.batchSize.observe({ processor: name }, batch.messages.length);
-
-    const decoded: { message: KafkaMessage; value: V | undefined; error?: ViewpulseError }[] = [];
-    for (const message of batch.messages) {
-      if (Number(message.offset) <= task.lastOffset) continue;
-      if (message.value === null) {
-        decoded.push({ message, value: null as V });
-        continue;
-      }
-      try {
-        const value = await this.deps.serde.decode(message.value, {
-          topic: batch.topic,
-          partition,
-          offset: message.offset,
-        });
-        decoded.push({ message, value: value as V });
-      } catch (err) {
-        if (err instanceof ViewpulseError && err.retriable) throw err; // registry down: retry the batch
-        decoded.push({ message, value: undefined, error: err as ViewpulseError });
-      }
-    }
+    const outcomes = new Map<string, number>();
 
     for (const d of decoded) {
-      if (!isRunning() || isStale() || !this.tasks.has(partition)) return;
+      if (!isRunning() || isStale() || !this.tasks.has(partition)) break;
       const offset = Number(d.message.offset);
+      if (offset <= task.lastOffset) continue; // already in the restored snapshot
       let outcome: Outcome;
       if (d.value === undefined) {
         outcome = dlqOutcome(d.error?.code ?? 'VP_ERR_DECODE_AVRO', d.error?.message ?? 'undecodable');
@@ -278,13 +283,13 @@ export class ProcessorRunner<V> {
         });
         this.deps.metrics.deadLetters.inc({ processor: name, code: outcome.code });
       }
-      this.deps.metrics.records.inc({
-        processor: name,
-        outcome: outcome.kind === 'ok' ? 'ok' : `${outcome.kind}:${outcome.reason.split(':')[0]}`,
-      });
+      const label = outcome.kind === 'ok' ? 'ok' : `${outcome.kind}:${outcome.reason.split(':')[0]}`;
+      outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
       task.lastOffset = offset;
       resolveOffset(d.message.offset);
     }
+    for (const [outcome, n] of outcomes) this.deps.metrics.records.inc({ processor: name, outcome }, n);
+    if (!this.tasks.has(partition)) return;
     this.drainTask(task);
     const lag = Number(batch.highWatermark) - task.lastOffset - 1;
     this.deps.metrics.consumerLag.set({ processor: name, partition: String(partition) }, Math.max(0, lag));
@@ -295,22 +300,6 @@ export class ProcessorRunner<V> {
       await this.flush(false);
     }
     await heartbeat();
-  }
-
-  /** Video ids of a batch (decoding is cached per schema id, so decoding twice is cheap). */
-  private async videoIds(messages: KafkaMessage[], topic: string, partition: number): Promise<string[]> {
-    const ids: string[] = [];
-    for (const m of messages) {
-      if (!m.value) continue;
-      try {
-        const value = await this.deps.serde.decode(m.value, { topic, partition, offset: m.offset });
-        const id = this.deps.videoIdOf!(value);
-        if (id) ids.push(id);
-      } catch {
-        // undecodable records are dead-lettered later; they refer to no video
-      }
-    }
-    return ids;
   }
 
   /** Stops fetching until ClickHouse answers again; the timer checks and resumes. */

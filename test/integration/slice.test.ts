@@ -1,10 +1,12 @@
 // The first slice through every real part: Schema Registry → Kafka (kafkajs) → consumer →
 // ClickHouse (@clickhouse/client), compared exactly.
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { runSmoke, type SmokeEvent } from '../../lib/smoke.js';
+import { AvroSerde } from '../../lib/kafka/serde.js';
+import { makeSmokeEvents, runSmoke, smokeSchema, type SmokeEvent } from '../../lib/smoke.js';
+import { valueSubject } from '../../schemas/topics.js';
 import { smokeTopic } from '../../schemas/topics.js';
 import { realServices } from './helpers.js';
 
@@ -64,5 +66,18 @@ describe('first slice: registry → Kafka → ClickHouse', () => {
     });
     await consumer.disconnect();
     expect(decoded.sort(bySeq)).toEqual(result.produced);
+  });
+
+  it("reads records that Confluent's own JS library wrote (and registered)", async () => {
+    const independent = new SchemaRegistry({ host: s.config.registry.url });
+    const subject = valueSubject(`${topic}-independent`);
+    const { id } = await independent.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(smokeSchema()) },
+      { subject },
+    );
+    const ours = new AvroSerde<SmokeEvent>(s.registry, subject, smokeSchema());
+    const events = makeSmokeEvents(50);
+    const decoded = await Promise.all(events.map(async (e) => ours.decode(await independent.encode(id, e))));
+    expect(decoded).toEqual(events);
   });
 });
