@@ -156,13 +156,20 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs:
   throw new Error(`${what} did not become ready within ${timeoutMs / 1000}s; see ${logFile(NAME)}`);
 }
 
+let installing: Promise<void> | undefined;
+
 export const postgres: NativeService = {
   name: NAME,
   address: `${PG_HOST}:${PG_PORT}`,
 
-  async install(log) {
-    if (!(await findBinDir())) await aptInstall(log);
-    await ensureCluster(await binDir(), log);
+  install(log) {
+    // The registry installs its storage too, and `services up` installs side by side: share
+    // one run, since two initdb's in one directory fail.
+    installing ??= (async () => {
+      if (!(await findBinDir())) await aptInstall(log);
+      await ensureCluster(await binDir(), log);
+    })().finally(() => (installing = undefined));
+    return installing;
   },
 
   async start(log) {
