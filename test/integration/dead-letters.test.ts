@@ -1,0 +1,104 @@
+// Records a processor cannot decode or accept land in the dead-letter topic with their
+// original bytes and the reason in headers — and the good records around them still count.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcessors } from '../../cli/run-processors.js';
+import { queryRows } from '../../lib/clickhouse/client.js';
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { DLQ_HEADERS } from '../../lib/kafka/dlq.js';
+import { AvroSerde } from '../../lib/kafka/serde.js';
+import { playEventSchema } from '../../schemas/avro.js';
+import { TABLES } from '../../schemas/tables.js';
+import { valueSubject } from '../../schemas/topics.js';
+import type { PlayEvent } from '../../schemas/types.js';
+import { pipeline, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+
+let p: Pipeline;
+
+const event = (i: number, overrides: Partial<PlayEvent> = {}): PlayEvent => ({
+  event_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  event_type: 'play_start',
+  event_time: Date.UTC(2026, 10, 20, 10, 0, i),
+  received_at: Date.UTC(2026, 10, 20, 10, 0, i) + 500,
+  session_id: `s${i}`,
+  viewer_id: 'u1',
+  video_id: 'v1',
+  position_ms: 0,
+  watched_ms: 0,
+  device: 'desktop',
+  os: 'linux',
+  country: 'DE',
+  traffic_source: 'direct',
+  referrer_video_id: null,
+  seek_from_ms: null,
+  startup_ms: 200,
+  rebuffer_ms: null,
+  error_code: null,
+  sdk_version: 'test',
+  ...overrides,
+});
+
+describe('dead letters', () => {
+  const garbage = Buffer.from('definitely not avro');
+  let breaksRules: Buffer;
+
+  beforeAll(async () => {
+    p = await pipeline('dlq', 1);
+    const serde = new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema());
+    breaksRules = await serde.encode(event(2, { event_time: Date.UTC(1990, 0, 1) }));
+    const producer = p.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: p.topics.playEvents,
+      messages: [
+        { key: 'u1', value: await serde.encode(event(1)) },
+        { key: 'u1', value: garbage },
+        { key: 'u1', value: breaksRules },
+        { key: 'u1', value: await serde.encode(event(3)) },
+      ],
+    });
+    await producer.disconnect();
+    const running = await runProcessors(['raw-events'], { config: p.testConfig, metricsPort: -1 });
+    await waitForCommitted(p.kafka, `${p.prefix}viewpulse-raw-events`, p.topics.playEvents);
+    await running.stop();
+  });
+  afterAll(() => p.cleanup());
+
+  it('keeps the good records', async () => {
+    const rows = await queryRows<{ event_id: string }>(
+      p.clickhouse,
+      sql`SELECT event_id FROM ${v.table(p.database, TABLES.playEvents)} FINAL ORDER BY event_id`,
+    );
+    expect(rows.map((r) => r.event_id)).toEqual([event(1).event_id, event(3).event_id]);
+  });
+
+  it('dead-letters the undecodable and the rule-breaking record, bytes and reasons intact', async () => {
+    const consumer = p.kafka.consumer({ groupId: `${p.prefix}dlq-reader` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: p.topics.playEventsDlq, fromBeginning: true });
+    const letters: { value: Buffer; headers: Record<string, string> }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, x]) => [k, String(x)]));
+            letters.push({ value: message.value!, headers });
+            if (letters.length === 2) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    await consumer.disconnect();
+    letters.sort((a, b) => Number(a.headers[DLQ_HEADERS.sourceOffset]) - Number(b.headers[DLQ_HEADERS.sourceOffset]));
+    expect(letters[0]!.value.equals(garbage)).toBe(true);
+    expect(letters[0]!.headers).toMatchObject({
+      [DLQ_HEADERS.code]: 'VP_ERR_DECODE_MAGIC',
+      [DLQ_HEADERS.stage]: 'raw-events',
+      [DLQ_HEADERS.sourceTopic]: p.topics.playEvents,
+      [DLQ_HEADERS.sourceOffset]: '1',
+    });
+    expect(letters[1]!.value.equals(breaksRules)).toBe(true);
+    expect(letters[1]!.headers[DLQ_HEADERS.code]).toBe('VP_ERR_EVENT_RULES');
+    expect(letters[1]!.headers[DLQ_HEADERS.reason]).toMatch(/event_time/);
+    expect(letters[1]!.headers[DLQ_HEADERS.sourceOffset]).toBe('2');
+  });
+});
