@@ -1,9 +1,14 @@
 // `viewpulse demo` (`npm run demo`): the whole pipeline on this machine, in one command.
-// Brings up the real services, migrates, starts the catalog loader, the processors and the
-// collector, publishes a generated catalog, drives generated traffic through the collector at
-// a steady rate, shows what ClickHouse counts as it happens, and at the end compares the
-// totals with the generator's ground truth. Ctrl-C stops everything cleanly.
+// Brings up the real services, migrates, starts the catalog loader, the processors, the
+// collector and the insights API with its dashboard, publishes a generated catalog, prints the
+// dashboard's address and tokens to sign in with, drives generated traffic through the
+// collector at a steady rate, shows what ClickHouse counts as it happens, and at the end
+// compares the totals with the generator's ground truth. Then it keeps running so the
+// dashboard can be browsed (`--exit` stops after the comparison). Ctrl-C stops everything
+// cleanly; the services keep running.
 import type { Command } from 'commander';
+import { signToken } from '../api/auth.js';
+import { dashboardPlugin } from '../api/dashboard/plugin.js';
 import { createClickHouse, queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -11,7 +16,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { runSmoke } from '../lib/smoke.js';
 import { CatalogPublisher } from '../generator/catalog-publish.js';
-import { generateTraffic } from '../generator/index.js';
+import { generateTraffic, type Traffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { CollectorSink } from '../generator/sinks.js';
 import { TABLES } from '../schemas/tables.js';
@@ -19,6 +24,7 @@ import { smokeTopic, topics } from '../schemas/topics.js';
 import { PrerequisiteError } from '../infra/service.js';
 import { formatTable, servicesUp } from '../infra/services.js';
 import { migrateAll } from './migrate.js';
+import { runApi } from './run-api.js';
 import { runCollector } from './run-collector.js';
 import { parseOnly, runProcessors } from './run-processors.js';
 
@@ -27,6 +33,23 @@ interface DemoOptions {
   rate: string;
   seed?: string;
   smoke?: boolean;
+  exit?: boolean;
+}
+
+/** How long the printed tokens stay valid. */
+const TOKEN_TTL_SECONDS = 12 * 3600;
+
+/**
+ * The creator with the largest expected share of the traffic: videos are picked by Zipf
+ * popularity (weight 1 / rank^zipf), so sum the weights of each creator's videos.
+ */
+export function topCreator(traffic: Traffic): string {
+  const weight = new Map<string, number>();
+  for (const v of traffic.catalog.videos) {
+    const c = v.video.creator_id;
+    weight.set(c, (weight.get(c) ?? 0) + 1 / v.rank ** traffic.options.zipf);
+  }
+  return [...weight].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
 }
 
 const say = (line: string): void => console.log(line);
@@ -83,6 +106,7 @@ export function registerDemo(program: Command): void {
     .option('-r, --rate <perSecond>', 'records per second through the collector', '500')
     .option('-s, --seed <n>', 'generator seed (default: a new one each run, so runs add up)')
     .option('--smoke', 'only push records through registry, Kafka and ClickHouse once, and exit')
+    .option('--exit', 'stop after the comparison with the ground truth (default: keep the dashboard running)')
     .action(async (opts: DemoOptions) => {
       const events = Number(opts.events);
       const rate = Number(opts.rate);
@@ -128,9 +152,32 @@ export function registerDemo(program: Command): void {
         stops.push(() => processors.stop());
         const collector = await runCollector(config);
         stops.push(() => collector.close());
+        const api = await runApi(config, { plugins: [dashboardPlugin] }).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+            throw new PrerequisiteError(
+              `port ${config.api.port} is in use (another API or demo?): stop it or set VIEWPULSE_API_PORT`,
+            );
+          }
+          throw err;
+        });
+        stops.push(() => api.close());
         say(
           `collector: ${collector.url}/v1/events · processors: ${processors.runners.map((r) => r.name).join(', ')} · metrics: http://127.0.0.1:${process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464}/metrics`,
         );
+        const creator = topCreator(traffic);
+        const secret = config.api.jwtSecret;
+        const creatorToken = await signToken({ secret, sub: creator, role: 'creator', ttlSeconds: TOKEN_TTL_SECONDS });
+        const adminToken = await signToken({ secret, sub: 'admin', role: 'admin', ttlSeconds: TOKEN_TTL_SECONDS });
+        const signIn = (): void => {
+          say('');
+          say(`dashboard: ${api.url}/   (API docs: ${api.url}/docs)`);
+          say(`  sign in as the top creator (${creator}), token valid ${TOKEN_TTL_SECONDS / 3600} h:`);
+          say(`  ${creatorToken}`);
+          say('  or as an admin (every creator):');
+          say(`  ${adminToken}`);
+          say('');
+        };
+        signIn();
         say(`sending ${events} generated records (seed ${seed}) at ${rate || 'full'} records/s (Ctrl-C stops)…`);
 
         const sink = new CollectorSink({
@@ -181,6 +228,11 @@ export function registerDemo(program: Command): void {
         say(
           `try: curl '${config.clickhouse.url}/?query=SELECT+*+FROM+${config.clickhouse.database}.video_counts_day+ORDER+BY+views+DESC+LIMIT+5'`,
         );
+        if (!opts.exit && !abort.signal.aborted) {
+          signIn();
+          say('the dashboard keeps running; Ctrl-C stops the API, collector and processors');
+          await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+        }
         say('services keep running; stop them with: npx viewpulse services down');
       } catch (err) {
         console.error(err instanceof PrerequisiteError ? `viewpulse: ${err.message}` : err);

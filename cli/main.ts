@@ -8,6 +8,7 @@ import { registerMigrate } from './migrate.js';
 import { registerRun } from './run.js';
 import { registerSchemas } from './schemas.js';
 import { registerServices } from './services.js';
+import { registerToken } from './token.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   registerCatalog(program);
   registerGenerate(program);
   registerRun(program);
+  registerToken(program);
   registerDemo(program);
   await program.parseAsync(argv);
 }

@@ -1,6 +1,7 @@
 // `viewpulse run collector|processors|all`: the long-running parts of the pipeline.
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.js';
+import { registerRunApi, runApi } from './run-api.js';
 import { registerRunCollector, runCollector } from './run-collector.js';
 import { parseOnly, registerRunProcessors, runProcessors } from './run-processors.js';
 
@@ -10,9 +11,10 @@ export function registerRun(program: Command): void {
     .description('run a part of the pipeline in the foreground (Ctrl-C stops it cleanly)');
   registerRunCollector(run);
   registerRunProcessors(run);
+  registerRunApi(run);
   run
     .command('all')
-    .description('the collector and every processor in one process')
+    .description('the collector, every processor and the insights API in one process')
     .action(async () => {
       const config = loadConfig();
       const processors = await runProcessors(parseOnly(undefined), {
@@ -20,9 +22,12 @@ export function registerRun(program: Command): void {
         metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
       });
       const collector = await runCollector(config);
-      console.error(`collector on ${collector.url}; processors: ${processors.runners.map((r) => r.name).join(', ')}`);
+      const api = await runApi(config);
+      console.error(
+        `collector on ${collector.url}; API and dashboard on ${api.url}; processors: ${processors.runners.map((r) => r.name).join(', ')}`,
+      );
       const shutdown = (): void => {
-        void Promise.all([collector.close(), processors.stop()]).then(() => process.exit(0));
+        void Promise.all([api.close(), collector.close(), processors.stop()]).then(() => process.exit(0));
       };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);

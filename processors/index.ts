@@ -6,6 +6,7 @@ import type { PlayEvent, Video } from '../schemas/types.js';
 import { catalog } from './catalog/processor.js';
 import { engagement } from './engagement/processor.js';
 import { rawEvents } from './raw-events/processor.js';
+import { recommendations } from './recommendations/processor.js';
 import type { ProcessorDefinition } from './topology.js';
 import { viewCounts } from './view-counts/processor.js';
 
@@ -28,6 +29,7 @@ export const PROCESSORS: {
   'view-counts': ProcessorSpec<PlayEvent>;
   engagement: ProcessorSpec<PlayEvent>;
   'raw-events': ProcessorSpec<PlayEvent>;
+  recommendations: ProcessorSpec<PlayEvent>;
   catalog: ProcessorSpec<Video | null>;
 } = {
   'view-counts': {
@@ -46,6 +48,13 @@ export const PROCESSORS: {
   },
   'raw-events': {
     definition: () => rawEvents(),
+    inputTopic: 'playEvents',
+    dlqTopic: 'playEventsDlq',
+    schema: playEventSchema,
+    videoIdOf: videoOfEvent,
+  },
+  recommendations: {
+    definition: () => recommendations(),
     inputTopic: 'playEvents',
     dlqTopic: 'playEventsDlq',
     schema: playEventSchema,

@@ -18,6 +18,16 @@ export const TABLES = {
   creatorViewersHourly: 'creator_viewers_hourly',
   creatorViewersDaily: 'creator_viewers_daily',
   creatorViewerFirstSeen: 'creator_viewer_first_seen',
+  /** co-viewed video pairs (day, video_a < video_b, viewer): a Null table feeding uniqExact states (recommendations) */
+  recommendationPairObservations: 'recommendation_pair_observations',
+  /** per (day, video, related video): uniqExact state of the viewers who co-viewed them, both directions */
+  recommendationPairsDaily: 'recommendation_pairs_daily',
+  /** (day, video, viewer) of every video in a co-view window: a Null table feeding uniqExact states */
+  recommendationVideoObservations: 'recommendation_video_observations',
+  /** per (day, video): uniqExact state of its co-view viewers, the normalisation of the similarity */
+  recommendationVideosDaily: 'recommendation_videos_daily',
+  /** per day: uniqExact state of every co-view viewer, overall popularity for creator lift */
+  recommendationViewersDaily: 'recommendation_viewers_daily',
   /** events that arrived after their window closed (all processors) */
   lateEvents: 'late_events',
   /** per processor and partition: how far results are final */

@@ -1,0 +1,315 @@
+// The creator insights API as a fastify instance that never listens: cli/run-api.ts gives it a
+// ClickHouse client and a port; tests call `app.inject()` with a fixed clock.
+//
+//   GET /v1/creators/:id/...   /v1/videos/:id/...   insights (api/routes/*, listed in ROUTES);
+//                                                   bearer JWT, per-token rate limit (api/auth.ts)
+//   GET /docs                  Swagger UI; /docs/json the OpenAPI document
+//   GET /healthz               liveness: the process answers
+//   GET /readyz                readiness: ClickHouse answers a ping
+//   GET /metrics               Prometheus
+//
+// Every error is application/problem+json with a stable code (api/problem.ts). Answers about a
+// range that is already final carry an ETag and Cache-Control and honour If-None-Match (304).
+import { createHash, randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { ClickHouseClient } from '../lib/clickhouse/client.js';
+import { SqlValueError } from '../lib/clickhouse/sql.js';
+import type { Logger } from '../lib/logger.js';
+import { DEFAULT_RATE_LIMIT, installAuth, type RateLimitOptions } from './auth.js';
+import {
+  clientErrorHandler,
+  problem,
+  problemFromError,
+  sendProblem,
+  type Problem,
+  type ProblemKind,
+} from './problem.js';
+import { ROUTES } from './routes/index.js';
+import { problemSchema } from './schemas.js';
+
+export interface ApiDeps {
+  clickhouse: ClickHouseClient;
+  /** the ClickHouse database holding Viewpulse's tables */
+  database: string;
+  /** HS256 secret of the bearer tokens (VIEWPULSE_JWT_SECRET) */
+  jwtSecret: string;
+  /** the clock (epoch ms): token expiry, default ranges, realtime, rate limits */
+  now?: () => number;
+  logger?: Logger;
+  /** origins allowed by CORS; ['*'] allows any; empty or absent: no CORS headers */
+  corsOrigins?: readonly string[];
+  /** per-token rate limit; false turns it off */
+  rateLimit?: RateLimitOptions | false;
+  metrics?: Registry;
+  /** more plugins at the root, outside /v1 and its authentication (e.g. the dashboard page) */
+  plugins?: readonly FastifyPluginAsync[];
+}
+
+/** Cache-Control of final answers: private (they depend on the token), revalidated by ETag. */
+export const FINAL_CACHE_CONTROL = 'private, max-age=300';
+export const RETRY_AFTER_SECONDS = 5;
+
+interface ValidationLikeError {
+  validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }>;
+  validationContext?: string;
+  message?: string;
+  code?: string;
+}
+
+/** ClickHouse (or the network to it) is down or too slow: 503, worth a retry. */
+function clickhouseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const code = String(e?.code ?? e?.cause?.code ?? '');
+  if (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET'].includes(code)
+  )
+    return true;
+  return /timeout|socket hang up|ECONNREFUSED/i.test(String(e?.message ?? ''));
+}
+
+/** Any error → a problem document (validation, unsafe values, ClickHouse outages, the rest). */
+export function problemFor(err: unknown): { problem: Problem; headers: Record<string, string> } {
+  const v = err as ValidationLikeError;
+  if (v && Array.isArray(v.validation)) {
+    const first = v.validation[0];
+    const where = `${v.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
+    let detail = `${where} ${first?.message ?? 'is invalid'}`;
+    const allowed = first?.params?.allowedValues;
+    if (Array.isArray(allowed)) detail += `: ${allowed.join(', ')}`;
+    const extra = first?.params?.additionalProperty;
+    if (typeof extra === 'string') detail += `: ${JSON.stringify(extra.slice(0, 64))}`;
+    return { problem: problem('bad_request', detail), headers: {} };
+  }
+  // A value the validation let through but the SQL binding refused: still the caller's input.
+  if (err instanceof SqlValueError)
+    return { problem: problem('bad_request', 'a parameter is out of range'), headers: {} };
+  const known = problemFromError(err);
+  if (known.problem.status < 500) return known;
+  if (clickhouseUnavailable(err)) {
+    return {
+      problem: problem('unavailable', 'ClickHouse is unavailable; retry later'),
+      headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+    };
+  }
+  return known;
+}
+
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+export function buildApp(deps: ApiDeps): FastifyInstance {
+  const now = deps.now ?? Date.now;
+  const registry = deps.metrics ?? new Registry();
+  const requests = new Counter({
+    name: 'viewpulse_api_requests_total',
+    help: 'insights API requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'viewpulse_api_request_duration_seconds',
+    help: 'insights API request duration by route',
+    labelNames: ['route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'viewpulse_api_auth_refused_total',
+    help: 'requests refused by authentication (reason) or the per-token rate limit (rate_limited)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'req_id' }),
+    genReqId: () => randomUUID(),
+    requestTimeout: 30_000,
+    clientErrorHandler,
+    // Ids are at most 128 characters; longer path segments, and undecodable ones, answer a 400
+    // problem document (frameworkErrors) instead of fastify's own JSON.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: (err: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply) => {
+      const detail =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path parameter is longer than allowed'
+          : 'the URL is not valid (bad percent-encoding?)';
+      return sendProblem(reply, { ...problem('bad_request', detail), request_id: request.id });
+    },
+    // Unknown query parameters are refused (400), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  app.decorate('viewpulse', { clickhouse: deps.clickhouse, database: deps.database, now });
+  app.decorateRequest('principal', null);
+  app.decorateReply('finalRange', false);
+  app.removeContentTypeParser(['text/plain']);
+
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { problem: p, headers } = problemFor(err);
+    if (p.status === 503) request.log.warn({ err }, 'ClickHouse unavailable');
+    else if (p.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.debug({ code: p.code, detail: p.detail }, 'request refused');
+    return sendProblem(reply, { ...p, request_id: request.id }, headers);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      ...problem('not_found' as ProblemKind, `no route ${request.method} ${request.url.slice(0, 200)}`),
+      request_id: request.id,
+    }),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.url.startsWith('/v1/')) return payload;
+    if (reply.statusCode !== 200 || !reply.finalRange || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+      return payload;
+    }
+    const etag = `"${createHash('sha256')
+      .update(String(reply.getHeader('content-type') ?? ''))
+      .update('\n')
+      .update(payload)
+      .digest('base64url')
+      .slice(0, 32)}"`;
+    reply.header('etag', etag).header('cache-control', FINAL_CACHE_CONTROL);
+    if (ifNoneMatch(request.headers['if-none-match'], etag)) {
+      reply.code(304);
+      reply.removeHeader('content-length');
+      return '';
+    }
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, status: String(reply.statusCode) });
+    duration.observe({ route }, reply.elapsedTime / 1000);
+    request.log.info(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
+  });
+
+  const origins = (deps.corsOrigins ?? []).filter(Boolean);
+  if (origins.length > 0) {
+    void app.register(cors, {
+      origin: origins.includes('*') ? '*' : [...origins],
+      methods: ['GET', 'HEAD', 'OPTIONS'],
+      allowedHeaders: ['authorization', 'accept', 'content-type', 'if-none-match'],
+      exposedHeaders: ['etag', 'retry-after', 'x-request-id', 'x-next-cursor', 'www-authenticate'],
+      maxAge: 600,
+    });
+  }
+
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Viewpulse creator insights API',
+        version: '1.0.0',
+        description: [
+          'Numbers about a creator and its videos, computed from play events by the Viewpulse stream processors',
+          '(docs/semantics.md says exactly what each one means). Authenticate with a bearer JWT (HS256): `sub` is',
+          "the creator id, `role` creator (its own creator and videos only) or admin (everything). Someone else's",
+          'creator or video answers 404, like one that does not exist. Errors are application/problem+json with a',
+          'stable `code`. Ranges are half-open [from, to) in whole minutes; `tz` sets day and hour boundaries.',
+          'Tabular routes answer CSV with `Accept: text/csv` or `format=csv`. Answers about a range that is already',
+          'final (to ≤ finalized_through) carry an ETag and Cache-Control, and 304 on If-None-Match.',
+        ].join(' '),
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: { Problem: problemSchema },
+      },
+      tags: [
+        { name: 'creators', description: 'numbers about a creator and all its videos' },
+        { name: 'videos', description: 'numbers about one video' },
+        { name: 'operations', description: 'liveness and readiness' },
+      ],
+    },
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
+
+  void app.register(async (root) => {
+    root.get(
+      '/healthz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Liveness',
+          description: 'The process answers. No authentication.',
+          response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+        },
+      },
+      async () => ({ status: 'ok' }),
+    );
+    root.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Readiness',
+          description: 'ClickHouse answers a ping (503 problem+json otherwise). No authentication.',
+          response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+        },
+      },
+      async (request, reply) => {
+        let ok = false;
+        try {
+          ok = (await deps.clickhouse.ping()).success;
+        } catch {
+          ok = false;
+        }
+        if (ok) return { status: 'ready' };
+        return sendProblem(
+          reply,
+          { ...problem('unavailable', 'ClickHouse does not answer'), request_id: request.id },
+          { 'retry-after': String(RETRY_AFTER_SECONDS) },
+        );
+      },
+    );
+    root.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics',
+          description:
+            'Requests by route and status, durations, refused authentications and rate limits, process metrics ' +
+            '(text exposition format). No authentication: bind the API to a private interface.',
+        },
+      },
+      async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
+    );
+
+    await root.register(async (v1) => {
+      installAuth(v1, {
+        secret: deps.jwtSecret,
+        now,
+        rateLimit: deps.rateLimit === undefined ? DEFAULT_RATE_LIMIT : deps.rateLimit,
+        onFailure: (reason) => refused.inc({ reason }),
+      });
+      for (const routes of ROUTES) await v1.register(routes);
+    });
+    for (const plugin of deps.plugins ?? []) await root.register(plugin);
+  });
+
+  return app;
+}

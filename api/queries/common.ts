@@ -1,0 +1,329 @@
+// Queries shared by the insights routes. Every value reaches SQL through the `sql` tag and
+// `v.*` (lib/clickhouse/sql.ts); every table is read the way docs/sql.md reads it:
+//  - view_counts with FINAL, summed over source partitions and late-event seqs, at the
+//    coarsest grain that fits the range exactly (range.ts: segments, innerUnit);
+//  - uniq states merged (uniqCombinedMerge), first-seen states with minMerge;
+//  - sessions with FINAL, views being counted_view = 1;
+//  - the catalog (videos) with FINAL, deleted videos left out.
+import { queryRows, type ClickHouseClient } from '../../lib/clickhouse/client.js';
+import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
+import { NAME as ENGAGEMENT } from '../../processors/engagement/processor.js';
+import { DEFAULT_VIEW_COUNTS, NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
+import { TABLES, type TableKey } from '../../schemas/tables.js';
+import { floorTo, HOUR_MS, innerUnit, segments, type Range } from './range.js';
+
+export interface Db {
+  clickhouse: ClickHouseClient;
+  database: string;
+}
+
+export const table = (db: Db, key: TableKey): SqlFragment => v.table(db.database, TABLES[key]);
+
+export const num = (x: unknown): number => (x === null || x === undefined ? 0 : Number(x));
+
+export async function rows<T>(db: Db, q: SqlFragment): Promise<T[]> {
+  return queryRows<T>(db.clickhouse, q);
+}
+
+// ---------------------------------------------------------------------------- catalog
+
+export interface VideoInfo {
+  video_id: string;
+  creator_id: string;
+  title: string;
+  duration_ms: number;
+  published_at: string;
+}
+
+interface VideoRow {
+  video_id: string;
+  creator_id: string;
+  title: string;
+  duration_ms: string | number;
+  published: number;
+}
+
+const toVideo = (r: VideoRow): VideoInfo => ({
+  video_id: r.video_id,
+  creator_id: r.creator_id,
+  title: r.title,
+  duration_ms: num(r.duration_ms),
+  published_at: new Date(num(r.published) * 1000).toISOString(),
+});
+
+/** The catalog entry of a video; undefined when unknown or deleted. */
+export async function findVideo(db: Db, videoId: string): Promise<VideoInfo | undefined> {
+  const [r] = await rows<VideoRow>(
+    db,
+    sql`SELECT video_id, creator_id, title, duration_ms, toUInt32(published_at) AS published
+        FROM ${table(db, 'videos')} FINAL
+        WHERE video_id = ${v.string(videoId)} AND deleted = 0
+        LIMIT 1`,
+  );
+  return r ? toVideo(r) : undefined;
+}
+
+/** Whether the catalog has at least one (not deleted) video of the creator. */
+export async function creatorExists(db: Db, creatorId: string): Promise<boolean> {
+  const r = await rows<{ n: string }>(
+    db,
+    sql`SELECT count() AS n FROM ${table(db, 'videos')} FINAL
+        WHERE creator_id = ${v.string(creatorId)} AND deleted = 0`,
+  );
+  return num(r[0]?.n) > 0;
+}
+
+/** The sub-query listing a creator's catalog videos, for `video_id IN (...)`. */
+export const creatorVideoIds = (db: Db, creatorId: string): SqlFragment =>
+  sql`(SELECT video_id FROM ${table(db, 'videos')} FINAL WHERE creator_id = ${v.string(creatorId)} AND deleted = 0)`;
+
+/** Titles of some videos (unknown ones are left out). */
+export async function titles(db: Db, videoIds: readonly string[]): Promise<Map<string, string>> {
+  if (videoIds.length === 0) return new Map();
+  const r = await rows<{ video_id: string; title: string }>(
+    db,
+    sql`SELECT video_id, title FROM ${table(db, 'videos')} FINAL
+        WHERE video_id IN ${v.inList([...new Set(videoIds)], 'String')} AND deleted = 0`,
+  );
+  return new Map(r.map((x) => [x.video_id, x.title]));
+}
+
+// ---------------------------------------------------------------------------- counts
+
+export type Dim = 'video' | 'creator';
+
+export interface Counts {
+  plays: number;
+  views: number;
+  watch_time_ms: number;
+}
+
+export const ZERO_COUNTS: Counts = { plays: 0, views: 0, watch_time_ms: 0 };
+
+interface CountRow {
+  plays: string;
+  views: string;
+  watch: string;
+}
+
+const toCounts = (r: CountRow | undefined): Counts =>
+  r ? { plays: num(r.plays), views: num(r.views), watch_time_ms: num(r.watch) } : { ...ZERO_COUNTS };
+
+/** `(grain = 'minute' AND window_start >= .. AND window_start < ..) OR ...` covering the range exactly. */
+export function segmentFilter(range: Range): SqlFragment {
+  const parts = segments(range).map(
+    (s) =>
+      sql`(grain = ${v.string(s.grain)} AND window_start >= ${v.dateTime(s.from)} AND window_start < ${v.dateTime(s.to)})`,
+  );
+  return parts.length ? sql`(${join(parts, ' OR ')})` : sql`0`;
+}
+
+const idFilter = (dim: Dim, ids: string | SqlFragment): SqlFragment =>
+  typeof ids === 'string'
+    ? sql`dim = ${v.string(dim)} AND id = ${v.string(ids)}`
+    : sql`dim = ${v.string(dim)} AND id IN ${ids}`;
+
+/** Plays, views and watch time of one video or creator over a range: exact. */
+export async function countsTotal(db: Db, dim: Dim, id: string, range: Range): Promise<Counts> {
+  const [r] = await rows<CountRow>(
+    db,
+    sql`SELECT sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'counts')} FINAL
+        WHERE ${idFilter(dim, id)} AND ${segmentFilter(range)}`,
+  );
+  return toCounts(r);
+}
+
+/** Per-video counts over a range for the videos in `ids` (a sub-query), exact. */
+export async function countsByVideo(db: Db, ids: SqlFragment, range: Range): Promise<Map<string, Counts>> {
+  const r = await rows<CountRow & { id: string }>(
+    db,
+    sql`SELECT id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'counts')} FINAL
+        WHERE ${idFilter('video', ids)} AND ${segmentFilter(range)}
+        GROUP BY id`,
+  );
+  return new Map(r.map((x) => [x.id, toCounts(x)]));
+}
+
+/**
+ * Counts per bucket, exact: `boundaries` = [from, b1, ..., to] (range.ts bucketBoundaries). The
+ * first and last bucket are read as exact segments, the inner ones grouped by the largest unit
+ * dividing every inner boundary (so at the coarsest grain that fits), in one query.
+ */
+export async function countsSeries(db: Db, dim: Dim, id: string, boundaries: readonly number[]): Promise<Counts[]> {
+  const n = boundaries.length - 1;
+  const out = Array.from({ length: n }, () => ({ ...ZERO_COUNTS }));
+  const first = boundaries[0]!;
+  const last = boundaries[n]!;
+  let where: SqlFragment;
+  let unit = 60;
+  if (n === 1) where = segmentFilter({ from: first, to: last });
+  else {
+    // Head and tail buckets as exact segments (no row of theirs crosses a boundary); inner
+    // buckets at the coarsest grain every inner boundary is aligned to.
+    const inner = boundaries.slice(1, n);
+    const u = innerUnit(inner);
+    unit = u.unitSeconds;
+    const b1 = inner[0]!;
+    const bl = inner[inner.length - 1]!;
+    const middle =
+      b1 < bl
+        ? sql` OR (grain = ${v.string(u.grain)} AND window_start >= ${v.dateTime(b1)} AND window_start < ${v.dateTime(bl)})`
+        : sql``;
+    where = sql`(${segmentFilter({ from: first, to: b1 })} OR ${segmentFilter({ from: bl, to: last })}${middle})`;
+  }
+  const r = await rows<CountRow & { u: string | number }>(
+    db,
+    sql`SELECT intDiv(toUInt32(window_start), ${v.uint(unit, 'UInt32')}) * ${v.uint(unit, 'UInt32')} AS u,
+               sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'counts')} FINAL
+        WHERE ${idFilter(dim, id)} AND ${where}
+        GROUP BY u`,
+  );
+  for (const row of r) {
+    const i = indexOf(boundaries, num(row.u) * 1000);
+    const c = out[i]!;
+    c.plays += num(row.plays);
+    c.views += num(row.views);
+    c.watch_time_ms += num(row.watch);
+  }
+  return out;
+}
+
+function indexOf(boundaries: readonly number[], t: number): number {
+  let lo = 0;
+  let hi = boundaries.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (boundaries[mid]! <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// ---------------------------------------------------------------------------- unique viewers
+
+const uniqTable = (db: Db, dim: Dim): SqlFragment =>
+  dim === 'video' ? table(db, 'videoViewersHourly') : table(db, 'creatorViewersHourly');
+const uniqKey = (dim: Dim): SqlFragment => (dim === 'video' ? sql`video_id` : sql`creator_id`);
+
+/**
+ * Unique viewers per bucket from the hourly uniq states, merged: each UTC hour counts in the
+ * bucket where it starts (hours from the one containing `from`, up to `to`). `boundaries` as for
+ * countsSeries; a range is one bucket.
+ */
+export async function uniqueViewersSeries(
+  db: Db,
+  dim: Dim,
+  id: string,
+  boundaries: readonly number[],
+): Promise<number[]> {
+  const n = boundaries.length - 1;
+  const inner = boundaries.slice(1, n).map((b) => Math.floor(b / 1000));
+  const r = await rows<{ bucket: number | string; n: string }>(
+    db,
+    sql`SELECT arrayCount(b -> b <= toUInt32(hour), ${v.array(inner, 'UInt32')}) AS bucket,
+               uniqCombinedMerge(viewers) AS n
+        FROM ${uniqTable(db, dim)}
+        WHERE ${uniqKey(dim)} = ${v.string(id)}
+          AND hour >= ${v.dateTime(floorTo(boundaries[0]!, HOUR_MS))} AND hour < ${v.dateTime(boundaries[n]!)}
+        GROUP BY bucket`,
+  );
+  const out = new Array<number>(n).fill(0);
+  for (const row of r) out[num(row.bucket)] = num(row.n);
+  return out;
+}
+
+export async function uniqueViewers(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
+  const [n] = await uniqueViewersSeries(db, dim, id, [range.from, range.to]);
+  return n ?? 0;
+}
+
+// ---------------------------------------------------------------------------- engagement
+
+export interface Engagement {
+  /** counted views with view_time in the range, as sessions see them */
+  views: number;
+  average_view_duration_ms: number | null;
+  average_percentage_viewed: number | null;
+  completion_rate: number | null;
+}
+
+/** `video_id = ..` or the creator's videos, for sessions. */
+export function sessionSubject(db: Db, dim: Dim, id: string): SqlFragment {
+  return dim === 'video'
+    ? sql`video_id = ${v.string(id)}`
+    : sql`video_id IN ${creatorVideoIds(db, id)} AND creator_id = ${v.string(id)}`;
+}
+
+/** Counted views whose view_time lies in the range. */
+export const viewsIn = (range: Range): SqlFragment =>
+  sql`counted_view = 1 AND view_time >= ${v.dateTime(range.from)} AND view_time < ${v.dateTime(range.to)}`;
+
+/** Counted views of the range whose session is still open (their numbers may still change). */
+export async function openViews(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
+  const [r] = await rows<{ n: string }>(
+    db,
+    sql`SELECT countIf(closed = 0) AS n FROM ${table(db, 'sessions')} FINAL
+        WHERE ${sessionSubject(db, dim, id)} AND ${viewsIn(range)}`,
+  );
+  return num(r?.n);
+}
+
+/** Averages over the views (sessions FINAL, counted_view = 1) in the range. */
+export async function engagement(db: Db, dim: Dim, id: string, range: Range): Promise<Engagement> {
+  const [r] = await rows<{ views: string; avd: number | null; apv: number | null; cr: number | null }>(
+    db,
+    sql`SELECT count() AS views,
+               if(views = 0, NULL, avg(watch_ms)) AS avd,
+               if(countIf(duration_ms > 0) = 0, NULL, 100 * avgIf(least(1, watch_ms / duration_ms), duration_ms > 0)) AS apv,
+               if(views = 0, NULL, avg(completed)) AS cr
+        FROM ${table(db, 'sessions')} FINAL
+        WHERE ${sessionSubject(db, dim, id)} AND ${viewsIn(range)}`,
+  );
+  const round = (x: number | null | undefined, digits: number): number | null =>
+    x === null || x === undefined || !Number.isFinite(Number(x)) ? null : Number(Number(x).toFixed(digits));
+  return {
+    views: num(r?.views),
+    average_view_duration_ms: round(r?.avd, 0),
+    average_percentage_viewed: round(r?.apv, 2),
+    completion_rate: round(r?.cr, 4),
+  };
+}
+
+// ---------------------------------------------------------------------------- finality
+
+/** How long after its end a minute window still changes in place (the view-counts processor's grace). */
+export const WINDOW_GRACE_MS = DEFAULT_VIEW_COUNTS.windowGraceMs;
+
+export interface Finality {
+  /**
+   * Counts (view_counts) are final up to here: the lowest view-counts watermark over its input
+   * partitions, minus the window grace. Null before the processor wrote any.
+   */
+  counts: number | null;
+  /** The engagement processor (sessions, uniq states) has seen every partition up to here. */
+  engagement: number | null;
+}
+
+export async function finality(db: Db): Promise<Finality> {
+  const r = await rows<{ processor: string; wm: number | string }>(
+    db,
+    sql`SELECT processor, toUInt32(min(watermark)) AS wm
+        FROM ${table(db, 'watermarks')} FINAL
+        WHERE processor IN ${v.inList([VIEW_COUNTS, ENGAGEMENT], 'String')}
+        GROUP BY processor`,
+  );
+  const wm = (name: string): number | null => {
+    const x = r.find((row) => row.processor === name);
+    return x ? num(x.wm) * 1000 : null;
+  };
+  const counts = wm(VIEW_COUNTS);
+  return { counts: counts === null ? null : Math.max(0, counts - WINDOW_GRACE_MS), engagement: wm(ENGAGEMENT) };
+}
+
+/** finality(db).counts: the API's finalized_through. */
+export async function finalizedThrough(db: Db): Promise<number | null> {
+  return (await finality(db)).counts;
+}

@@ -1,0 +1,255 @@
+// Creator-level queries: realtime numbers, the list of a creator's videos, the audience.
+import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
+import {
+  creatorVideoIds,
+  num,
+  rows,
+  segmentFilter,
+  sessionSubject,
+  table,
+  titles,
+  uniqueViewers,
+  viewsIn,
+  type Counts,
+  type Db,
+} from './common.js';
+import { floorTo, HOUR_MS, iso, MINUTE_MS, type Range } from './range.js';
+
+// ---------------------------------------------------------------------------- realtime
+
+export interface RealtimePoint {
+  time: string;
+  views: number;
+  plays: number;
+}
+
+export interface Realtime {
+  now: string;
+  minutes: RealtimePoint[];
+  hours: RealtimePoint[];
+  views_last_60_minutes: number;
+  views_last_48_hours: number;
+  watching_now: { viewers: number; sessions: number };
+  top_videos: Array<Counts & { video_id: string; title: string | null }>;
+}
+
+async function perWindow(
+  db: Db,
+  creatorId: string,
+  grain: 'minute' | 'hour',
+  from: number,
+  count: number,
+  step: number,
+): Promise<RealtimePoint[]> {
+  const r = await rows<{ t: number | string; views: string; plays: string }>(
+    db,
+    sql`SELECT toUInt32(window_start) AS t, sum(views) AS views, sum(plays) AS plays
+        FROM ${table(db, 'counts')} FINAL
+        WHERE dim = 'creator' AND id = ${v.string(creatorId)} AND grain = ${v.string(grain)}
+          AND window_start >= ${v.dateTime(from)} AND window_start < ${v.dateTime(from + count * step)}
+        GROUP BY t`,
+  );
+  const by = new Map(r.map((x) => [num(x.t) * 1000, x]));
+  return Array.from({ length: count }, (_, i) => {
+    const t = from + i * step;
+    const x = by.get(t);
+    return { time: iso(t), views: num(x?.views), plays: num(x?.plays) };
+  });
+}
+
+/**
+ * Views per minute over the last 60 minutes and per hour over the last 48 hours (both
+ * including the current one), viewers watching now (sessions not closed with an event in the
+ * last 60 s), and the top videos of the last 48 hours. Exact counts from view_counts.
+ */
+export async function realtime(db: Db, creatorId: string, now: number, topN = 10): Promise<Realtime> {
+  const minuteFrom = floorTo(now, MINUTE_MS) - 59 * MINUTE_MS;
+  const hourFrom = floorTo(now, HOUR_MS) - 47 * HOUR_MS;
+  const hourTo = hourFrom + 48 * HOUR_MS;
+  const [minutes, hours, watching, top] = await Promise.all([
+    perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE_MS),
+    perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR_MS),
+    rows<{ viewers: string; sessions: string }>(
+      db,
+      sql`SELECT uniqExact(viewer_id) AS viewers, count() AS sessions
+          FROM ${table(db, 'sessions')} FINAL
+          WHERE ${sessionSubject(db, 'creator', creatorId)} AND closed = 0
+            AND ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`,
+    ),
+    rows<{ id: string; plays: string; views: string; watch: string }>(
+      db,
+      sql`SELECT id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+          FROM ${table(db, 'counts')} FINAL
+          WHERE dim = 'video' AND id IN ${creatorVideoIds(db, creatorId)} AND grain = 'hour'
+            AND window_start >= ${v.dateTime(hourFrom)} AND window_start < ${v.dateTime(hourTo)}
+          GROUP BY id
+          HAVING views > 0 OR plays > 0
+          ORDER BY views DESC, plays DESC, id ASC
+          LIMIT ${v.uint(topN, 'UInt32')}`,
+    ),
+  ]);
+  const names = await titles(
+    db,
+    top.map((x) => x.id),
+  );
+  return {
+    now: iso(now),
+    minutes,
+    hours,
+    views_last_60_minutes: minutes.reduce((s, p) => s + p.views, 0),
+    views_last_48_hours: hours.reduce((s, p) => s + p.views, 0),
+    watching_now: { viewers: num(watching[0]?.viewers), sessions: num(watching[0]?.sessions) },
+    top_videos: top.map((x) => ({
+      video_id: x.id,
+      title: names.get(x.id) ?? null,
+      plays: num(x.plays),
+      views: num(x.views),
+      watch_time_ms: num(x.watch),
+    })),
+  };
+}
+
+// ---------------------------------------------------------------------------- videos list
+
+export const VIDEO_SORTS = ['views', 'plays', 'watch_time_ms'] as const;
+export type VideoSort = (typeof VIDEO_SORTS)[number];
+const SORT_COLUMN: Record<VideoSort, string> = { views: 'views', plays: 'plays', watch_time_ms: 'watch' };
+
+export interface VideoListRow extends Counts {
+  video_id: string;
+  title: string;
+  duration_ms: number;
+  published_at: string;
+}
+
+/** Keyset position: the last row of the previous page. */
+export interface VideoKey {
+  value: number;
+  video_id: string;
+}
+
+/**
+ * A creator's catalog videos (zeros included) ordered by `sort` descending, then video_id: one
+ * page after `after`. Asks for `limit + 1` rows so the caller knows whether more follow.
+ */
+export async function creatorVideos(
+  db: Db,
+  creatorId: string,
+  range: Range,
+  sort: VideoSort,
+  limit: number,
+  after: VideoKey | undefined,
+): Promise<VideoListRow[]> {
+  const col = v.ident(SORT_COLUMN[sort]);
+  const keyset: SqlFragment = after
+    ? sql`WHERE ${col} < ${v.int(after.value)} OR (${col} = ${v.int(after.value)} AND video_id > ${v.string(after.video_id)})`
+    : sql``;
+  const r = await rows<{
+    video_id: string;
+    title: string;
+    duration_ms: string;
+    published: number;
+    plays: string;
+    views: string;
+    watch: string;
+  }>(
+    db,
+    sql`SELECT video_id, title, duration_ms, published, plays, views, watch
+        FROM
+        (
+            SELECT video_id, title, duration_ms, toUInt32(published_at) AS published
+            FROM ${table(db, 'videos')} FINAL
+            WHERE creator_id = ${v.string(creatorId)} AND deleted = 0
+        )
+        ANY LEFT JOIN
+        (
+            SELECT id AS video_id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+            FROM ${table(db, 'counts')} FINAL
+            WHERE dim = 'video' AND id IN ${creatorVideoIds(db, creatorId)} AND ${segmentFilter(range)}
+            GROUP BY video_id
+        ) USING video_id
+        ${keyset}
+        ORDER BY ${col} DESC, video_id ASC
+        LIMIT ${v.uint(limit + 1, 'UInt32')}`,
+  );
+  return r.map((x) => ({
+    video_id: x.video_id,
+    title: x.title,
+    duration_ms: num(x.duration_ms),
+    published_at: iso(num(x.published) * 1000),
+    plays: num(x.plays),
+    views: num(x.views),
+    watch_time_ms: num(x.watch),
+  }));
+}
+
+export const sortValue = (row: Counts, sort: VideoSort): number => row[sort];
+
+// ---------------------------------------------------------------------------- audience
+
+export interface AudienceRow {
+  value: string;
+  views: number;
+  viewers: number;
+  watch_time_ms: number;
+}
+
+export interface Audience {
+  unique_viewers: number;
+  new_viewers: number;
+  returning_viewers: number;
+  views: number;
+  countries: AudienceRow[];
+  devices: AudienceRow[];
+}
+
+async function byDimension(db: Db, creatorId: string, range: Range, column: 'country' | 'device') {
+  const r = await rows<{ value: string; views: string; viewers: string; watch: string }>(
+    db,
+    sql`SELECT ${v.ident(column)} AS value, count() AS views, uniqExact(viewer_id) AS viewers, sum(watch_ms) AS watch
+        FROM ${table(db, 'sessions')} FINAL
+        WHERE ${sessionSubject(db, 'creator', creatorId)} AND ${viewsIn(range)}
+        GROUP BY value
+        ORDER BY views DESC, value ASC`,
+  );
+  return r.map((x) => ({
+    value: x.value,
+    views: num(x.views),
+    viewers: num(x.viewers),
+    watch_time_ms: num(x.watch),
+  }));
+}
+
+/**
+ * Unique viewers (hourly uniq states), new viewers (first seen by this creator inside the range,
+ * exact from the first-seen states) and returning ones (the rest), and views and viewers by
+ * country and device (sessions FINAL, counted views in the range).
+ */
+export async function audience(db: Db, creatorId: string, range: Range): Promise<Audience> {
+  const [unique, fresh, countries, devices] = await Promise.all([
+    uniqueViewers(db, 'creator', creatorId, range),
+    rows<{ n: string }>(
+      db,
+      sql`SELECT count() AS n
+          FROM
+          (
+              SELECT viewer_id, minMerge(first_seen) AS fs
+              FROM ${table(db, 'creatorViewerFirstSeen')}
+              WHERE creator_id = ${v.string(creatorId)}
+              GROUP BY viewer_id
+          )
+          WHERE fs >= ${v.dateTime(range.from)} AND fs < ${v.dateTime(range.to)}`,
+    ),
+    byDimension(db, creatorId, range, 'country'),
+    byDimension(db, creatorId, range, 'device'),
+  ]);
+  const newViewers = Math.min(num(fresh[0]?.n), unique);
+  return {
+    unique_viewers: unique,
+    new_viewers: newViewers,
+    returning_viewers: Math.max(0, unique - newViewers),
+    views: countries.reduce((s, x) => s + x.views, 0),
+    countries,
+    devices,
+  };
+}

@@ -1,0 +1,83 @@
+// Data health for a creator: how fresh the numbers are (processor watermarks), how far they
+// are final, and the late events of the creator's videos (applied as deltas, or set aside).
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { creatorVideoIds, finalizedThrough, num, rows, table, type Db } from './common.js';
+import { iso, type Range } from './range.js';
+
+export interface ProcessorWatermark {
+  processor: string;
+  partitions: number;
+  oldest_watermark: string;
+  newest_watermark: string;
+}
+
+export interface LateEvents {
+  processor: string;
+  applied: number;
+  set_aside: number;
+  worst_lateness_ms: number;
+}
+
+export interface Health {
+  now: string;
+  newest_watermark: string | null;
+  freshness_seconds: number | null;
+  finalized_through: string | null;
+  processors: ProcessorWatermark[];
+  late_events: { applied: number; set_aside: number; by_processor: LateEvents[] };
+}
+
+export async function health(db: Db, creatorId: string, range: Range, now: number): Promise<Health> {
+  const [wms, late, finalized] = await Promise.all([
+    rows<{ processor: string; partitions: string; lo: number; hi: number }>(
+      db,
+      sql`SELECT processor, count() AS partitions, toUInt32(min(watermark)) AS lo, toUInt32(max(watermark)) AS hi
+          FROM ${table(db, 'watermarks')} FINAL
+          GROUP BY processor
+          ORDER BY processor`,
+    ),
+    rows<{ processor: string; applied: number; n: string; worst: string }>(
+      db,
+      sql`SELECT processor, applied, count() AS n, max(lateness_ms) AS worst
+          FROM ${table(db, 'lateEvents')} FINAL
+          WHERE video_id IN ${creatorVideoIds(db, creatorId)}
+            AND event_time >= ${v.dateTime(range.from)} AND event_time < ${v.dateTime(range.to)}
+          GROUP BY processor, applied
+          ORDER BY processor, applied`,
+    ),
+    finalizedThrough(db),
+  ]);
+  const processors = wms.map((w) => ({
+    processor: w.processor,
+    partitions: num(w.partitions),
+    oldest_watermark: iso(num(w.lo) * 1000),
+    newest_watermark: iso(num(w.hi) * 1000),
+  }));
+  const newest = wms.length ? Math.max(...wms.map((w) => num(w.hi) * 1000)) : null;
+  const byProcessor = new Map<string, LateEvents>();
+  for (const r of late) {
+    const e = byProcessor.get(r.processor) ?? {
+      processor: r.processor,
+      applied: 0,
+      set_aside: 0,
+      worst_lateness_ms: 0,
+    };
+    if (num(r.applied) === 1) e.applied += num(r.n);
+    else e.set_aside += num(r.n);
+    e.worst_lateness_ms = Math.max(e.worst_lateness_ms, num(r.worst));
+    byProcessor.set(r.processor, e);
+  }
+  const list = [...byProcessor.values()];
+  return {
+    now: iso(now),
+    newest_watermark: newest === null ? null : iso(newest),
+    freshness_seconds: newest === null ? null : Math.round((now - newest) / 1000),
+    finalized_through: finalized === null ? null : iso(finalized),
+    processors,
+    late_events: {
+      applied: list.reduce((s, e) => s + e.applied, 0),
+      set_aside: list.reduce((s, e) => s + e.set_aside, 0),
+      by_processor: list,
+    },
+  };
+}

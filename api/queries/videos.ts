@@ -1,0 +1,238 @@
+// Video-level queries over sessions (FINAL, counted_view = 1, view_time in the range):
+// retention, breakdowns, traffic sources.
+import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
+import { num, rows, table, titles, viewsIn, type Db } from './common.js';
+import type { Range } from './range.js';
+
+// ---------------------------------------------------------------------------- retention
+
+export const RETENTION_POINTS = 101;
+
+export interface Curve {
+  views: number;
+  /** covering[p]: views whose watched segments cover percent p */
+  covering: number[];
+}
+
+/**
+ * Views and per-percent coverage of each video matching `where`: arrayJoin(covered) as in
+ * docs/sql.md (18.16 cannot capture an Array column in a lambda, so no arrayMap here).
+ */
+async function curves(db: Db, where: SqlFragment, range: Range): Promise<Map<string, Curve>> {
+  const [views, cover] = await Promise.all([
+    rows<{ video_id: string; views: string }>(
+      db,
+      sql`SELECT video_id, count() AS views
+          FROM ${table(db, 'sessions')} FINAL
+          WHERE ${where} AND ${viewsIn(range)}
+          GROUP BY video_id`,
+    ),
+    rows<{ video_id: string; bucket: number | string; n: string }>(
+      db,
+      sql`SELECT video_id, arrayJoin(covered) AS bucket, count() AS n
+          FROM ${table(db, 'sessions')} FINAL
+          WHERE ${where} AND ${viewsIn(range)}
+          GROUP BY video_id, bucket`,
+    ),
+  ]);
+  const out = new Map<string, Curve>(
+    views.map((x) => [x.video_id, { views: num(x.views), covering: new Array<number>(RETENTION_POINTS).fill(0) }]),
+  );
+  for (const x of cover) {
+    const c = out.get(x.video_id);
+    const b = num(x.bucket);
+    if (c && b >= 0 && b < RETENTION_POINTS) c.covering[b] = num(x.n);
+  }
+  return out;
+}
+
+export interface RetentionPoint {
+  percent: number;
+  retention: number;
+}
+
+const points = (share: (p: number) => number): RetentionPoint[] =>
+  Array.from({ length: RETENTION_POINTS }, (_, p) => ({ percent: p, retention: Number(share(p).toFixed(6)) }));
+
+export const curvePoints = (c: Curve | undefined): RetentionPoint[] =>
+  points((p) => (c && c.views ? (c.covering[p] ?? 0) / c.views : 0));
+
+export interface Retention {
+  views: number;
+  points: RetentionPoint[];
+  comparison: {
+    description: string;
+    min_duration_ms: number;
+    max_duration_ms: number;
+    videos: number;
+    views: number;
+    points: RetentionPoint[];
+  };
+}
+
+/**
+ * The video's retention curve (share of its views covering each percent 0..100) and, for
+ * comparison, the average curve of the creator's other videos of similar length (×0.5..×2 of
+ * its duration) in the same range: the mean of their curves, each video weighing the same.
+ */
+export async function retention(
+  db: Db,
+  video: { video_id: string; creator_id: string; duration_ms: number },
+  range: Range,
+): Promise<Retention> {
+  const lo = Math.floor(video.duration_ms / 2);
+  const hi = video.duration_ms * 2;
+  const [own, others] = await Promise.all([
+    curves(db, sql`video_id = ${v.string(video.video_id)}`, range),
+    curves(
+      db,
+      sql`video_id IN (
+            SELECT video_id FROM ${table(db, 'videos')} FINAL
+            WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0 AND video_id != ${v.string(video.video_id)}
+              AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)})`,
+      range,
+    ),
+  ]);
+  const mine = own.get(video.video_id);
+  const peers = [...others.values()].filter((c) => c.views > 0);
+  return {
+    views: mine?.views ?? 0,
+    points: curvePoints(mine),
+    comparison: {
+      description:
+        "mean retention curve of the creator's other videos lasting ×0.5..×2 as long, with views in the range",
+      min_duration_ms: lo,
+      max_duration_ms: hi,
+      videos: peers.length,
+      views: peers.reduce((s, c) => s + c.views, 0),
+      points: points((p) =>
+        peers.length ? peers.reduce((s, c) => s + (c.covering[p] ?? 0) / c.views, 0) / peers.length : 0,
+      ),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------- breakdown
+
+export const DIMENSIONS = ['country', 'device', 'traffic_source', 'os'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export interface BreakdownRow {
+  value: string;
+  views: number;
+  watch_time_ms: number;
+  share: number;
+}
+
+export interface Breakdown {
+  total_views: number;
+  total_watch_time_ms: number;
+  rows: BreakdownRow[];
+  other: { values: number; views: number; watch_time_ms: number; share: number };
+}
+
+const share = (part: number, total: number): number => (total ? Number((part / total).toFixed(6)) : 0);
+
+/** Views and watch time of a video by one dimension: the top `limit` values and the rest as "other". */
+export async function breakdown(
+  db: Db,
+  videoId: string,
+  dimension: Dimension,
+  range: Range,
+  limit: number,
+): Promise<Breakdown> {
+  const r = await rows<{ value: string; views: string; watch: string }>(
+    db,
+    sql`SELECT toString(${v.ident(dimension)}) AS value, count() AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'sessions')} FINAL
+        WHERE video_id = ${v.string(videoId)} AND ${viewsIn(range)}
+        GROUP BY value
+        ORDER BY views DESC, value ASC`,
+  );
+  const all = r.map((x) => ({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) }));
+  const total = all.reduce((s, x) => s + x.views, 0);
+  const totalWatch = all.reduce((s, x) => s + x.watch_time_ms, 0);
+  const top = all.slice(0, limit);
+  const rest = all.slice(limit);
+  const otherViews = rest.reduce((s, x) => s + x.views, 0);
+  return {
+    total_views: total,
+    total_watch_time_ms: totalWatch,
+    rows: top.map((x) => ({ ...x, share: share(x.views, total) })),
+    other: {
+      values: rest.length,
+      views: otherViews,
+      watch_time_ms: rest.reduce((s, x) => s + x.watch_time_ms, 0),
+      share: share(otherViews, total),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------- traffic
+
+export interface Traffic {
+  total_views: number;
+  sources: BreakdownRow[];
+  suggested: {
+    views: number;
+    referrers: Array<{ video_id: string; title: string | null; views: number; share: number }>;
+    other: { videos: number; views: number };
+  };
+}
+
+/**
+ * Where a video's views came from: every traffic source, and for `suggested` the videos that
+ * suggested it (referrer_video_id, with titles from the catalog; null for a video the catalog
+ * does not know), the top `limit` and the rest.
+ */
+export async function traffic(db: Db, videoId: string, range: Range, limit: number): Promise<Traffic> {
+  const r = await rows<{ source: string; referrer: string; views: string; watch: string }>(
+    db,
+    sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'sessions')} FINAL
+        WHERE video_id = ${v.string(videoId)} AND ${viewsIn(range)}
+        GROUP BY source, referrer`,
+  );
+  const bySource = new Map<string, { views: number; watch: number }>();
+  const byReferrer = new Map<string, number>();
+  let total = 0;
+  let suggested = 0;
+  for (const x of r) {
+    const views = num(x.views);
+    total += views;
+    const s = bySource.get(x.source) ?? { views: 0, watch: 0 };
+    s.views += views;
+    s.watch += num(x.watch);
+    bySource.set(x.source, s);
+    if (x.source === 'suggested') {
+      suggested += views;
+      byReferrer.set(x.referrer, (byReferrer.get(x.referrer) ?? 0) + views);
+    }
+  }
+  const sources = [...bySource]
+    .map(([value, s]) => ({ value, views: s.views, watch_time_ms: s.watch, share: share(s.views, total) }))
+    .sort((a, b) => b.views - a.views || (a.value < b.value ? -1 : 1));
+  const referrers = [...byReferrer]
+    .map(([video_id, views]) => ({ video_id, views }))
+    .sort((a, b) => b.views - a.views || (a.video_id < b.video_id ? -1 : 1));
+  const top = referrers.slice(0, limit);
+  const rest = referrers.slice(limit);
+  const names = await titles(
+    db,
+    top.map((x) => x.video_id).filter((id) => id !== ''),
+  );
+  return {
+    total_views: total,
+    sources,
+    suggested: {
+      views: suggested,
+      referrers: top.map((x) => ({
+        video_id: x.video_id,
+        title: names.get(x.video_id) ?? null,
+        views: x.views,
+        share: share(x.views, suggested),
+      })),
+      other: { videos: rest.length, views: rest.reduce((s, x) => s + x.views, 0) },
+    },
+  };
+}

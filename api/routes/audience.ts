@@ -1,0 +1,79 @@
+// GET /v1/creators/:id/audience — who watches a creator: unique, new and returning viewers,
+// countries and devices.
+import type { Cell } from '../csv.js';
+import { audience } from '../queries/creators.js';
+import { arrayOf, idParams, objectSchema, QUERY, querystring, rangeSchema, responses } from '../schemas.js';
+import {
+  accessCreator,
+  ctxOf,
+  finalityFor,
+  parseRange,
+  rangeJson,
+  sendTabular,
+  type ApiRoutes,
+  type RangeQuery,
+} from './common.js';
+
+const rowSchema = objectSchema({
+  value: { type: 'string' },
+  views: { type: 'integer' },
+  viewers: { type: 'integer', description: 'distinct viewers among those views (exact)' },
+  watch_time_ms: { type: 'integer' },
+});
+
+const okSchema = objectSchema({
+  creator_id: { type: 'string' },
+  range: rangeSchema,
+  unique_viewers: {
+    type: 'integer',
+    description: 'viewers with any event in the range (hourly uniq states, estimate)',
+  },
+  new_viewers: { type: 'integer', description: 'viewers this creator saw for the first time in the range (exact)' },
+  returning_viewers: { type: 'integer', description: 'unique_viewers − new_viewers' },
+  views: { type: 'integer', description: 'views (counted_view = 1) that qualified in the range' },
+  countries: arrayOf(rowSchema, 'ISO 3166-1 alpha-2 (ZZ unknown), most views first; views add up to views'),
+  devices: arrayOf(rowSchema, 'most views first; views add up to views'),
+});
+
+export const audienceRoutes: ApiRoutes = async (app) => {
+  app.get<{ Params: { id: string }; Querystring: RangeQuery & { format?: string } }>(
+    '/v1/creators/:id/audience',
+    {
+      schema: {
+        tags: ['creators'],
+        summary: "A creator's audience",
+        description: [
+          'unique_viewers merges the hourly uniq states of the hours starting in the range; new_viewers counts the',
+          "viewers whose first event with any of the creator's videos lies in the range (first-seen states);",
+          'returning_viewers are the rest. countries and devices count the views (sessions with counted_view = 1',
+          'that qualified in the range) and their distinct viewers. CSV columns: dimension, value, views, viewers,',
+          'watch_time_ms.',
+        ].join(' '),
+        security: [{ bearerAuth: [] }],
+        params: idParams('creator'),
+        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz, format: QUERY.format }),
+        response: responses(okSchema, { csv: true }),
+      },
+    },
+    async (request, reply) => {
+      const ctx = ctxOf(request);
+      const id = request.params.id;
+      const parsed = parseRange(request.query, ctx.now());
+      await accessCreator(request, id);
+      const { final } = await finalityFor(request, parsed.range.to, {
+        sessionsOf: { dim: 'creator', id, range: parsed.range },
+      });
+      const a = await audience(ctx, id, parsed.range);
+      reply.finalRange = final;
+      const body = { creator_id: id, range: rangeJson(parsed), ...a };
+      return sendTabular(request, reply, body, () => ({
+        name: `audience-${id}`,
+        columns: ['dimension', 'value', 'views', 'viewers', 'watch_time_ms'],
+        rows: [
+          ...a.countries.map((x): Cell[] => ['country', x.value, x.views, x.viewers, x.watch_time_ms]),
+          ...a.devices.map((x): Cell[] => ['device', x.value, x.views, x.viewers, x.watch_time_ms]),
+        ],
+      }));
+    },
+  );
+};

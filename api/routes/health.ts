@@ -1,0 +1,79 @@
+// GET /v1/creators/:id/health — how fresh and how final a creator's numbers are.
+import { health } from '../queries/health.js';
+import {
+  arrayOf,
+  finalizedThroughSchema,
+  idParams,
+  nullableNumber,
+  nullableString,
+  objectSchema,
+  QUERY,
+  querystring,
+  rangeSchema,
+  responses,
+} from '../schemas.js';
+import { accessCreator, ctxOf, parseRange, rangeJson, type ApiRoutes, type RangeQuery } from './common.js';
+
+const okSchema = objectSchema({
+  creator_id: { type: 'string' },
+  now: { type: 'string', format: 'date-time' },
+  newest_watermark: { ...nullableString, description: 'the most advanced watermark of any processor partition' },
+  freshness_seconds: { ...nullableNumber, description: 'now − newest_watermark, in seconds' },
+  finalized_through: finalizedThroughSchema,
+  processors: arrayOf(
+    objectSchema({
+      processor: { type: 'string' },
+      partitions: { type: 'integer' },
+      oldest_watermark: { type: 'string', format: 'date-time' },
+      newest_watermark: { type: 'string', format: 'date-time' },
+    }),
+    'watermarks per processor over its input partitions',
+  ),
+  range: rangeSchema,
+  late_events: objectSchema(
+    {
+      applied: { type: 'integer', description: 'late events still counted (as delta rows)' },
+      set_aside: { type: 'integer', description: 'late events not applied (their session had closed)' },
+      by_processor: arrayOf(
+        objectSchema({
+          processor: { type: 'string' },
+          applied: { type: 'integer' },
+          set_aside: { type: 'integer' },
+          worst_lateness_ms: { type: 'integer' },
+        }),
+      ),
+    },
+    "late events of the creator's videos with an event time in the range (late_events FINAL)",
+  ),
+});
+
+export const healthRoutes: ApiRoutes = async (app) => {
+  app.get<{ Params: { id: string }; Querystring: RangeQuery }>(
+    '/v1/creators/:id/health',
+    {
+      schema: {
+        tags: ['creators'],
+        summary: "How fresh and final a creator's numbers are",
+        description: [
+          'Data freshness (now − the newest processor watermark), finalized_through (the lowest view-counts',
+          'watermark minus the window grace: counts up to there are final), watermarks per processor, and the late',
+          "events of the creator's videos in the range: applied (still counted) and set aside. Dead-letter counts",
+          "are not included (see the processors' /metrics). JSON only.",
+        ].join(' '),
+        security: [{ bearerAuth: [] }],
+        params: idParams('creator'),
+        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz }),
+        response: responses(okSchema),
+      },
+    },
+    async (request, reply) => {
+      const ctx = ctxOf(request);
+      const id = request.params.id;
+      const parsed = parseRange(request.query, ctx.now());
+      await accessCreator(request, id);
+      const h = await health(ctx, id, parsed.range, ctx.now());
+      reply.header('cache-control', 'no-store');
+      return { creator_id: id, ...h, range: rangeJson(parsed) };
+    },
+  );
+};

@@ -1,0 +1,76 @@
+// GET /v1/videos/:id/retention — the audience retention curve, against similar videos.
+import type { Cell } from '../csv.js';
+import { assertVideoAccess } from '../auth.js';
+import { RETENTION_POINTS, retention } from '../queries/videos.js';
+import {
+  arrayOf,
+  idParams,
+  objectSchema,
+  QUERY,
+  querystring,
+  rangeSchema,
+  responses,
+  videoSchema,
+} from '../schemas.js';
+import { ctxOf, finalityFor, parseRange, rangeJson, sendTabular, type ApiRoutes, type RangeQuery } from './common.js';
+
+const pointsSchema = arrayOf(
+  objectSchema({
+    percent: { type: 'integer', minimum: 0, maximum: 100 },
+    retention: { type: 'number', description: '0..1: share of the views still watching at this percent' },
+  }),
+  `${RETENTION_POINTS} points, percent 0..100`,
+);
+
+const okSchema = objectSchema({
+  video: videoSchema,
+  range: rangeSchema,
+  views: { type: 'integer', description: 'views (counted_view = 1) that qualified in the range' },
+  points: pointsSchema,
+  comparison: objectSchema({
+    description: { type: 'string' },
+    min_duration_ms: { type: 'integer' },
+    max_duration_ms: { type: 'integer' },
+    videos: { type: 'integer', description: 'similar videos with views in the range' },
+    views: { type: 'integer' },
+    points: pointsSchema,
+  }),
+});
+
+export const retentionRoutes: ApiRoutes = async (app) => {
+  app.get<{ Params: { id: string }; Querystring: RangeQuery & { format?: string } }>(
+    '/v1/videos/:id/retention',
+    {
+      schema: {
+        tags: ['videos'],
+        summary: 'Audience retention',
+        description: [
+          'For each percent 0..100 of the video, the share of its views (sessions with counted_view = 1 that',
+          'qualified in the range) whose watched segments cover it (docs/semantics.md: seeks are handled,',
+          "re-watching counts once). comparison: the mean curve of the creator's other videos lasting ×0.5..×2",
+          'as long, each video weighing the same. CSV columns: percent, retention, comparison.',
+        ].join(' '),
+        security: [{ bearerAuth: [] }],
+        params: idParams('video'),
+        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz, format: QUERY.format }),
+        response: responses(okSchema, { csv: true }),
+      },
+    },
+    async (request, reply) => {
+      const ctx = ctxOf(request);
+      const parsed = parseRange(request.query, ctx.now());
+      const video = await assertVideoAccess(request, request.params.id);
+      const { final } = await finalityFor(request, parsed.range.to, {
+        sessionsOf: { dim: 'video', id: video.video_id, range: parsed.range },
+      });
+      const r = await retention(ctx, video, parsed.range);
+      reply.finalRange = final;
+      const body = { video, range: rangeJson(parsed), ...r };
+      return sendTabular(request, reply, body, () => ({
+        name: `retention-${video.video_id}`,
+        columns: ['percent', 'retention', 'comparison'],
+        rows: r.points.map((p, i): Cell[] => [p.percent, p.retention, r.comparison.points[i]?.retention ?? null]),
+      }));
+    },
+  );
+};

@@ -1,0 +1,169 @@
+// JSON Schemas shared by the insights routes: path ids, range and format parameters, the
+// problem document, and building blocks of responses. fastify validates every request against
+// them (unknown query parameters are refused) and @fastify/swagger publishes them at /docs.
+import { ID_PATTERN } from './auth.js';
+import { INTERVALS } from './queries/range.js';
+
+type Schema = Record<string, unknown>;
+
+export const MAX_RANGE_DAYS = 400;
+export const DEFAULT_RANGE_DAYS = 28;
+
+export function idParams(what: 'creator' | 'video'): Schema {
+  return {
+    type: 'object',
+    required: ['id'],
+    additionalProperties: false,
+    properties: {
+      id: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 128,
+        pattern: ID_PATTERN,
+        description: `the ${what} id (letters, digits and . _ : @ -, at most 128 characters)`,
+      },
+    },
+  };
+}
+
+const INSTANT_PATTERN =
+  '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$';
+
+/** Query parameters, one definition each. */
+export const QUERY = {
+  from: {
+    type: 'string',
+    maxLength: 40,
+    pattern: INSTANT_PATTERN,
+    description:
+      'start of the range, inclusive: an ISO 8601 date-time with offset (2026-11-20T10:00:00Z) or a date ' +
+      `(local midnight in tz). Rounded down to the minute. Default: ${DEFAULT_RANGE_DAYS} days before to.`,
+  },
+  to: {
+    type: 'string',
+    maxLength: 40,
+    pattern: INSTANT_PATTERN,
+    description:
+      'end of the range, exclusive, in the same forms as from; rounded down to the minute. Must be after ' +
+      `from, at most ${MAX_RANGE_DAYS} days later. Default: now (the current minute included).`,
+  },
+  tz: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[A-Za-z0-9_+\\-/]+$',
+    default: 'UTC',
+    description: 'IANA time zone for day and hour boundaries and bare dates (Europe/Berlin); default UTC',
+  },
+  interval: {
+    type: 'string',
+    enum: [...INTERVALS],
+    description: 'bucket size of the series: minute, hour or day (local to tz)',
+  },
+  format: {
+    type: 'string',
+    enum: ['json', 'csv'],
+    description: 'json (default) or csv; `Accept: text/csv` does the same as csv',
+  },
+} as const;
+
+export function limitParam(def: number, max: number, what = 'rows'): Schema {
+  return { type: 'integer', minimum: 1, maximum: max, default: def, description: `most ${what} (1..${max})` };
+}
+
+/** A querystring schema that refuses unknown parameters. */
+export function querystring(properties: Record<string, Schema>, required: string[] = []): Schema {
+  return { type: 'object', additionalProperties: false, properties, ...(required.length ? { required } : {}) };
+}
+
+export const problemSchema: Schema = {
+  type: 'object',
+  description: 'RFC 9457 problem details (application/problem+json)',
+  required: ['type', 'title', 'status', 'detail', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string', description: 'stable VP_ERR_* code (lib/errors.ts)' },
+    reason: {
+      type: 'string',
+      description: '401: missing_token, malformed_header, invalid_token, token_expired, invalid_claims',
+    },
+    request_id: { type: 'string' },
+    retry_after_seconds: { type: 'integer' },
+  },
+};
+
+const problemResponse = (description: string): Schema => ({
+  description,
+  content: { 'application/problem+json': { schema: problemSchema } },
+});
+
+/** Responses of a /v1 route: the 200 (JSON, and CSV when `csv`), and the problems it can answer. */
+export function responses(ok: Schema, opts: { csv?: boolean; description?: string } = {}): Schema {
+  const content: Record<string, Schema> = { 'application/json': { schema: ok } };
+  if (opts.csv)
+    content['text/csv'] = { schema: { type: 'string', description: 'the same table as CSV (header row first)' } };
+  return {
+    200: { description: opts.description ?? 'OK', content },
+    304: { description: 'not modified (If-None-Match matched the ETag of a final range)', type: 'null' },
+    400: problemResponse('invalid parameter (problem+json, code VP_ERR_HTTP_BAD_REQUEST)'),
+    401: problemResponse('missing, malformed, badly signed or expired token'),
+    404: problemResponse('no such creator or video, or not yours (the same answer)'),
+    429: problemResponse('rate limited; see Retry-After'),
+    503: problemResponse('ClickHouse unavailable'),
+  };
+}
+
+export const nullableNumber = { type: ['number', 'null'] } as const;
+export const nullableString = { type: ['string', 'null'] } as const;
+
+export const rangeSchema: Schema = {
+  type: 'object',
+  description: 'the range answered, [from, to), after rounding',
+  required: ['from', 'to', 'tz'],
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    tz: { type: 'string' },
+  },
+};
+
+export const countsProperties = {
+  plays: { type: 'integer', description: 'play_start events (exact)' },
+  views: { type: 'integer', description: 'counted views (exact)' },
+  watch_time_ms: { type: 'integer', description: 'watch time in ms (exact)' },
+} as const;
+
+export const videoSchema: Schema = {
+  type: 'object',
+  required: ['video_id', 'creator_id', 'title', 'duration_ms'],
+  properties: {
+    video_id: { type: 'string' },
+    creator_id: { type: 'string' },
+    title: { type: 'string' },
+    duration_ms: { type: 'integer' },
+    published_at: { type: 'string', format: 'date-time' },
+  },
+};
+
+export function objectSchema(properties: Record<string, unknown>, description?: string): Schema {
+  return {
+    type: 'object',
+    required: Object.keys(properties),
+    properties,
+    ...(description ? { description } : {}),
+  };
+}
+
+export function arrayOf(items: Schema, description?: string): Schema {
+  return { type: 'array', items, ...(description ? { description } : {}) };
+}
+
+export const finalizedThroughSchema = {
+  type: ['string', 'null'],
+  description:
+    'counts are final up to here: the lowest view-counts watermark over its partitions minus the window grace ' +
+    '(ISO 8601), null before the processor reported one',
+} as const;

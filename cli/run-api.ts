@@ -1,0 +1,165 @@
+// `viewpulse run api`: the creator insights API on ClickHouse. This is the only place that
+// opens the API's port.
+import type { Command } from 'commander';
+import type { FastifyPluginAsync } from 'fastify';
+import { buildApp } from '../api/app.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from '../api/auth.js';
+import { createMetricsRegistry } from '../api/metrics.js';
+import { createClickHouse } from '../lib/clickhouse/client.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+
+type Env = Record<string, string | undefined>;
+
+/** The API's own variables (lib/config.ts holds VIEWPULSE_API_PORT and VIEWPULSE_JWT_SECRET). */
+export const API_ENV = {
+  VIEWPULSE_API_CORS_ORIGINS: 'comma-separated origins allowed by CORS, "*" for any (default: none, no CORS)',
+  VIEWPULSE_API_RATE_LIMIT: `requests per second per token (default ${DEFAULT_RATE_LIMIT.perSecond}; 0 turns the limit off)`,
+  VIEWPULSE_API_RATE_BURST: `bucket size per token (default ${DEFAULT_RATE_LIMIT.burst})`,
+} as const;
+
+export interface ApiOptions {
+  corsOrigins: string[];
+  rateLimit: RateLimitOptions | false;
+}
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+  return n;
+}
+
+/** Reads the API's variables; an invalid value throws ConfigError naming it. */
+export function apiOptionsFromEnv(env: Env = process.env): ApiOptions {
+  const corsOrigins = (env.VIEWPULSE_API_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const o of corsOrigins) {
+    if (o === '*') continue;
+    let ok = false;
+    try {
+      const u = new URL(o);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === o;
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      throw new ConfigError('VIEWPULSE_API_CORS_ORIGINS', `expected origins like https://example.com or *, got "${o}"`);
+  }
+  const perSecond = intVar(env, 'VIEWPULSE_API_RATE_LIMIT', DEFAULT_RATE_LIMIT.perSecond, 0, 1_000_000);
+  const burst = intVar(env, 'VIEWPULSE_API_RATE_BURST', Math.max(DEFAULT_RATE_LIMIT.burst, perSecond), 1, 10_000_000);
+  return { corsOrigins, rateLimit: perSecond === 0 ? false : { perSecond, burst } };
+}
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface RunApiOverrides {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Overrides config.api.port; 0 picks a free port. */
+  port?: number;
+  logger?: Logger;
+  /** Environment for the API's own variables (default process.env). */
+  env?: Env;
+  /** Override what the environment says. */
+  options?: Partial<ApiOptions>;
+  now?: () => number;
+  /** more root-level plugins (e.g. the dashboard page) */
+  plugins?: readonly FastifyPluginAsync[];
+}
+
+/** Builds the API on the configured ClickHouse and listens; `close()` drains requests, then ClickHouse. */
+export async function runApi(config: Config, overrides: RunApiOverrides = {}): Promise<RunningApi> {
+  const options = { ...apiOptionsFromEnv(overrides.env ?? process.env), ...overrides.options };
+  const logger = overrides.logger ?? createLogger(config.logLevel, 'api');
+  const clickhouse = createClickHouse(config.clickhouse);
+  const app = buildApp({
+    clickhouse,
+    database: config.clickhouse.database,
+    jwtSecret: config.api.jwtSecret,
+    logger,
+    corsOrigins: options.corsOrigins,
+    rateLimit: options.rateLimit,
+    metrics: createMetricsRegistry({ defaultMetrics: true }),
+    ...(overrides.now ? { now: overrides.now } : {}),
+    ...(overrides.plugins ? { plugins: overrides.plugins } : {}),
+  });
+  const host = overrides.host ?? '127.0.0.1';
+  try {
+    await app.listen({ host, port: overrides.port ?? config.api.port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await clickhouse.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.api.port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info({ url, database: config.clickhouse.database }, 'insights API listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await clickhouse.close();
+        logger.info('insights API stopped');
+      })()),
+  };
+}
+
+/** Adds `api` to the `run` command. */
+export function registerRunApi(run: Command): void {
+  run
+    .command('api')
+    .description('run the creator insights API: /v1/creators/..., /v1/videos/..., OpenAPI at /docs')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (default VIEWPULSE_API_PORT, 3000)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Configuration (environment): VIEWPULSE_API_PORT, VIEWPULSE_JWT_SECRET (HS256 secret of the bearer tokens),',
+        'VIEWPULSE_CLICKHOUSE_URL, _DATABASE, _USER, _PASSWORD, VIEWPULSE_LOG_LEVEL, and:',
+        ...Object.entries(API_ENV).map(([k, v]) => `  ${k}: ${v}`),
+        '',
+        'Endpoints: GET /v1/creators/:id/{overview,timeseries,realtime,videos,audience,health},',
+        'GET /v1/videos/:id/{stats,retention,breakdown,traffic}, /docs (OpenAPI), /healthz, /readyz, /metrics.',
+        'Tokens: npx viewpulse token --creator <id> [--admin] [--ttl 1h]',
+      ].join('\n'),
+    )
+    .action(async (opts: { host: string; port?: string }) => {
+      try {
+        const port = opts.port === undefined ? undefined : Number(opts.port);
+        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+          throw new ConfigError('--port', `expected 0..65535, got "${opts.port}"`);
+        }
+        const api = await runApi(loadConfig(), { host: opts.host, port });
+        console.error(`viewpulse insights API on ${api.url} (docs: ${api.url}/docs; Ctrl-C stops it)`);
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            void api.close().then(resolve, (err: unknown) => {
+              console.error(err);
+              process.exitCode = 1;
+              resolve();
+            });
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      } catch (err) {
+        console.error(err instanceof ConfigError ? `viewpulse: ${err.message}` : err);
+        process.exitCode = 1;
+      }
+    });
+}

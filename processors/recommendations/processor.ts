@@ -1,0 +1,281 @@
+// The recommendations processor: the item-to-item co-view graph. Per viewer (play events are
+// keyed by viewer, so a viewer's events are all in one partition, in order), it cuts session
+// windows with an inactivity gap (default 30 min) over QUALIFIED views and, when a window is
+// closed, writes what it implies: one observation per video of the window and one per pair
+// of its distinct videos (first `maxVideosPerWindow` by time). Pure: the runtime feeds it
+// records and writes what it drains.
+//
+// Qualified views. A playback session qualifies at its candidate view time (docs/semantics.md,
+// "Views", rule 1; PlaybackState computes it exactly as view-counts does). A session's
+// candidate can still move or vanish while it is open (an out-of-order event changes the
+// watch-time sums), so a view is used only once its session is CLOSED (PlaybackState.closeIdle:
+// its last event + 30 min + 5 min behind the watermark) — then it is final. The 30-minute
+// repeat cap (rule 2) is deliberately NOT applied: it only drops a second qualifying session
+// of the same video less than 30 minutes after a counted one, which lies in the same co-view
+// window anyway (gap = 30 min), where each video is kept once, at its earliest time. What the
+// cap would change is only whether that re-watch keeps the viewer's window open — and it
+// should: the viewer was active. Using the uncapped views also avoids the cap's flips
+// (a late event can make an earlier session count instead), which would retract pairs.
+//
+// Closing a window. A viewer's window [first, last] closes once the watermark reaches
+// last + gap + grace AND no open playback session of the viewer began before last + gap (that
+// session's view could still land within the window's reach). Windows of one viewer close in
+// time order; the processor remembers, per viewer, where its closed history ends
+// (`closedThrough` = last + gap of the newest closed window) for as long as a session could
+// still bring an older view (PlaybackState accepts events up to 24 h behind the watermark).
+// A view that becomes final before `closedThrough` — possible only when a whole session
+// arrives more than `grace` late — is set aside and recorded in late_events
+// (applied = 0, reason coview_window_closed), keyed by the last record applied to its session.
+//
+// Effectively once. The rows are observations for Null tables whose materialized views fold
+// them into uniqExact(viewer_id) states per day (schemas/clickhouse/006_recommendations.sql).
+// A set cannot count a member twice, so rows written again after a crash — replayed from the
+// last checkpoint by this deterministic processor, which re-derives exactly the same
+// observations — or by a zombie instance change nothing: the union of what was written is the
+// same set a clean run writes. No versions, no keys, no coordination needed; and the counts
+// are exact (uniqExact), so crash and clean runs can be compared number for number.
+import type { PlayEvent } from '../../schemas/types.js';
+import { TABLES } from '../../schemas/tables.js';
+import { drop, ok, type Outcome } from '../outcome.js';
+import {
+  CLOSED_MEMORY_MS,
+  DEFAULT_PLAYBACK,
+  PlaybackState,
+  type PlaybackOptions,
+  type PlaybackSnapshot,
+} from '../playback/state.js';
+import { checkPlayEvent } from '../rules.js';
+import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import {
+  pushRows,
+  type Catalog,
+  type InputRecord,
+  type OutputRows,
+  type PartitionProcessor,
+  type ProcessorDefinition,
+  type TableSpec,
+} from '../topology.js';
+import { MINUTE, SessionWindows } from '../windows.js';
+import { addView, windowObservations, type CoviewWindow, type PairObservation, type VideoObservation } from './coview.js';
+
+export const NAME = 'recommendations';
+
+/** Null tables: plain appends, no key — the uniqExact states downstream make repeats harmless. */
+export const PAIR_OBSERVATIONS_TABLE: TableSpec = { name: TABLES.recommendationPairObservations };
+export const VIDEO_OBSERVATIONS_TABLE: TableSpec = { name: TABLES.recommendationVideoObservations };
+
+export interface RecommendationsOptions {
+  playback: PlaybackOptions;
+  /** Inactivity gap that ends a co-view window (DESIGN: 30 min). */
+  gapMs: number;
+  /** A window closes this long after last view + gap (watermark), if no open session can still reach it. */
+  graceMs: number;
+  /** Distinct videos per window that form pairs: the first N by view time. */
+  maxVideosPerWindow: number;
+}
+
+export const DEFAULT_RECOMMENDATIONS: RecommendationsOptions = {
+  playback: DEFAULT_PLAYBACK,
+  gapMs: 30 * 60_000,
+  graceMs: 5 * 60_000,
+  maxVideosPerWindow: 20,
+};
+
+interface Snapshot {
+  playback: PlaybackSnapshot;
+  /** viewer → open co-view windows */
+  open: [string, CoviewWindow[]][];
+  /** viewer → end of the reach of its newest closed window, oldest update first */
+  closedThrough: [string, number][];
+  /** open playback session → [offset, event_id] of the last record applied to it */
+  lastRecord: [string, number, string][];
+  /** observations not drained yet (normally none: the runtime drains before it snapshots) */
+  pairs: PairObservation[];
+  videos: VideoObservation[];
+  lastCloseMinute: number | null;
+}
+
+export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
+  private readonly playback: PlaybackState;
+  private readonly windows: SessionWindows;
+  private readonly open = new Map<string, CoviewWindow[]>();
+  /** Insertion order = order of the last update, so the oldest are found first. */
+  private readonly closedThrough = new Map<string, number>();
+  private readonly lastRecord = new Map<string, [number, string]>();
+  private readonly pairs = new Map<string, PairObservation>();
+  private readonly videos = new Map<string, VideoObservation>();
+  private readonly out: OutputRows = new Map();
+  private lastCloseMinute = Number.NEGATIVE_INFINITY;
+  private lastOffset = -1;
+  /** Windows closed since creation (for tests and metrics; not part of the state). */
+  closedWindows = 0;
+
+  constructor(
+    readonly partition: number,
+    snapshot: Snapshot | undefined,
+    private readonly catalog: Catalog,
+    readonly options: RecommendationsOptions = DEFAULT_RECOMMENDATIONS,
+  ) {
+    if (!Number.isSafeInteger(options.maxVideosPerWindow) || options.maxVideosPerWindow < 2)
+      throw new RangeError('maxVideosPerWindow must be a whole number ≥ 2');
+    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
+    this.windows = SessionWindows.withInactivityGap(options.gapMs).grace(options.graceMs);
+    for (const [viewer, ws] of snapshot?.open ?? []) this.open.set(viewer, ws);
+    for (const [viewer, t] of snapshot?.closedThrough ?? []) this.closedThrough.set(viewer, t);
+    for (const [session, offset, id] of snapshot?.lastRecord ?? []) this.lastRecord.set(session, [offset, id]);
+    for (const p of snapshot?.pairs ?? []) this.addPair(p);
+    for (const v of snapshot?.videos ?? []) this.addVideo(v);
+    if (snapshot?.lastCloseMinute != null) this.lastCloseMinute = snapshot.lastCloseMinute;
+  }
+
+  get watermark(): number {
+    return this.playback.watermark.current;
+  }
+
+  /** Viewers with open co-view windows, and viewers whose closed history is remembered. */
+  get stateSize(): { openViewers: number; closedViewers: number; openSessions: number } {
+    return {
+      openViewers: this.open.size,
+      closedViewers: this.closedThrough.size,
+      openSessions: this.playback.sessions.size,
+    };
+  }
+
+  process(record: InputRecord<PlayEvent>): Outcome {
+    this.lastOffset = record.offset;
+    const invalid = checkPlayEvent(record.value);
+    if (invalid) return invalid;
+    const e = record.value;
+    const result = this.playback.apply(e, this.catalog.get(e.video_id));
+    let outcome: Outcome = ok;
+    if (result.kind === 'duplicate') outcome = drop('duplicate');
+    else if (result.kind === 'session_too_long') outcome = drop('session_too_long');
+    else if (result.kind === 'session_closed') {
+      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, this.watermark, false, 'session_closed')]);
+      outcome = drop('session_closed');
+    } else {
+      this.lastRecord.set(e.session_id, [record.offset, e.event_id]);
+    }
+    // Closing is checked once per minute of watermark progress: cheap, and deterministic.
+    const minute = Math.floor(this.watermark / MINUTE);
+    if (minute > this.lastCloseMinute) {
+      this.lastCloseMinute = minute;
+      this.close(record.offset);
+    }
+    return outcome;
+  }
+
+  private close(offset: number): void {
+    const wm = this.watermark;
+    const gap = this.options.gapMs;
+    // 1. Sessions closed now: their views are final.
+    for (const s of this.playback.closeIdle()) {
+      const last = this.lastRecord.get(s.sessionId) ?? [offset, s.events.at(-1)!.id];
+      this.lastRecord.delete(s.sessionId);
+      const t = s.totals.candidate;
+      if (t === null) continue;
+      const through = this.closedThrough.get(s.viewerId);
+      if (through !== undefined && t < through) {
+        pushRows(this.out, TABLES.lateEvents, [
+          {
+            processor: NAME,
+            kafka_partition: this.partition,
+            kafka_offset: last[0],
+            event_id: last[1],
+            video_id: s.videoId,
+            event_time: t,
+            watermark: Number.isFinite(wm) ? wm : 0,
+            lateness_ms: Math.max(0, wm - t),
+            applied: 0,
+            reason: 'coview_window_closed',
+          },
+        ]);
+        continue;
+      }
+      this.open.set(
+        s.viewerId,
+        addView(this.open.get(s.viewerId) ?? [], s.videoId, t, this.windows, this.options.maxVideosPerWindow),
+      );
+    }
+    // 2. The earliest event of each viewer's open playback sessions: a view could still come from there.
+    const openFrom = new Map<string, number>();
+    for (const s of this.playback.sessions.values()) {
+      const first = s.events[0]!.t;
+      const prev = openFrom.get(s.viewerId);
+      if (prev === undefined || first < prev) openFrom.set(s.viewerId, first);
+    }
+    // 3. Close the windows nothing can reach any more, oldest first.
+    for (const [viewer, ws] of this.open) {
+      const blockedFrom = openFrom.get(viewer) ?? Number.POSITIVE_INFINITY;
+      let n = 0;
+      for (const w of ws) {
+        const reach = w.last + gap;
+        if (!this.windows.isClosed(w.first, w.last, wm) || blockedFrom < reach) break;
+        this.emit(viewer, w);
+        const prev = this.closedThrough.get(viewer);
+        this.closedThrough.delete(viewer);
+        this.closedThrough.set(viewer, prev === undefined ? reach : Math.max(prev, reach));
+        n++;
+      }
+      if (n === ws.length) this.open.delete(viewer);
+      else if (n > 0) this.open.set(viewer, ws.slice(n));
+    }
+    // 4. Forget closed histories no view can reach: nothing open, and older than any event
+    //    PlaybackState still accepts (so every later view is newer).
+    for (const [viewer, through] of this.closedThrough) {
+      if (through >= wm - CLOSED_MEMORY_MS) break;
+      if (this.open.has(viewer) || openFrom.has(viewer)) continue;
+      this.closedThrough.delete(viewer);
+    }
+  }
+
+  private emit(viewer: string, w: CoviewWindow): void {
+    this.closedWindows++;
+    const { videos, pairs } = windowObservations(viewer, w);
+    for (const v of videos) this.addVideo(v);
+    for (const p of pairs) this.addPair(p);
+  }
+
+  /** Buffers an observation; a repeat within one drain is written once (it would change nothing anyway). */
+  private addPair(p: PairObservation): void {
+    this.pairs.set(`${p.day}\u0000${p.video_a}\u0000${p.video_b}\u0000${p.viewer_id}`, p);
+  }
+
+  private addVideo(v: VideoObservation): void {
+    this.videos.set(`${v.day}\u0000${v.video_id}\u0000${v.viewer_id}`, v);
+  }
+
+  drain(): OutputRows {
+    pushRows(this.out, TABLES.recommendationVideoObservations, [...this.videos.values()]);
+    pushRows(this.out, TABLES.recommendationPairObservations, [...this.pairs.values()]);
+    this.videos.clear();
+    this.pairs.clear();
+    if (this.lastOffset >= 0)
+      pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
+    const rows = new Map(this.out);
+    this.out.clear();
+    return rows;
+  }
+
+  snapshot(): Snapshot {
+    return {
+      playback: this.playback.toJSON(),
+      open: [...this.open],
+      closedThrough: [...this.closedThrough],
+      lastRecord: [...this.lastRecord].map(([session, [offset, id]]) => [session, offset, id]),
+      pairs: [...this.pairs.values()],
+      videos: [...this.videos.values()],
+      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
+    };
+  }
+}
+
+export const recommendations = (
+  options: RecommendationsOptions = DEFAULT_RECOMMENDATIONS,
+): ProcessorDefinition<PlayEvent> => ({
+  name: NAME,
+  // Videos before pairs: a reader never sees a pair whose videos are not counted yet.
+  tables: [VIDEO_OBSERVATIONS_TABLE, PAIR_OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+  create: (partition, snapshot, catalog) =>
+    new RecommendationsPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+});

@@ -1,0 +1,170 @@
+// The serving SQL (api/queries/recommendations.ts) on the real ClickHouse computes exactly the
+// scoring of processors/recommendations/score.ts; and the observation tables really are
+// idempotent: writing every observation again (what a replay does) changes no number.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  alsoWatchedCreators,
+  relatedVideos,
+  videoAudiences,
+} from '../../api/queries/recommendations.js';
+import { generateTraffic } from '../../generator/index.js';
+import { KafkaSink } from '../../generator/sinks.js';
+import { exec, queryRows } from '../../lib/clickhouse/client.js';
+import { migrate } from '../../lib/clickhouse/migrations.js';
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { ClickHouseWriter } from '../../lib/clickhouse/writer.js';
+import { projectRoot } from '../../infra/paths.js';
+import { TestDriver } from '../../processors/driver.js';
+import { dayOf, type PairObservation, type VideoObservation } from '../../processors/recommendations/coview.js';
+import { recommendations } from '../../processors/recommendations/processor.js';
+import { CoviewIndex, DEFAULT_READ, type ReadOptions } from '../../processors/recommendations/score.js';
+import { TABLES } from '../../schemas/tables.js';
+import type { PlayEvent } from '../../schemas/types.js';
+import { realServices } from './helpers.js';
+import { seedCatalog } from './pipeline-helpers.js';
+
+const s = realServices('recsql');
+const db = { clickhouse: s.clickhouse, database: s.database };
+let index: CoviewIndex;
+let creatorOf: Map<string, string>;
+let ownerOf: Map<string, string>;
+let videoIds: string[];
+let creatorIds: string[];
+let pairs: PairObservation[];
+let videos: VideoObservation[];
+let asOf: string;
+const DELETED = new Set<string>();
+
+const write = async (): Promise<void> => {
+  const w = new ClickHouseWriter(s.clickhouse, s.database);
+  await w.write({ table: TABLES.recommendationVideoObservations, rows: videos });
+  await w.write({ table: TABLES.recommendationPairObservations, rows: pairs });
+};
+
+describe('recommendations SQL on ClickHouse', () => {
+  beforeAll(async () => {
+    await migrate(s.clickhouse, s.database, join(projectRoot, 'schemas', 'clickhouse'));
+    // Three days of traffic, so the decay and the lookback have several days to weigh.
+    const traffic = generateTraffic({
+      events: 60_000,
+      seed: 8,
+      videos: 120,
+      creators: 24,
+      spanMs: 3 * 86_400_000,
+      now: Date.UTC(2026, 10, 21, 12),
+    });
+    const byId = traffic.catalog.byId;
+    const driver = new TestDriver<PlayEvent>(recommendations(), {
+      get: (id) => {
+        const x = byId.get(id);
+        return x ? { creatorId: x.video.creator_id, durationMs: x.video.duration_ms } : undefined;
+      },
+    });
+    for (const d of traffic.deliveriesSync()) {
+      if (d.kind !== 'event') continue;
+      const e = KafkaSink.record(d);
+      driver.pipe(Number(e.viewer_id.slice(-1)) % 3, e);
+    }
+    driver.flush();
+    pairs = driver.table(TABLES.recommendationPairObservations).rows() as unknown as PairObservation[];
+    videos = driver.table(TABLES.recommendationVideoObservations).rows() as unknown as VideoObservation[];
+    index = CoviewIndex.from(pairs, videos);
+    asOf = dayOf(traffic.truth().time.last_event);
+    // Two videos are deleted from the catalog: they are never recommended.
+    const popular = [...index.videos.keys()].sort((a, b) => index.videoViewers(b, { asOf, lookbackDays: 90 }) - index.videoViewers(a, { asOf, lookbackDays: 90 }));
+    DELETED.add(popular[1]!).add(popular[7]!);
+    ownerOf = new Map(traffic.catalog.videos.map((x) => [x.video.video_id, x.video.creator_id]));
+    creatorOf = new Map(traffic.catalog.videos.filter((x) => !DELETED.has(x.video.video_id)).map((x) => [x.video.video_id, x.video.creator_id]));
+    await seedCatalog(
+      s.clickhouse,
+      s.database,
+      traffic.catalog.videos.map((x) => ({ video_id: x.video.video_id, creator_id: x.video.creator_id, duration_ms: x.video.duration_ms })),
+    );
+    await new ClickHouseWriter(s.clickhouse, s.database).write({
+      table: TABLES.videos,
+      times: ['published_at'],
+      rows: [...DELETED].map((id) => ({
+        video_id: id,
+        creator_id: byId.get(id)!.video.creator_id,
+        title: id,
+        duration_ms: 1,
+        published_at: 0,
+        category: 'test',
+        deleted: 1,
+        version: 2,
+      })),
+    });
+    await write();
+    videoIds = popular.slice(0, 40);
+    creatorIds = [...new Set(videoIds.map((id) => byId.get(id)!.video.creator_id))].slice(0, 12);
+  }, 300_000);
+  afterAll(async () => {
+    await exec(s.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(s.database)}`);
+    await s.clickhouse.close();
+  });
+
+  const reads = (): ReadOptions[] => [
+    { ...DEFAULT_READ, asOf, limit: 20 },
+    { ...DEFAULT_READ, asOf, limit: 20, halfLifeDays: 0.5 },
+    { ...DEFAULT_READ, asOf, limit: 20, lookbackDays: 2, minViewers: 6 },
+  ];
+
+  /** Same ids in the same order, scores equal to 1e-9 (sums in another order differ in the last bits). */
+  function expectSameRanking(got: object[], want: object[], id: string, numbers: string[]): void {
+    const at = (x: object, k: string): unknown => (x as Record<string, unknown>)[k];
+    expect(got.map((g) => at(g, id))).toEqual(want.map((w) => at(w, id)));
+    got.forEach((g, i) => {
+      for (const k of numbers) expect(Math.abs(Number(at(g, k)) - Number(at(want[i]!, k)))).toBeLessThan(1e-9);
+    });
+  }
+
+  it('related videos: the SQL equals the reference scoring, with and without the same creator', async () => {
+    let compared = 0;
+    for (const o of reads())
+      for (const id of videoIds)
+        for (const exclude of [false, true]) {
+          const got = await relatedVideos(db, id, { ...o, excludeSameCreator: exclude });
+          const want = index.related(
+            id,
+            o,
+            // only catalog videos are listed; a deleted video's owner is still known
+            (y) => !creatorOf.has(y) || (exclude && creatorOf.get(y) === ownerOf.get(id)),
+          );
+          expectSameRanking(got, want, 'video_id', ['score', 'support']);
+          for (const g of got) expect(DELETED.has(g.video_id)).toBe(false);
+          compared += got.length;
+        }
+    expect(compared).toBeGreaterThan(500);
+  });
+
+  it('also-watched creators: the SQL equals the reference share and lift', async () => {
+    let compared = 0;
+    for (const o of reads())
+      for (const c of creatorIds)
+        for (const sort of ['share', 'lift'] as const) {
+          const got = await alsoWatchedCreators(db, c, { ...o, sort });
+          const want = index.alsoWatched(c, (vid) => creatorOf.get(vid), o, sort);
+          expectSameRanking(got, want, 'creator_id', ['share', 'lift', 'support']);
+          compared += got.length;
+        }
+    expect(compared).toBeGreaterThan(50);
+  });
+
+  it('writing every observation a second time (a replay) changes no number', async () => {
+    const snapshot = async (): Promise<unknown> => ({
+      pairs: await queryRows(
+        s.clickhouse,
+        sql`SELECT day, video_id, related_id, uniqExactMerge(viewers) AS n
+            FROM ${v.table(s.database, TABLES.recommendationPairsDaily)}
+            GROUP BY day, video_id, related_id ORDER BY day, video_id, related_id`,
+      ),
+      videos: await videoAudiences(db, { asOf }),
+      related: await relatedVideos(db, videoIds[0]!, { asOf }),
+      creators: await alsoWatchedCreators(db, creatorIds[0]!, { asOf }),
+    });
+    const before = await snapshot();
+    await write();
+    expect(await snapshot()).toEqual(before);
+  });
+});
