@@ -4,8 +4,8 @@
 //
 //  1. prepare (skipped with --reuse): a database `bench_api` and topics `bench-api.*`; a
 //     generated catalog through the catalog processor; N generated events (default 5,000,000)
-//     straight into Kafka with the generator's KafkaSink while every processor runs (one
-//     `viewpulse run processors` child); wait until every group committed the whole topic.
+//     straight into Kafka with the generator's KafkaSink; then every processor (one
+//     `viewpulse run processors` child) until every group committed the whole topic.
 //  2. the API in its own process (rate limit off), a creator token for the creator with the
 //     most views; the range is the last 7 days of the data (fixed from/to, tz UTC).
 //  3. per route (overview, timeseries, realtime, videos, video stats, retention, breakdown):
@@ -260,6 +260,7 @@ interface Prepared {
   seed: number;
   prepared_at: string;
   generate_seconds: number;
+  /** the processors, from offset 0 until every group committed the whole topic */
   catch_up_seconds: number;
   generate_events_per_s: number;
 }
@@ -288,24 +289,33 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
   await migrate(ch, DATABASE, join(projectRoot, 'schemas', 'clickhouse'));
 
   const traffic = generateTraffic({ events: EVENTS, seed: SEED, now: Date.now() });
-  const processors = startProcessors();
+  // The catalog first (the catalog processor alone), then every event straight into Kafka,
+  // then the processors from offset 0 until they committed the whole topic.
+  const catalogLoader = spawn(
+    process.execPath,
+    [join(projectRoot, 'bin', 'viewpulse.js'), 'run', 'processors', '--only', 'catalog', '--metrics-port', '-1'],
+    { env: childEnv(), stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  let processors: ChildProcess | undefined;
   try {
     await publishCatalog(kafka, config.registry.url, traffic);
+    await stop(catalogLoader);
     log(`catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators loaded`);
     const sink = new KafkaSink(kafka, registry, topics(PREFIX).playEvents, { chunk: 2000, maxInFlight: 8 });
     await sink.connect();
     const started = Date.now();
     const r = await pump(traffic, sink, {
       rate: 0,
-      progressEveryMs: 15_000,
+      progressEveryMs: 30_000,
       onProgress: (n, ms) => log(`  generated ${n} (${Math.round(n / (ms / 1000))}/s)`),
     });
     const generateSeconds = (Date.now() - started) / 1000;
-    log(`generated ${r.delivered} records in ${generateSeconds.toFixed(0)} s; waiting for the processors…`);
+    log(`generated ${r.delivered} records in ${generateSeconds.toFixed(0)} s; running the processors…`);
     const catchUp = Date.now();
+    processors = startProcessors();
     await waitForProcessors(kafka, 3 * 3_600_000);
     const catchUpSeconds = (Date.now() - catchUp) / 1000;
-    log(`processors caught up ${catchUpSeconds.toFixed(0)} s after the last record`);
+    log(`processors took ${catchUpSeconds.toFixed(0)} s (${Math.round(r.delivered / catchUpSeconds)} events/s)`);
     const prepared: Prepared = {
       events: r.delivered,
       seed: SEED,
@@ -324,6 +334,7 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
     await ch.insert({ table: `${DATABASE}.${META}`, values: [prepared], format: 'JSONEachRow' });
     return prepared;
   } finally {
+    await stop(catalogLoader);
     await stop(processors);
   }
 }
@@ -669,8 +680,8 @@ async function main(): Promise<void> {
           seed: prepared.seed,
           prepared_at: `${prepared.prepared_at} UTC`,
           generate_events_per_s: prepared.generate_events_per_s,
-          processors_caught_up_after_s: prepared.catch_up_seconds,
-          note: 'generated straight into Kafka (6 partitions) with the generator KafkaSink while every processor ran; the default timeline (visits over min(3 days, events × 10 ms), ending before now)',
+          processors_took_s: prepared.catch_up_seconds,
+          note: 'generated straight into Kafka (6 partitions) with the generator KafkaSink, then every processor (one `viewpulse run processors` child) from offset 0 until committed; the generator default timeline (visits over min(3 days, events × 10 ms), ending before now)',
         },
         range: `the last 7 days of the data: ${range}`,
         creator: `${creator} (the creator with the most views), video ${video} (its top video); a creator token`,

@@ -19,7 +19,8 @@ import { PrerequisiteError, type NativeService } from './service.js';
 
 const NAME = 'postgres';
 export const PG_HOST = '127.0.0.1';
-export const PG_PORT = 5433;
+/** VIEWPULSE_POSTGRES_PORT moves it, e.g. to run a second checkout side by side. */
+export const PG_PORT = Number(process.env.VIEWPULSE_POSTGRES_PORT ?? 5433);
 /** Dev-only credentials: the cluster listens on loopback only and holds nothing secret. */
 export const PG_USER = 'viewpulse';
 export const PG_PASSWORD = 'viewpulse';

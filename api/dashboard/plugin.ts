@@ -10,8 +10,9 @@
 // and a Content-Security-Policy that allows only this origin. The page itself is public; the
 // data comes from the JSON API with the bearer token the user pastes.
 //
-//   await app.register(dashboardPlugin);               // in buildApp, next to the /v1 routes
-//   await app.register(dashboardPlugin, { prefix: '' }); // same thing
+//   buildApp({ ..., plugins: [dashboardPlugin] })       // api/app.ts registers it at the root
+//   runApi(config, { plugins: [dashboardPlugin] })      // cli/run-api.ts passes it on
+// Registering it a second time is harmless (the second registration does nothing).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -112,6 +113,8 @@ function send(request: FastifyRequest, reply: FastifyReply, a: Asset): FastifyRe
 }
 
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, options) => {
+  // Registered twice (buildApp by default and a caller's `plugins`): the first one serves.
+  if (app.hasRoute({ method: 'GET', url: '/dashboard/:file' })) return;
   const files = readAssets(options.root ?? DEFAULT_DASHBOARD_ROOT);
   const index = files.get('index.html');
   if (!index) throw new Error(`dashboard: no index.html in ${options.root ?? DEFAULT_DASHBOARD_ROOT}`);

@@ -38,7 +38,8 @@ export interface RelatedCreatorRow extends RelatedCreator {
 }
 
 /** Today (UTC) as YYYY-MM-DD. */
-export const today = (now: number = Date.now()): string => new Date(Math.floor(now / DAY) * DAY).toISOString().slice(0, 10);
+export const today = (now: number = Date.now()): string =>
+  new Date(Math.floor(now / DAY) * DAY).toISOString().slice(0, 10);
 
 export function resolveRead(p: ReadParams, now: number = Date.now()): ReadOptions {
   const o: ReadOptions = { ...DEFAULT_READ, asOf: today(now), ...stripUndefined(p) };
@@ -137,7 +138,12 @@ export async function relatedVideos(
   }));
 }
 
-export function alsoWatchedSql(database: string, creatorId: string, o: ReadOptions, sort: 'share' | 'lift'): SqlFragment {
+export function alsoWatchedSql(
+  database: string,
+  creatorId: string,
+  o: ReadOptions,
+  sort: 'share' | 'lift',
+): SqlFragment {
   validateReadOptions(o);
   const { from, to, weight } = period(o);
   const creator = v.string(creatorId);
@@ -190,10 +196,13 @@ export async function alsoWatchedCreators(
 ): Promise<RelatedCreatorRow[]> {
   const { sort, ...read } = params;
   const o = resolveRead(read, now);
-  const rows = await queryRows<{ creator_id: string; share: number; lift: number; co_viewers: number; support: string }>(
-    db.clickhouse,
-    alsoWatchedSql(db.database, creatorId, o, sort ?? 'share'),
-  );
+  const rows = await queryRows<{
+    creator_id: string;
+    share: number;
+    lift: number;
+    co_viewers: number;
+    support: string;
+  }>(db.clickhouse, alsoWatchedSql(db.database, creatorId, o, sort ?? 'share'));
   return rows.map((r) => ({
     creator_id: r.creator_id,
     share: Number(r.share),

@@ -46,9 +46,13 @@ const relatedSchema = objectSchema({
       creator_id: { type: 'string' },
       score: {
         type: 'number',
-        description: 'cosine similarity of the decayed co-view counts, 0..1: co-viewers / sqrt(viewers(a) × viewers(b))',
+        description:
+          'cosine similarity of the decayed co-view counts, 0..1: co-viewers / sqrt(viewers(a) × viewers(b))',
       },
-      support: { type: 'integer', description: 'distinct viewers who co-viewed the two videos in the period (≥ min_viewers)' },
+      support: {
+        type: 'integer',
+        description: 'distinct viewers who co-viewed the two videos in the period (≥ min_viewers)',
+      },
     }),
     'best first (score, then support, then video_id)',
   ),
@@ -63,11 +67,13 @@ const alsoWatchedSchema = objectSchema({
       creator_id: { type: 'string' },
       share: {
         type: 'number',
-        description: "decayed share of this creator's viewers who co-viewed one of the other creator's videos in a session",
+        description:
+          "decayed share of this creator's viewers who co-viewed one of the other creator's videos in a session",
       },
       lift: {
         type: 'number',
-        description: 'share ÷ the other creator’s share of all viewers: how much likelier than an average viewer (1 = no affinity)',
+        description:
+          'share ÷ the other creator’s share of all viewers: how much likelier than an average viewer (1 = no affinity)',
       },
       co_viewers: { type: 'number', description: 'decayed co-viewers (the numerator of share)' },
       support: { type: 'integer', description: 'distinct co-viewers in the period (≥ min_viewers)' },

@@ -56,7 +56,13 @@ import {
   type TableSpec,
 } from '../topology.js';
 import { MINUTE, SessionWindows } from '../windows.js';
-import { addView, windowObservations, type CoviewWindow, type PairObservation, type VideoObservation } from './coview.js';
+import {
+  addView,
+  windowObservations,
+  type CoviewWindow,
+  type PairObservation,
+  type VideoObservation,
+} from './coview.js';
 
 export const NAME = 'recommendations';
 

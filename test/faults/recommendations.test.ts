@@ -1,11 +1,20 @@
 // The recommendations processor killed with SIGKILL mid-run, again and again, and restarted:
 // its pair and video counts must equal those of a clean run over the same Kafka records.
 // The crashed run writes to one database, the clean run (the same topic, read again from
-// offset 0 by a fresh consumer group) to another.
+// offset 0 by a fresh consumer group) to another. Progress is read from the processor's
+// checkpoints in ClickHouse (what a restart trusts), not from Kafka's committed offsets.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
-import { runProcessors } from '../../cli/run-processors.js';
+import { CatalogCache } from '../../lib/catalog-cache.js';
+import { ProcessorRunner } from '../../lib/kafka/runner.js';
+import { AvroSerde } from '../../lib/kafka/serde.js';
+import { createLogger } from '../../lib/logger.js';
+import { createRegistry, processorMetrics } from '../../lib/metrics.js';
+import { recommendations } from '../../processors/recommendations/processor.js';
+import { playEventSchema } from '../../schemas/avro.js';
+import { valueSubject } from '../../schemas/topics.js';
+import type { PlayEvent } from '../../schemas/types.js';
 import { generateTraffic } from '../../generator/index.js';
 import { pump } from '../../generator/run.js';
 import { KafkaSink } from '../../generator/sinks.js';
@@ -17,29 +26,20 @@ import type { Config } from '../../lib/config.js';
 import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { rng } from '../unit/processors/fixtures.js';
-import { endOffsets, pipeline, seedCatalog, waitForCommitted, type Pipeline } from '../integration/pipeline-helpers.js';
+import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../integration/pipeline-helpers.js';
 import { kill9, sleep, spawnProcessor, terminate, type Instance } from './processes.js';
+import { checkpointed, waitForCheckpoints } from '../integration/recommendations-helpers.js';
+import type { Db } from '../../api/queries/common.js';
 
-const EVENTS = Number(process.env.VIEWPULSE_RECS_FAULT_EVENTS ?? 150_000);
+const EVENTS = Number(process.env.VIEWPULSE_RECS_FAULT_EVENTS ?? 400_000);
 const KILLS = 5;
 
 let p: Pipeline;
 let crashDb: string;
 let instance: Instance | undefined;
+const main = (): Db => ({ clickhouse: p.clickhouse, database: p.database });
+const crash = (): Db => ({ clickhouse: p.clickhouse, database: crashDb });
 let asOf: string;
-const group = (): string => `${p.prefix}viewpulse-recommendations`;
-
-/** Records the group has committed, summed over partitions. */
-async function committed(): Promise<number> {
-  const admin = p.kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId: group(), topics: [p.topics.playEvents] });
-    return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Everything the recommendations read, as ClickHouse's uniqExact states count it. */
 async function counts(database: string): Promise<Record<string, unknown[]>> {
@@ -65,6 +65,24 @@ async function counts(database: string): Promise<Record<string, unknown[]>> {
           WHERE processor = 'recommendations' ORDER BY kafka_partition, kafka_offset`,
     ),
   };
+}
+
+/** The recommendations processor in this process, with its own consumer group. */
+function cleanRunner(): ProcessorRunner<PlayEvent> {
+  return new ProcessorRunner<PlayEvent>({
+    kafka: p.kafka,
+    clickhouse: p.clickhouse,
+    database: p.database,
+    definition: recommendations(),
+    topic: p.topics.playEvents,
+    dlqTopic: p.topics.playEventsDlq,
+    serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
+    catalog: new CatalogCache(p.clickhouse, p.database),
+    videoIdOf: (e) => e.video_id,
+    logger: createLogger('warn'),
+    metrics: processorMetrics(createRegistry(false)),
+    options: { groupId: `${p.prefix}clean-recommendations` },
+  });
 }
 
 describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
@@ -97,37 +115,38 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     const crashConfig: Config = { ...p.testConfig, clickhouse: { ...p.testConfig.clickhouse, database: crashDb } };
     const r = rng(17);
     const progress: number[] = [];
+    const outputs: string[] = [];
     instance = spawnProcessor('recommendations', crashConfig);
     for (let kill = 0; kill < KILLS; kill++) {
       // working (it restored a partition and reads records), or already done with everything
       const deadline = Date.now() + 120_000;
       let done = false;
       while (!instance.output().includes('partition state restored')) {
-        if ((done = (await committed()) >= total)) break;
+        if ((done = (await checkpointed(crash())) >= total)) break;
         if (Date.now() > deadline) throw new Error(`the processor did not start:\n${instance.output().slice(-3000)}`);
         await sleep(100);
       }
       if (done) break;
       await sleep(500 + r() * 2_000);
       await kill9(instance);
-      progress.push(await committed());
+      outputs.push(instance.output());
+      progress.push(await checkpointed(crash()));
       instance = spawnProcessor('recommendations', crashConfig);
     }
-    await waitForCommitted(p.kafka, group(), p.topics.playEvents, 400_000);
+    await waitForCheckpoints(crash(), total);
     expect(await terminate(instance)).toBe(0);
-    // the kills came mid-run — at least three with part of the topic committed — and a restart
+    outputs.push(instance.output());
+    // the kills came mid-run — at least three with part of the topic checkpointed — and a restart
     // resumed from a checkpoint
     const midRun = progress.filter((n) => n > 0 && n < total);
-    expect(midRun.length, `committed at each kill: ${progress.join(', ')} of ${total}`).toBeGreaterThanOrEqual(3);
-    expect(instance.output()).toMatch(/"checkpoint":\d+/);
+    console.log(`[recommendations faults] checkpointed at each kill: ${progress.join(', ')} of ${total} records`);
+    expect(midRun.length, `checkpointed at each kill: ${progress.join(', ')} of ${total}`).toBeGreaterThanOrEqual(3);
+    expect(outputs.join('\n')).toMatch(/"checkpoint":\d+,"msg":"partition state restored"/);
 
-    // the clean run: a fresh group over the same records, into the other database
-    const admin = p.kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups([group()]);
-    await admin.disconnect();
-    const clean = await runProcessors(['recommendations'], { config: p.testConfig, metricsPort: -1 });
-    await waitForCommitted(p.kafka, group(), p.topics.playEvents, 400_000);
+    // the clean run: the same records, read by another consumer group, into the other database
+    const clean = cleanRunner();
+    await clean.start();
+    await waitForCheckpoints(main(), total);
     await clean.stop();
 
     const want = await counts(p.database);
@@ -135,11 +154,9 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     expect(want.pairs!.length).toBeGreaterThan(1000);
     expect(got).toEqual(want);
     // and so are the answers served from them
-    const top = (await videoAudiences({ clickhouse: p.clickhouse, database: p.database }, { asOf })).slice(0, 10);
+    const top = (await videoAudiences(main(), { asOf })).slice(0, 10);
     for (const { video_id } of top) {
-      expect(await relatedVideos({ clickhouse: p.clickhouse, database: crashDb }, video_id, { asOf })).toEqual(
-        await relatedVideos({ clickhouse: p.clickhouse, database: p.database }, video_id, { asOf }),
-      );
+      expect(await relatedVideos(crash(), video_id, { asOf })).toEqual(await relatedVideos(main(), video_id, { asOf }));
     }
   }, 900_000);
 });

@@ -3,11 +3,7 @@
 // idempotent: writing every observation again (what a replay does) changes no number.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  alsoWatchedCreators,
-  relatedVideos,
-  videoAudiences,
-} from '../../api/queries/recommendations.js';
+import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
 import { generateTraffic } from '../../generator/index.js';
 import { KafkaSink } from '../../generator/sinks.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
@@ -72,14 +68,24 @@ describe('recommendations SQL on ClickHouse', () => {
     index = CoviewIndex.from(pairs, videos);
     asOf = dayOf(traffic.truth().time.last_event);
     // Two videos are deleted from the catalog: they are never recommended.
-    const popular = [...index.videos.keys()].sort((a, b) => index.videoViewers(b, { asOf, lookbackDays: 90 }) - index.videoViewers(a, { asOf, lookbackDays: 90 }));
+    const popular = [...index.videos.keys()].sort(
+      (a, b) => index.videoViewers(b, { asOf, lookbackDays: 90 }) - index.videoViewers(a, { asOf, lookbackDays: 90 }),
+    );
     DELETED.add(popular[1]!).add(popular[7]!);
     ownerOf = new Map(traffic.catalog.videos.map((x) => [x.video.video_id, x.video.creator_id]));
-    creatorOf = new Map(traffic.catalog.videos.filter((x) => !DELETED.has(x.video.video_id)).map((x) => [x.video.video_id, x.video.creator_id]));
+    creatorOf = new Map(
+      traffic.catalog.videos
+        .filter((x) => !DELETED.has(x.video.video_id))
+        .map((x) => [x.video.video_id, x.video.creator_id]),
+    );
     await seedCatalog(
       s.clickhouse,
       s.database,
-      traffic.catalog.videos.map((x) => ({ video_id: x.video.video_id, creator_id: x.video.creator_id, duration_ms: x.video.duration_ms })),
+      traffic.catalog.videos.map((x) => ({
+        video_id: x.video.video_id,
+        creator_id: x.video.creator_id,
+        duration_ms: x.video.duration_ms,
+      })),
     );
     await new ClickHouseWriter(s.clickhouse, s.database).write({
       table: TABLES.videos,

@@ -6,11 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { signToken } from '../../api/auth.js';
-import {
-  alsoWatchedCreators,
-  relatedVideos,
-  videoAudiences,
-} from '../../api/queries/recommendations.js';
+import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
 import { runProcessors } from '../../cli/run-processors.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
 import { pump } from '../../generator/run.js';
@@ -20,7 +16,7 @@ import { sql, v } from '../../lib/clickhouse/sql.js';
 import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
-import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from './recommendations-quality.js';
+import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from './recommendations-helpers.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_EVENTS ?? 80_000);
 
@@ -162,7 +158,12 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
   it('GET /v1/creators/:id/audience/also-watched lists other creators with share and lift', async () => {
     const [top] = await videoAudiences(db(), { asOf });
     const creator = creatorOf.get(top!.video_id)!;
-    const token = await signToken({ secret: p.testConfig.api.jwtSecret, sub: creator, role: 'creator', ttlSeconds: 600 });
+    const token = await signToken({
+      secret: p.testConfig.api.jwtSecret,
+      sub: creator,
+      role: 'creator',
+      ttlSeconds: 600,
+    });
     const res = await app.inject({
       url: `/v1/creators/${creator}/audience/also-watched?sort=lift`,
       headers: { authorization: `Bearer ${token}` },

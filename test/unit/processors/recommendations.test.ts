@@ -21,11 +21,7 @@ import {
   VIDEO_OBSERVATIONS_TABLE,
   type RecommendationsPartition,
 } from '../../../processors/recommendations/processor.js';
-import {
-  clusterSizes,
-  popularBaseline,
-  recallAtK,
-} from '../../../processors/recommendations/quality.js';
+import { clusterSizes, popularBaseline, recallAtK } from '../../../processors/recommendations/quality.js';
 import {
   CoviewIndex,
   decayWeight,
@@ -190,7 +186,10 @@ interface Visits {
  * 31–50 minute pause), some too short to qualify, some completing; delivered with local
  * reordering, duplicates and stragglers 2–10 minutes late; crossing midnight.
  */
-function visits(seed: number, opts: { viewers?: number; videos?: number; visits?: number; partitions?: number } = {}): Visits {
+function visits(
+  seed: number,
+  opts: { viewers?: number; videos?: number; visits?: number; partitions?: number } = {},
+): Visits {
   const r = rng(seed);
   const viewers = opts.viewers ?? 16;
   const videos = opts.videos ?? 24;
@@ -215,7 +214,8 @@ function visits(seed: number, opts: { viewers?: number; videos?: number; visits?
         e.position_ms = Math.min(dur, e.event_time - t);
         events.push({ t: e.event_time, partition: viewer % partitions, event: e });
       }
-      t += watchS * S + 5 * S + Math.floor(r() * 40 * S) + (r() < 0.1 ? 31 * MINUTE + Math.floor(r() * 20 * MINUTE) : 0);
+      t +=
+        watchS * S + 5 * S + Math.floor(r() * 40 * S) + (r() < 0.1 ? 31 * MINUTE + Math.floor(r() * 20 * MINUTE) : 0);
     }
   }
   events.sort((a, b) => a.t - b.t);
@@ -331,9 +331,7 @@ describe('recommendations processor: pairs from co-view windows', () => {
       closer(T + 6 * HOUR),
     ]);
     expect(pairsOf(d)).toEqual(['a+b', 'c+d']);
-    expect(videoStates(d)).toEqual(
-      new Map(['a', 'b', 'c', 'd'].map((v) => [`2026-11-21|${v}`, ['u1']])),
-    );
+    expect(videoStates(d)).toEqual(new Map(['a', 'b', 'c', 'd'].map((v) => [`2026-11-21|${v}`, ['u1']])));
   });
 
   it('only qualified sessions are views: min(30 s, length) watched, or complete', () => {
@@ -415,13 +413,21 @@ describe('recommendations processor: pairs from co-view windows', () => {
     );
     const index = CoviewIndex.from(pairRows(d), videoRows(d));
     // support is distinct viewers over the period: u1 on two days is still one viewer
-    expect(index.pairs.get('a')!.get('b')!.get(Math.floor(T / DAY))!.size).toBe(2);
+    expect(
+      index.pairs
+        .get('a')!
+        .get('b')!
+        .get(Math.floor(T / DAY))!.size,
+    ).toBe(2);
   });
 
   it("holds a window open while one of the viewer's playback sessions that began within reach is still open", () => {
     const h = new TestDriver(recommendations(), anyVideo);
     const long: PlayEvent[] = [];
-    for (let m = 0; m <= 120; m += 1) long.push(ev('long', 'u1', 'b', m === 0 ? 'play_start' : 'heartbeat', T + 10 * MINUTE + m * MINUTE, m === 0 ? 0 : MINUTE));
+    for (let m = 0; m <= 120; m += 1)
+      long.push(
+        ev('long', 'u1', 'b', m === 0 ? 'play_start' : 'heartbeat', T + 10 * MINUTE + m * MINUTE, m === 0 ? 0 : MINUTE),
+      );
     for (const e of [...watch('u1', 'a', T), ...long, ...watch('u2', 'x', T + 131 * MINUTE)]) h.pipe(0, e);
     h.flush();
     // a's window would close at 30 + 5 min after its view, but b's session (begun within reach) is open
@@ -467,7 +473,11 @@ describe('recommendations processor: pairs from co-view windows', () => {
     feed(closer(T + 25 * HOUR));
     expect(p.stateSize.closedViewers).toBe(0);
     // and a restored snapshot holds exactly the same state
-    const copy = recommendations().create(0, JSON.parse(JSON.stringify(p.snapshot())), anyVideo) as RecommendationsPartition;
+    const copy = recommendations().create(
+      0,
+      JSON.parse(JSON.stringify(p.snapshot())),
+      anyVideo,
+    ) as RecommendationsPartition;
     expect(copy.snapshot()).toEqual(p.snapshot());
   });
 
@@ -477,7 +487,12 @@ describe('recommendations processor: pairs from co-view windows', () => {
     const events = t.deliveries.map((x) => x.event);
     const want = reference(events, t.durations);
     expect(want.pairs.size).toBeGreaterThan(20);
-    expect(d.table(TABLES.lateEvents).rows().filter((r) => r.reason === 'coview_window_closed')).toEqual([]);
+    expect(
+      d
+        .table(TABLES.lateEvents)
+        .rows()
+        .filter((r) => r.reason === 'coview_window_closed'),
+    ).toEqual([]);
     expect(pairStates(d)).toEqual(want.pairs);
     expect(videoStates(d)).toEqual(want.videos);
   });
@@ -577,10 +592,7 @@ describe('recommendations scoring', () => {
   });
 
   it('never recommends the video itself, honours exclusions, limits and orders by score, support, id', () => {
-    const g = graph([
-      ...many('a', 6, '2026-11-21', ['x', 'p', 'q', 'r']),
-      ...many('b', 5, '2026-11-21', ['x', 's']),
-    ]);
+    const g = graph([...many('a', 6, '2026-11-21', ['x', 'p', 'q', 'r']), ...many('b', 5, '2026-11-21', ['x', 's'])]);
     const all = g.related('x', o('2026-11-21'));
     // p, q, r: 6 / sqrt(11 · 6) each (ties by id); s: 5 / sqrt(11 · 5)
     expect(all.map((r) => r.video_id)).toEqual(['p', 'q', 'r', 's']);

@@ -1,13 +1,15 @@
-// The recommendation quality evaluation on ClickHouse, shared by the integration test and
-// `npm run bench:recommendations`: recall@10 of same-cluster videos (the definition is in
-// processors/recommendations/quality.ts) for the videos with at least MIN_VIEWERS_FOR_RECALL
-// distinct viewers, next to the "most popular videos" baseline on the same data.
-import {
-  relatedVideos,
-  videoAudiences,
-  type ReadParams,
-} from '../../api/queries/recommendations.js';
+// Shared by the recommendations tests and `npm run bench:recommendations`:
+//  - the quality evaluation on ClickHouse: recall@10 of same-cluster videos (the definition is
+//    in processors/recommendations/quality.ts) for the videos with at least
+//    MIN_VIEWERS_FOR_RECALL distinct viewers, next to the "most popular videos" baseline;
+//  - waiting for the processor by its checkpoints in ClickHouse (what a restart trusts; a
+//    Kafka commit can lag behind a checkpoint when a process is killed between the two).
+import { relatedVideos, videoAudiences, type ReadParams } from '../../api/queries/recommendations.js';
 import type { Db } from '../../api/queries/common.js';
+import { queryRows } from '../../lib/clickhouse/client.js';
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { NAME } from '../../processors/recommendations/processor.js';
+import { TABLES } from '../../schemas/tables.js';
 import { clusterSizes, popularBaseline, recallAtK } from '../../processors/recommendations/quality.js';
 
 /** "Enough views": a video is scored when at least this many distinct viewers had it in a co-view window. */
@@ -60,4 +62,23 @@ export async function evaluateQuality(
     query_ms_p50: times.length ? times[Math.floor(times.length / 2)]! : 0,
     as_of: read.asOf,
   };
+}
+
+/** Records covered by the processor's checkpoints (per partition: last offset covered + 1), summed. */
+export async function checkpointed(db: Db): Promise<number> {
+  const rows = await queryRows<{ n: string }>(
+    db.clickhouse,
+    sql`SELECT max(kafka_offset) + 1 AS n FROM ${v.table(db.database, TABLES.checkpoints)}
+        WHERE processor = ${v.string(NAME)} GROUP BY kafka_partition`,
+  );
+  return rows.reduce((n, r) => n + Number(r.n), 0);
+}
+
+/** Waits until the checkpoints cover `total` records. */
+export async function waitForCheckpoints(db: Db, total: number, timeoutMs = 400_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await checkpointed(db)) < total) {
+    if (Date.now() > deadline) throw new Error(`checkpoints in ${db.database} did not reach ${total} records`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
