@@ -9,13 +9,14 @@
 //  2. the API in its own process (rate limit off), a creator token for the creator with the
 //     most views; the range is the last 7 days of the data (fixed from/to, tz UTC).
 //  3. per route (overview, timeseries, realtime, videos, video stats, retention, breakdown):
-//     autocannon at 1 and at 50 connections for a bounded time; p50, p99, requests/s.
+//     autocannon at 1 and at 50 connections for a bounded time; p50, p99, requests/s. Each
+//     measurement starts once ClickHouse runs no SELECT (the previous one's backlog drained).
 //  4. the same route's SQL straight through the ClickHouse client: the API is run once against
 //     a recording proxy in front of ClickHouse, which captures every query of the request (and
 //     which ran concurrently); they are replayed with the same text and settings, in the same
 //     waves, at 1 and at 50 concurrent callers. The ratio API / ClickHouse is reported.
-//  5. a mix of all routes at 50 connections while idle, then while the generator pumps new
-//     traffic into Kafka at full speed and the processors consume it; p50/p99 of both.
+//  5. every route again at 50 connections while the generator pumps new traffic into Kafka at
+//     full speed and every processor consumes it; p50/p99 against the idle figures.
 // Writes bench/results/api.json. The prepared database stays for `--reuse` (drop it with --drop).
 //
 //   npm run bench:api [-- --events 5000000 --reuse --duration 10 --connections 50 --drop]
@@ -66,6 +67,7 @@ interface AutocannonResult {
   requests: AutocannonHistogram & { total: number };
   '2xx': number;
   non2xx: number;
+  statusCodeStats?: Record<string, { count: number }>;
   errors: number;
   timeouts: number;
 }
@@ -79,7 +81,8 @@ type Autocannon = (opts: {
   connections: number;
   duration: number;
   requests: AutocannonRequest[];
-  headers?: Record<string, string>;
+  /** seconds */
+  timeout?: number;
 }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
@@ -93,7 +96,6 @@ const { values: args } = parseArgs({
     database: { type: 'string', default: 'bench_api' },
     duration: { type: 'string', default: '10' },
     'serial-duration': { type: 'string', default: '5' },
-    'mix-duration': { type: 'string', default: '15' },
     connections: { type: 'string', default: '50' },
     seed: { type: 'string', default: '11' },
     'serve-api': { type: 'boolean', default: false },
@@ -105,7 +107,6 @@ const DATABASE = args.database!;
 const PREFIX = `${DATABASE.replaceAll('_', '-')}.`;
 const DURATION = Number(args.duration);
 const SERIAL_DURATION = Number(args['serial-duration']);
-const MIX_DURATION = Number(args['mix-duration']);
 const CONNECTIONS = Number(args.connections);
 const SEED = Number(args.seed);
 const WARM_UP_SECONDS = 2;
@@ -464,8 +465,12 @@ async function loop(fn: () => Promise<void>, concurrency: number, seconds: numbe
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 async function cannon(url: string, requests: AutocannonRequest[], connections: number, seconds: number) {
-  const r = await autocannon({ url, connections, duration: seconds, requests });
-  const bad = r.non2xx + r.errors + r.timeouts;
+  const r = await autocannon({ url, connections, duration: seconds, requests, timeout: 30 });
+  const failures: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {}))
+    if (!code.startsWith('2')) failures[code] = count;
+  if (r.errors) failures.errors = r.errors;
+  if (r.timeouts) failures.timeouts = r.timeouts;
   return {
     stats: {
       p50_ms: r.latency.p50,
@@ -473,7 +478,8 @@ async function cannon(url: string, requests: AutocannonRequest[], connections: n
       requests_per_s: Math.round(r['2xx'] / r.duration),
       requests: r['2xx'],
     } satisfies Stats,
-    bad,
+    bad: r.non2xx + r.errors + r.timeouts,
+    failures,
   };
 }
 
@@ -573,21 +579,45 @@ async function main(): Promise<void> {
     const apiUrl = apiChild.first;
     const direct = createClickHouse(config.clickhouse);
 
+    /** Waits until ClickHouse runs no SELECT (the backlog of the previous measurement drained). */
+    const quiet = async (): Promise<void> => {
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        const [r] = await queryRows<{ n: string }>(
+          ch,
+          sql`SELECT count() AS n FROM system.processes
+              WHERE query LIKE 'SELECT%' AND query NOT LIKE '%system.processes%'`,
+        );
+        if (Number(r?.n) === 0) return;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    };
+
     const perRoute: Record<string, object> = {};
+    const idle: Record<string, Stats> = {};
+    const requestsOf = (r: Route): AutocannonRequest[] => [{ method: 'GET', path: r.path, headers }];
     for (const r of routes) {
-      const req: AutocannonRequest[] = [{ method: 'GET', path: r.path, headers }];
-      await cannon(apiUrl, req, 10, WARM_UP_SECONDS);
-      const serial = await cannon(apiUrl, req, 1, SERIAL_DURATION);
-      const loaded = await cannon(apiUrl, req, CONNECTIONS, DURATION);
+      const req = requestsOf(r);
       const ws = sqlOf.get(r.name)!;
       const replay = replayer(direct, ws);
-      await loop(replay, 10, WARM_UP_SECONDS);
+      // warm both paths, then each measurement on a quiet ClickHouse
+      await cannon(apiUrl, req, 4, WARM_UP_SECONDS);
+      await loop(replay, 4, WARM_UP_SECONDS);
+      await quiet();
+      const serial = await cannon(apiUrl, req, 1, SERIAL_DURATION);
+      await quiet();
       const chSerial = await loop(replay, 1, SERIAL_DURATION);
+      await quiet();
+      const loaded = await cannon(apiUrl, req, CONNECTIONS, DURATION);
+      await quiet();
       const chLoaded = await loop(replay, CONNECTIONS, DURATION);
-      if (serial.bad + loaded.bad > 0) {
+      await quiet();
+      const bad = serial.bad + loaded.bad;
+      if (bad) {
         failed = true;
-        log(`${r.name}: ${serial.bad + loaded.bad} answers were not 2xx`);
+        log(`${r.name}: ${JSON.stringify({ ...serial.failures, ...loaded.failures })} answers were not 2xx`);
       }
+      idle[r.name] = loaded.stats;
       perRoute[r.name] = {
         path: r.path.replace(/\?.*/, ''),
         queries: ws.reduce((n, w) => n + w.length, 0),
@@ -599,19 +629,16 @@ async function main(): Promise<void> {
         api_1_connection: serial.stats,
         clickhouse_1_caller: chSerial,
         ratio_api_to_clickhouse_p50_at_1: round2(serial.stats.p50_ms / chSerial.p50_ms),
-        non_2xx: serial.bad + loaded.bad,
+        non_2xx: bad,
       };
       log(
-        `${r.name}: API p50 ${loaded.stats.p50_ms} ms p99 ${loaded.stats.p99_ms} ms ${loaded.stats.requests_per_s} req/s · ClickHouse p50 ${chLoaded.p50_ms} ms p99 ${chLoaded.p99_ms} ms ${chLoaded.requests_per_s}/s · unloaded ${serial.stats.p50_ms} vs ${chSerial.p50_ms} ms`,
+        `${r.name}: API p50 ${loaded.stats.p50_ms} ms p99 ${loaded.stats.p99_ms} ms ${loaded.stats.requests_per_s} req/s · ClickHouse p50 ${chLoaded.p50_ms} ms p99 ${chLoaded.p99_ms} ms ${chLoaded.requests_per_s}/s · one at a time ${serial.stats.p50_ms} vs ${chSerial.p50_ms} ms`,
       );
     }
     await direct.close();
 
-    // A mix of every route, idle and while ingestion runs at full speed.
-    const mix: AutocannonRequest[] = routes.map((r) => ({ method: 'GET', path: r.path, headers }));
-    const idle = await cannon(apiUrl, mix, CONNECTIONS, MIX_DURATION);
-    log(`mix idle: p50 ${idle.stats.p50_ms} ms p99 ${idle.stats.p99_ms} ms ${idle.stats.requests_per_s} req/s`);
-
+    // Every route again at 50 connections while ingestion runs at full speed: new traffic
+    // pumped into Kafka by a child, every processor consuming it in another.
     const pumpSeed = 100_000 + (Date.now() % 1_000_000);
     // Only for its catalog (which depends on the seed alone), published before the pump starts.
     const pumpTraffic = generateTraffic({ events: 1000, seed: pumpSeed, now: Date.now() });
@@ -624,7 +651,6 @@ async function main(): Promise<void> {
     pumper.onLine((line) => {
       if (line.startsWith(PUMP_MARK)) sent = Number(line.slice(PUMP_MARK.length));
     });
-    await new Promise((r) => setTimeout(r, 10_000)); // producer and processors at full speed
     /** Records the view-counts group has committed, over all partitions. */
     const committed = async (): Promise<number> => {
       const admin = kafka.admin();
@@ -636,17 +662,32 @@ async function main(): Promise<void> {
       await admin.disconnect();
       return c!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
     };
+    await new Promise((r) => setTimeout(r, 15_000)); // the producer and the processors at full speed
     const sentBefore = sent;
     const consumedBefore = await committed();
     const t0 = Date.now();
-    const busy = await cannon(apiUrl, mix, CONNECTIONS, MIX_DURATION);
+    const ingesting: Record<string, object> = {};
+    let ingestBad = 0;
+    for (const r of routes) {
+      const busy = await cannon(apiUrl, requestsOf(r), CONNECTIONS, DURATION);
+      ingestBad += busy.bad;
+      if (busy.bad) log(`${r.name} while ingesting: ${JSON.stringify(busy.failures)} answers were not 2xx`);
+      ingesting[r.name] = {
+        idle: idle[r.name],
+        while_ingesting: busy.stats,
+        ratio_p99_ingesting_to_idle: round2(busy.stats.p99_ms / idle[r.name]!.p99_ms),
+        ratio_p50_ingesting_to_idle: round2(busy.stats.p50_ms / idle[r.name]!.p50_ms),
+      };
+      log(
+        `${r.name} while ingesting: p50 ${busy.stats.p50_ms} ms p99 ${busy.stats.p99_ms} ms ${busy.stats.requests_per_s} req/s (idle: p99 ${idle[r.name]!.p99_ms} ms)`,
+      );
+      await quiet();
+    }
     const seconds = (Date.now() - t0) / 1000;
     const ingestPerS = Math.round((sent - sentBefore) / seconds);
     const processedPerS = Math.round(((await committed()) - consumedBefore) / seconds);
-    log(
-      `mix while ingesting (${ingestPerS} events/s into Kafka, view-counts committing ${processedPerS}/s): p50 ${busy.stats.p50_ms} ms p99 ${busy.stats.p99_ms} ms ${busy.stats.requests_per_s} req/s`,
-    );
-    if (idle.bad + busy.bad > 0) failed = true;
+    log(`meanwhile ${ingestPerS} events/s went into Kafka and view-counts committed ${processedPerS} events/s`);
+    if (ingestBad) failed = true;
     await stop(pumper.child);
     log('letting the processors catch up with what was pumped…');
     await waitForProcessors(kafka, 1_800_000).catch((err: unknown) => log(String(err)));
@@ -659,13 +700,11 @@ async function main(): Promise<void> {
       session_rows: Number(size!.sessions),
       view_count_rows: Number(size!.counts),
       routes: perRoute,
-      mix_50_connections: {
-        idle: idle.stats,
-        while_ingesting: busy.stats,
+      while_ingesting_50_connections: {
         ingest_events_per_s_into_kafka: ingestPerS,
         view_counts_committed_events_per_s: processedPerS,
-        ratio_p99_ingesting_to_idle: round2(busy.stats.p99_ms / idle.stats.p99_ms),
-        non_2xx: idle.bad + busy.bad,
+        routes: ingesting,
+        non_2xx: ingestBad,
       },
       raw_events_after_run: Number(after!.raw),
     };
@@ -685,12 +724,14 @@ async function main(): Promise<void> {
         },
         range: `the last 7 days of the data: ${range}`,
         creator: `${creator} (the creator with the most views), video ${video} (its top video); a creator token`,
-        api: 'its own process (`runApi`, rate limit off), autocannon from this process; warm-up 2 s at 10 connections per route',
+        api: 'its own process (`runApi`, rate limit off), autocannon from this process (30 s request timeout)',
         routes: Object.fromEntries(routes.map((r) => [r.name, r.path])),
         clickhouse: `${version!.v}; the SQL each route sent (captured once through a recording proxy) replayed verbatim with @clickhouse/client, queries that ran together run together (Promise.all), waves in order; 1 and ${CONNECTIONS} concurrent callers`,
-        durations_s: { per_route_50: DURATION, per_route_1: SERIAL_DURATION, mix: MIX_DURATION },
+        durations_s: { at_50: DURATION, at_1: SERIAL_DURATION, warm_up: WARM_UP_SECONDS },
+        order:
+          'per route: warm-up (2 s, 4 callers) of the API and of the replay, then API at 1, ClickHouse at 1, API at 50, ClickHouse at 50; before each, wait until ClickHouse runs no SELECT (the backlog of the previous one drained)',
         ingestion:
-          'new generated traffic (its own catalog, event times from now on) pumped into Kafka by a KafkaSink child at full speed while every processor runs in a `viewpulse run processors` child; measured after 10 s',
+          'every route again at 50 connections while new generated traffic (its own catalog, event times from now on) is pumped into Kafka by a KafkaSink child at full speed and every processor consumes it in a `viewpulse run processors` child; measured from 15 s after both started; compared with the idle figures at 50 connections',
         note: 'Kafka, the registry, ClickHouse, the processors, the API and the load generator all share this machine',
       },
       figures,
