@@ -1,12 +1,17 @@
 // Serving the co-view graph (schemas/clickhouse/006_recommendations.sql): related videos of a
 // video, and the creators a creator's audience also watches. The scoring is defined, and
 // implemented as an in-memory reference, in processors/recommendations/score.ts; these
-// queries compute the same numbers in ClickHouse (the integration tests compare the two).
+// functions compute the same numbers from ClickHouse (the integration tests compare the two).
 //
-// Every value reaches SQL through the `sql` tag (lib/clickhouse/sql.ts). The queries use only
-// what ClickHouse 18.16 has — uniqExactMerge / uniqExactMergeState, one JOIN per SELECT
-// level, scalar and IN subqueries — so they run there and on current releases.
+// Each answer takes a few small queries rather than one: ClickHouse merges the distinct-viewer
+// sets (uniqExactMerge, and uniqExactMergeState to merge a pair's days once more for its
+// support), and TypeScript combines the few hundred numbers that come back (cosine, lift,
+// ordering). The second query's videos are a literal IN list: on 18.16 an `IN (subquery)` over
+// the pair table costs tens of milliseconds more than the whole lookup. docs/sql.md has the
+// same related-videos computation as one statement, for analysts.
 //
+// Every value reaches SQL through the `sql` tag (lib/clickhouse/sql.ts); everything used
+// (uniqExact states, transform, IN lists) runs on ClickHouse 18.16 and on current releases.
 // Only videos in the catalog (not deleted) are recommended, and ownership (for "exclude the
 // same creator" and the creator level) is the catalog's, read at query time.
 import { queryRows } from '../../lib/clickhouse/client.js';
@@ -63,60 +68,83 @@ function period(o: ReadOptions): { from: SqlFragment; to: SqlFragment; weight: S
   };
 }
 
-/** The catalog as readers see it: newest version per video, deleted ones left out. */
-const catalog = (database: string): SqlFragment =>
-  sql`SELECT video_id, argMax(creator_id, version) AS creator_id, argMax(title, version) AS title
-      FROM ${v.table(database, TABLES.videos)}
-      GROUP BY video_id HAVING argMax(deleted, version) = 0`;
-
-export function relatedVideosSql(
-  database: string,
-  videoId: string,
-  o: ReadOptions,
-  excludeSameCreator: boolean,
-): SqlFragment {
-  validateReadOptions(o);
-  const { from, to, weight } = period(o);
-  const id = v.string(videoId);
-  const pairs = v.table(database, TABLES.recommendationPairsDaily);
-  const videos = v.table(database, TABLES.recommendationVideosDaily);
-  const inPeriod = sql`day >= ${from} AND day <= ${to}`;
-  const sameCreator = excludeSameCreator
-    ? sql`AND creator_id NOT IN (SELECT argMax(creator_id, version) FROM ${v.table(database, TABLES.videos)} WHERE video_id = ${id} GROUP BY video_id)`
-    : sql``;
-  return sql`
-    SELECT related_id AS video_id, creator_id, title, score, support
-    FROM (
-      SELECT related_id, co / sqrt(n * (
-               SELECT sum(${weight} * n_d) FROM (
-                 SELECT day, uniqExactMerge(viewers) AS n_d FROM ${videos}
-                 WHERE video_id = ${id} AND ${inPeriod} GROUP BY day))) AS score,
-             support
-      FROM (
-        SELECT related_id, sum(${weight} * co_d) AS co, uniqExactMerge(st) AS support
-        FROM (
-          SELECT related_id, day, uniqExactMerge(viewers) AS co_d, uniqExactMergeState(viewers) AS st
-          FROM ${pairs}
-          WHERE video_id = ${id} AND related_id != ${id} AND ${inPeriod}
-          GROUP BY related_id, day)
-        GROUP BY related_id
-        HAVING support >= ${v.uint(o.minViewers)})
-      ANY INNER JOIN (
-        SELECT video_id AS related_id, sum(${weight} * n_d) AS n
-        FROM (
-          SELECT video_id, day, uniqExactMerge(viewers) AS n_d FROM ${videos}
-          WHERE video_id IN (SELECT related_id FROM ${pairs} WHERE video_id = ${id} AND ${inPeriod}) AND ${inPeriod}
-          GROUP BY video_id, day)
-        GROUP BY related_id) USING related_id)
-    ANY INNER JOIN (
-      SELECT video_id AS related_id, creator_id, title FROM (${catalog(database)})
-      WHERE video_id IN (SELECT related_id FROM ${pairs} WHERE video_id = ${id} AND ${inPeriod})) USING related_id
-    WHERE 1 ${sameCreator}
-    ORDER BY score DESC, support DESC, video_id ASC
-    LIMIT ${v.uint(o.limit)}`;
+interface CatalogRow {
+  video_id: string;
+  creator_id: string;
+  title: string;
+  deleted: number | string;
 }
 
-/** The top related videos of `videoId` (see processors/recommendations/score.ts for the maths). */
+/** The catalog entries of some videos (newest version), deleted ones marked. */
+async function catalogOf(db: Db, ids: readonly string[]): Promise<Map<string, CatalogRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await queryRows<CatalogRow>(
+    db.clickhouse,
+    sql`SELECT video_id, argMax(creator_id, version) AS creator_id, argMax(title, version) AS title,
+               argMax(deleted, version) AS deleted
+        FROM ${v.table(db.database, TABLES.videos)}
+        WHERE video_id IN ${v.inList(ids, 'String')}
+        GROUP BY video_id`,
+  );
+  return new Map(rows.map((r) => [r.video_id, r]));
+}
+
+/** Σ_d w(d) · distinct viewers on d, per key; `key` maps video_id to the key (a video, a creator). */
+async function audiences(
+  db: Db,
+  o: ReadOptions,
+  videoIds: readonly string[],
+  key: SqlFragment = sql`video_id`,
+): Promise<Map<string, number>> {
+  if (videoIds.length === 0) return new Map();
+  const { from, to, weight } = period(o);
+  const rows = await queryRows<{ k: string; n: number }>(
+    db.clickhouse,
+    sql`SELECT k, sum(${weight} * n_d) AS n
+        FROM (
+          SELECT ${key} AS k, day, uniqExactMerge(viewers) AS n_d
+          FROM ${v.table(db.database, TABLES.recommendationVideosDaily)}
+          WHERE video_id IN ${v.inList(videoIds, 'String')} AND day >= ${from} AND day <= ${to}
+          GROUP BY k, day)
+        GROUP BY k`,
+  );
+  return new Map(rows.map((r) => [r.k, Number(r.n)]));
+}
+
+/**
+ * Co-viewers of `videoIds` with each related video, grouped by `key(related_id)`: the decayed
+ * sum over days of the distinct co-viewers, and the distinct co-viewers over the whole period
+ * (support), for the groups with support ≥ k.
+ */
+async function coViewers(
+  db: Db,
+  o: ReadOptions,
+  videoIds: readonly string[],
+  key: SqlFragment,
+  where: SqlFragment,
+): Promise<{ k: string; co: number; support: number }[]> {
+  const { from, to, weight } = period(o);
+  const rows = await queryRows<{ k: string; co: number; support: string }>(
+    db.clickhouse,
+    sql`SELECT k, sum(${weight} * co_d) AS co, uniqExactMerge(st) AS support
+        FROM (
+          SELECT ${key} AS k, day, uniqExactMerge(viewers) AS co_d, uniqExactMergeState(viewers) AS st
+          FROM ${v.table(db.database, TABLES.recommendationPairsDaily)}
+          WHERE video_id IN ${v.inList(videoIds, 'String')} AND day >= ${from} AND day <= ${to} AND ${where}
+          GROUP BY k, day)
+        GROUP BY k
+        HAVING support >= ${v.uint(o.minViewers)}`,
+  );
+  return rows.map((r) => ({ k: r.k, co: Number(r.co), support: Number(r.support) }));
+}
+
+const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The top related videos of `videoId` (processors/recommendations/score.ts has the maths):
+ * the pairs with at least k co-viewers, then the decayed audiences of the video and its
+ * candidates and their catalog entries, at once.
+ */
 export async function relatedVideos(
   db: Db,
   videoId: string,
@@ -125,69 +153,34 @@ export async function relatedVideos(
 ): Promise<RelatedVideoRow[]> {
   const { excludeSameCreator, ...read } = params;
   const o = resolveRead(read, now);
-  const rows = await queryRows<{ video_id: string; creator_id: string; title: string; score: number; support: string }>(
-    db.clickhouse,
-    relatedVideosSql(db.database, videoId, o, excludeSameCreator ?? false),
-  );
-  return rows.map((r) => ({
-    video_id: r.video_id,
-    creator_id: r.creator_id,
-    title: r.title,
-    score: Number(r.score),
-    support: Number(r.support),
-  }));
+  const pairs = await coViewers(db, o, [videoId], sql`related_id`, sql`related_id != ${v.string(videoId)}`);
+  if (pairs.length === 0) return [];
+  const ids = [videoId, ...pairs.map((p) => p.k)];
+  const [n, catalog] = await Promise.all([audiences(db, o, ids), catalogOf(db, ids)]);
+  const nx = n.get(videoId) ?? 0;
+  const owner = catalog.get(videoId)?.creator_id;
+  const out: RelatedVideoRow[] = [];
+  for (const p of pairs) {
+    const c = catalog.get(p.k);
+    if (!c || Number(c.deleted) !== 0) continue;
+    if (excludeSameCreator && owner !== undefined && c.creator_id === owner) continue;
+    out.push({
+      video_id: p.k,
+      creator_id: c.creator_id,
+      title: c.title,
+      score: p.co / Math.sqrt(nx * (n.get(p.k) ?? 0)),
+      support: p.support,
+    });
+  }
+  out.sort((a, b) => b.score - a.score || b.support - a.support || byId(a.video_id, b.video_id));
+  return out.slice(0, o.limit);
 }
 
-export function alsoWatchedSql(
-  database: string,
-  creatorId: string,
-  o: ReadOptions,
-  sort: 'share' | 'lift',
-): SqlFragment {
-  validateReadOptions(o);
-  const { from, to, weight } = period(o);
-  const creator = v.string(creatorId);
-  const pairs = v.table(database, TABLES.recommendationPairsDaily);
-  const videos = v.table(database, TABLES.recommendationVideosDaily);
-  const inPeriod = sql`day >= ${from} AND day <= ${to}`;
-  const ownVideos = sql`SELECT video_id FROM (${catalog(database)}) WHERE creator_id = ${creator}`;
-  // N(C) per creator, for the given creators: Σ_d w(d) · distinct viewers of C's videos on d
-  const audience = (creators: SqlFragment): SqlFragment => sql`
-    SELECT creator_id, sum(${weight} * n_d) AS n
-    FROM (
-      SELECT creator_id, day, uniqExactMerge(viewers) AS n_d
-      FROM (SELECT video_id, day, viewers FROM ${videos} WHERE ${inPeriod})
-      ANY INNER JOIN (SELECT video_id, creator_id FROM (${catalog(database)}) WHERE creator_id IN (${creators})) USING video_id
-      GROUP BY creator_id, day)
-    GROUP BY creator_id`;
-  const order = sort === 'lift' ? sql`lift DESC` : sql`share DESC`;
-  return sql`
-    SELECT creator_id, share, share / (n / (
-             SELECT sum(${weight} * n_d) FROM (
-               SELECT day, uniqExactMerge(viewers) AS n_d FROM ${v.table(database, TABLES.recommendationViewersDaily)}
-               WHERE ${inPeriod} GROUP BY day))) AS lift,
-           co AS co_viewers, support
-    FROM (
-      SELECT creator_id, co, co / (SELECT n FROM (${audience(creator)})) AS share, support
-      FROM (
-        SELECT creator_id, sum(${weight} * co_d) AS co, uniqExactMerge(st) AS support
-        FROM (
-          SELECT creator_id, day, uniqExactMerge(viewers) AS co_d, uniqExactMergeState(viewers) AS st
-          FROM (
-            SELECT related_id, day, viewers FROM ${pairs}
-            WHERE video_id IN (${ownVideos}) AND ${inPeriod})
-          ANY INNER JOIN (SELECT video_id AS related_id, creator_id FROM (${catalog(database)})) USING related_id
-          WHERE creator_id != ${creator}
-          GROUP BY creator_id, day)
-        GROUP BY creator_id
-        HAVING support >= ${v.uint(o.minViewers)}))
-    ANY INNER JOIN (${audience(sql`SELECT creator_id FROM (${catalog(database)}) WHERE video_id IN (
-        SELECT related_id FROM ${pairs} WHERE video_id IN (${ownVideos}) AND ${inPeriod})`)}) USING creator_id
-    ORDER BY ${order}, support DESC, creator_id ASC
-    LIMIT ${v.uint(o.limit)}`;
-}
-
-/** Other creators whose videos `creatorId`'s viewers co-view, with share and lift. */
+/**
+ * Other creators whose videos `creatorId`'s viewers co-view, with share and lift: the
+ * creator's catalog videos; the videos co-viewed with them and their owners; then per owner
+ * the co-viewers (owners mapped in SQL with transform), the owners' audiences and everyone's.
+ */
 export async function alsoWatchedCreators(
   db: Db,
   creatorId: string,
@@ -196,20 +189,81 @@ export async function alsoWatchedCreators(
 ): Promise<RelatedCreatorRow[]> {
   const { sort, ...read } = params;
   const o = resolveRead(read, now);
-  const rows = await queryRows<{
-    creator_id: string;
-    share: number;
-    lift: number;
-    co_viewers: number;
-    support: string;
-  }>(db.clickhouse, alsoWatchedSql(db.database, creatorId, o, sort ?? 'share'));
-  return rows.map((r) => ({
-    creator_id: r.creator_id,
-    share: Number(r.share),
-    lift: Number(r.lift),
-    co_viewers: Number(r.co_viewers),
-    support: Number(r.support),
-  }));
+  const { from, to, weight } = period(o);
+  const videos = v.table(db.database, TABLES.videos);
+  const owned = (creators: readonly string[]): Promise<{ video_id: string; creator_id: string }[]> =>
+    queryRows(
+      db.clickhouse,
+      // every version of the videos any of them ever owned, so the newest decides
+      sql`SELECT video_id, argMax(creator_id, version) AS creator_id FROM ${videos}
+          WHERE video_id IN (SELECT video_id FROM ${videos} WHERE creator_id IN ${v.inList(creators, 'String')})
+          GROUP BY video_id
+          HAVING creator_id IN ${v.inList(creators, 'String')} AND argMax(deleted, version) = 0`,
+    );
+  const own = (await owned([creatorId])).map((r) => r.video_id);
+  if (own.length === 0) return [];
+  const related = await queryRows<{ related_id: string }>(
+    db.clickhouse,
+    sql`SELECT DISTINCT related_id FROM ${v.table(db.database, TABLES.recommendationPairsDaily)}
+        WHERE video_id IN ${v.inList(own, 'String')} AND day >= ${from} AND day <= ${to}`,
+  );
+  const catalog = await catalogOf(
+    db,
+    related.map((r) => r.related_id),
+  );
+  const others = [...catalog.values()].filter((c) => Number(c.deleted) === 0 && c.creator_id !== creatorId);
+  if (others.length === 0) return [];
+  const ownerOf = (ids: readonly { video_id: string; creator_id: string }[]): SqlFragment =>
+    sql`transform(video_id, ${v.array(
+      ids.map((c) => c.video_id),
+      'String',
+    )}, ${v.array(
+      ids.map((c) => c.creator_id),
+      'String',
+    )}, '')`;
+  const relatedOwner = sql`transform(related_id, ${v.array(
+    others.map((c) => c.video_id),
+    'String',
+  )}, ${v.array(
+    others.map((c) => c.creator_id),
+    'String',
+  )}, '')`;
+  const co = await coViewers(
+    db,
+    o,
+    own,
+    relatedOwner,
+    sql`related_id IN ${v.inList(
+      others.map((c) => c.video_id),
+      'String',
+    )}`,
+  );
+  if (co.length === 0) return [];
+  const creators = [creatorId, ...co.map((c) => c.k)];
+  const [all, totals] = await Promise.all([
+    owned(creators),
+    queryRows<{ n: number | null }>(
+      db.clickhouse,
+      sql`SELECT sum(${weight} * n_d) AS n FROM (
+            SELECT day, uniqExactMerge(viewers) AS n_d FROM ${v.table(db.database, TABLES.recommendationViewersDaily)}
+            WHERE day >= ${from} AND day <= ${to} GROUP BY day)`,
+    ),
+  ]);
+  const n = await audiences(
+    db,
+    o,
+    all.map((r) => r.video_id),
+    ownerOf(all),
+  );
+  const total = Number(totals[0]?.n ?? 0);
+  const nx = n.get(creatorId) ?? 0;
+  const out: RelatedCreatorRow[] = co.map((c) => {
+    const share = c.co / nx;
+    return { creator_id: c.k, share, lift: share / ((n.get(c.k) ?? 0) / total), co_viewers: c.co, support: c.support };
+  });
+  const key = sort === 'lift' ? 'lift' : 'share';
+  out.sort((a, b) => b[key] - a[key] || b.support - a.support || byId(a.creator_id, b.creator_id));
+  return out.slice(0, o.limit);
 }
 
 /** Distinct co-view viewers per video in the period (no decay), most first: popularity, and who has "enough views". */

@@ -195,7 +195,9 @@ export class ProcessorRunner<V> {
       processor: this.deps.definition.create(partition, cp?.snapshot, this.deps.catalog),
       coveredThrough: cp?.offset ?? -1,
       lastOffset: cp?.offset ?? -1,
-      checkpointed: cp?.offset ?? -1,
+      // One below the snapshot: the first checkpoint after a restart commits again, in case
+      // the crash fell between the snapshot and its offset commit.
+      checkpointed: cp ? cp.offset - 1 : -1,
       dead: [],
       pendingRows: new Map(),
     };

@@ -113,8 +113,6 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   private readonly out: OutputRows = new Map();
   private lastCloseMinute = Number.NEGATIVE_INFINITY;
   private lastOffset = -1;
-  /** Windows closed since creation (for tests and metrics; not part of the state). */
-  closedWindows = 0;
 
   constructor(
     readonly partition: number,
@@ -236,7 +234,6 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   private emit(viewer: string, w: CoviewWindow): void {
-    this.closedWindows++;
     const { videos, pairs } = windowObservations(viewer, w);
     for (const v of videos) this.addVideo(v);
     for (const p of pairs) this.addPair(p);
