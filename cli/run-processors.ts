@@ -118,18 +118,22 @@ export function registerRunProcessors(run: Command): void {
       process.env.VIEWPULSE_PROCESSORS_PORT ?? '9464',
     )
     .action(async (opts: { only?: string; metricsPort: string }) => {
-      let running: RunningProcessors;
-      try {
-        running = await runProcessors(parseOnly(opts.only), { metricsPort: Number(opts.metricsPort) });
-      } catch (err) {
-        console.error(`viewpulse run processors: ${(err as Error).message}`);
-        process.exitCode = 1;
-        return;
-      }
+      // Handlers go in before the consumers start: a SIGTERM during start-up (joining the group,
+      // restoring checkpoints) waits for the start to finish, then stops cleanly with exit 0.
+      const starting = runProcessors(parseOnly(opts.only), { metricsPort: Number(opts.metricsPort) });
       const shutdown = (): void => {
-        void running.stop().then(() => process.exit(0));
+        void starting.then(
+          (running) => running.stop().then(() => process.exit(0)),
+          () => process.exit(1),
+        );
       };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
+      try {
+        await starting;
+      } catch (err) {
+        console.error(`viewpulse run processors: ${(err as Error).message}`);
+        process.exit(1);
+      }
     });
 }

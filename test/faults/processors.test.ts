@@ -17,7 +17,7 @@ import {
   type Sent,
 } from '../integration/e2e-helpers.js';
 import { pipeline, waitForCommitted, type Pipeline } from '../integration/pipeline-helpers.js';
-import { kill9, sleep, spawnProcessor, terminate } from './processes.js';
+import { kill9, sleep, spawnProcessor, started, terminate } from './processes.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_FAULT_EVENTS ?? 200_000);
 
@@ -43,6 +43,8 @@ describe(`faults (${EVENTS} generated records)`, () => {
       instance = spawnProcessor('view-counts', p.testConfig);
     }
     await waitForCommitted(p.kafka, group('view-counts'), p.topics.playEvents, 400_000);
+    // the last restart may still be starting when the earlier ones already committed everything
+    await started(instance);
     expect(await terminate(instance)).toBe(0);
     const got = await clickhouseMinutes(p.clickhouse, p.database);
     expect(got).toEqual(truthMinutes(sent.truth));
@@ -51,7 +53,8 @@ describe(`faults (${EVENTS} generated records)`, () => {
   it('engagement as two instances, one stopped midway, still counts every view once', async () => {
     const a = spawnProcessor('engagement', p.testConfig);
     const b = spawnProcessor('engagement', p.testConfig);
-    await sleep(8_000);
+    await Promise.all([started(a), started(b)]);
+    await sleep(4_000);
     expect(await terminate(a)).toBe(0);
     await waitForCommitted(p.kafka, group('engagement'), p.topics.playEvents, 400_000);
     expect(await terminate(b)).toBe(0);

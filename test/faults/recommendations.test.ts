@@ -27,7 +27,7 @@ import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { rng } from '../unit/processors/fixtures.js';
 import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../integration/pipeline-helpers.js';
-import { kill9, sleep, spawnProcessor, terminate, type Instance } from './processes.js';
+import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
 import { checkpointed, waitForCheckpoints } from '../integration/recommendations-helpers.js';
 import type { Db } from '../../api/queries/common.js';
 
@@ -134,6 +134,7 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
       instance = spawnProcessor('recommendations', crashConfig);
     }
     await waitForCheckpoints(crash(), total);
+    await started(instance);
     expect(await terminate(instance)).toBe(0);
     outputs.push(instance.output());
     // the kills came mid-run: at least three, two or more of them with part of the topic
