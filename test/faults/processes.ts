@@ -43,7 +43,8 @@ export async function kill9(i: Instance): Promise<void> {
 export async function started(i: Instance, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!i.output().includes('"msg":"processors running"')) {
-    if (i.child.exitCode !== null || i.child.signalCode !== null) throw new Error(`the processor exited:\n${i.output().slice(-3000)}`);
+    if (i.child.exitCode !== null || i.child.signalCode !== null)
+      throw new Error(`the processor exited:\n${i.output().slice(-3000)}`);
     if (Date.now() > deadline) throw new Error(`the processor did not start:\n${i.output().slice(-3000)}`);
     await sleep(100);
   }

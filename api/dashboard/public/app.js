@@ -91,7 +91,9 @@ function route() {
   const path = location.hash.replace(/^#/, '') || '/';
   const m = /^\/(creators|videos)\/([^/?]+)/.exec(path);
   let content;
-  document.title = m ? `${m[1] === 'creators' ? 'Channel' : 'Video'} ${decodeURIComponent(m[2])} — Viewpulse` : 'Viewpulse';
+  document.title = m
+    ? `${m[1] === 'creators' ? 'Channel' : 'Video'} ${decodeURIComponent(m[2])} — Viewpulse`
+    : 'Viewpulse';
   if (m && m[1] === 'creators') content = creatorView(decodeURIComponent(m[2]), s);
   else if (m && m[1] === 'videos') content = videoView(decodeURIComponent(m[2]), s);
   else if (s.role === 'admin') content = adminHome();
