@@ -5,7 +5,7 @@ import {
   num,
   rows,
   segmentFilter,
-  sessionSubject,
+  sessionsOf,
   table,
   titles,
   uniqueViewers,
@@ -72,8 +72,8 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
     rows<{ viewers: string; sessions: string }>(
       db,
       sql`SELECT uniqExact(viewer_id) AS viewers, count() AS sessions
-          FROM ${table(db, 'sessions')} FINAL
-          WHERE ${sessionSubject(db, 'creator', creatorId)} AND closed = 0
+          FROM ${sessionsOf(db, 'creator', creatorId, ['viewer_id', 'closed', 'ended_at'])}
+          WHERE closed = 0
             AND ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`,
     ),
     rows<{ id: string; plays: string; views: string; watch: string }>(
@@ -207,8 +207,8 @@ async function byDimension(db: Db, creatorId: string, range: Range, column: 'cou
   const r = await rows<{ value: string; views: string; viewers: string; watch: string }>(
     db,
     sql`SELECT ${v.ident(column)} AS value, count() AS views, uniqExact(viewer_id) AS viewers, sum(watch_ms) AS watch
-        FROM ${table(db, 'sessions')} FINAL
-        WHERE ${sessionSubject(db, 'creator', creatorId)} AND ${viewsIn(range)}
+        FROM ${sessionsOf(db, 'creator', creatorId, ['viewer_id', 'watch_ms', column])}
+        WHERE ${viewsIn(range)}
         GROUP BY value
         ORDER BY views DESC, value ASC`,
   );
@@ -223,7 +223,7 @@ async function byDimension(db: Db, creatorId: string, range: Range, column: 'cou
 /**
  * Unique viewers (hourly uniq states), new viewers (first seen by this creator inside the range,
  * exact from the first-seen states) and returning ones (the rest), and views and viewers by
- * country and device (sessions FINAL, counted views in the range).
+ * country and device (the latest sessions, counted views in the range).
  */
 export async function audience(db: Db, creatorId: string, range: Range): Promise<Audience> {
   const [unique, fresh, countries, devices] = await Promise.all([

@@ -1,7 +1,7 @@
-// Video-level queries over sessions (FINAL, counted_view = 1, view_time in the range):
+// Video-level queries over the latest sessions (counted_view = 1, view_time in the range):
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { num, rows, table, titles, viewsIn, type Db } from './common.js';
+import { latestSessions, num, rows, table, titles, viewsIn, type Db } from './common.js';
 import type { Range } from './range.js';
 
 // ---------------------------------------------------------------------------- retention
@@ -23,15 +23,15 @@ async function curves(db: Db, where: SqlFragment, range: Range): Promise<Map<str
     rows<{ video_id: string; views: string }>(
       db,
       sql`SELECT video_id, count() AS views
-          FROM ${table(db, 'sessions')} FINAL
-          WHERE ${where} AND ${viewsIn(range)}
+          FROM ${latestSessions(db, where, [])}
+          WHERE ${viewsIn(range)}
           GROUP BY video_id`,
     ),
     rows<{ video_id: string; bucket: number | string; n: string }>(
       db,
       sql`SELECT video_id, arrayJoin(covered) AS bucket, count() AS n
-          FROM ${table(db, 'sessions')} FINAL
-          WHERE ${where} AND ${viewsIn(range)}
+          FROM ${latestSessions(db, where, ['covered'])}
+          WHERE ${viewsIn(range)}
           GROUP BY video_id, bucket`,
     ),
   ]);
@@ -144,8 +144,8 @@ export async function breakdown(
   const r = await rows<{ value: string; views: string; watch: string }>(
     db,
     sql`SELECT toString(${v.ident(dimension)}) AS value, count() AS views, sum(watch_ms) AS watch
-        FROM ${table(db, 'sessions')} FINAL
-        WHERE video_id = ${v.string(videoId)} AND ${viewsIn(range)}
+        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', dimension])}
+        WHERE ${viewsIn(range)}
         GROUP BY value
         ORDER BY views DESC, value ASC`,
   );
@@ -189,8 +189,8 @@ export async function traffic(db: Db, videoId: string, range: Range, limit: numb
   const r = await rows<{ source: string; referrer: string; views: string; watch: string }>(
     db,
     sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
-        FROM ${table(db, 'sessions')} FINAL
-        WHERE video_id = ${v.string(videoId)} AND ${viewsIn(range)}
+        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', 'traffic_source', 'referrer_video_id'])}
+        WHERE ${viewsIn(range)}
         GROUP BY source, referrer`,
   );
   const bySource = new Map<string, { views: number; watch: number }>();

@@ -9,8 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { ID_PATTERN, signToken } from '../../api/auth.js';
 import { parseCsv } from '../../api/csv.js';
-import { queryRows } from '../../lib/clickhouse/client.js';
-import { sql, v } from '../../lib/clickhouse/sql.js';
+import { creatorVideoIds, sessionsOf } from '../../api/queries/common.js';
+import { join } from 'node:path';
+import { exec, queryRows } from '../../lib/clickhouse/client.js';
+import { migrate } from '../../lib/clickhouse/migrations.js';
+import { join as joinSql, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
+import { projectRoot } from '../../infra/paths.js';
 import { TABLES } from '../../schemas/tables.js';
 import type { TruthReport } from '../../generator/index.js';
 import type { Catalog } from '../../generator/catalog.js';
@@ -166,6 +170,73 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
     expect(o.metrics.average_view_duration_ms!.value).toBeCloseTo(want!.avd, -1);
     expect(o.metrics.average_percentage_viewed!.value).toBeCloseTo(want!.apv, 1);
     expect(o.metrics.completion_rate!.value).toBeCloseTo(want!.cr, 3);
+  });
+
+  it('the latest-sessions sub-query the routes read equals sessions FINAL, with superseded versions', async () => {
+    // A copy of sessions and videos, plus for every session an older version with other values
+    // (as a provisional row the processor later replaced): the latest must win in both reads.
+    const scratch = `${p.database}_latest`;
+    await migrate(p.clickhouse, scratch, join(projectRoot, 'schemas', 'clickhouse'));
+    const t = v.table(scratch, TABLES.sessions);
+    const src = v.table(p.database, TABLES.sessions);
+    await exec(
+      p.clickhouse,
+      sql`INSERT INTO ${v.table(scratch, TABLES.videos)} SELECT * FROM ${v.table(p.database, TABLES.videos)}`,
+    );
+    await exec(p.clickhouse, sql`INSERT INTO ${t} SELECT * FROM ${src}`);
+    const columns = await queryRows<{ name: string }>(
+      p.clickhouse,
+      sql`SELECT name FROM system.columns WHERE database = ${v.string(p.database)} AND table = ${v.string(TABLES.sessions)}`,
+    );
+    const older: Record<string, SqlFragment> = {
+      version: sql`version - 1`,
+      watch_ms: sql`watch_ms + 1000`,
+      counted_view: sql`1 - counted_view`,
+      closed: sql`0`,
+      covered: sql`emptyArrayUInt8()`,
+      country: sql`'XX'`,
+      creator_id: sql`''`,
+    };
+    const names = columns.map((c) => v.ident(c.name));
+    const values = columns.map((c) => older[c.name] ?? v.ident(c.name));
+    await exec(
+      p.clickhouse,
+      sql`INSERT INTO ${t} (${joinSql(names)}) SELECT ${joinSql(values)} FROM ${src} WHERE version > 0`,
+    );
+    const db = { clickhouse: p.clickhouse, database: scratch };
+    const cols = ['viewer_id', 'watch_ms', 'completed', 'closed', 'covered', 'country', 'referrer_video_id'] as const;
+    const digest = sql`count() AS n, sum(watch_ms) AS watch, sum(completed) AS completed, sum(closed) AS closed,
+        sum(counted_view) AS views, sum(toUInt32(view_time)) AS vt, sum(length(covered)) AS covered,
+        groupUniqArray(country) AS countries, uniqExact(viewer_id, referrer_video_id) AS vr`;
+    const norm = (r: Record<string, unknown>): Record<string, unknown> => ({
+      ...r,
+      countries: [...(r.countries as string[])].sort(),
+    });
+    try {
+      for (const [dim, id] of [
+        ['creator', A],
+        ['creator', B],
+        ['video', videosOf(A)[0]!],
+      ] as const) {
+        const [got] = await queryRows<Record<string, unknown>>(
+          p.clickhouse,
+          sql`SELECT ${digest} FROM ${sessionsOf(db, dim, id, cols)}`,
+        );
+        const where =
+          dim === 'video'
+            ? sql`video_id = ${v.string(id)}`
+            : sql`video_id IN ${creatorVideoIds(db, id)} AND creator_id = ${v.string(id)}`;
+        const [want] = await queryRows<Record<string, unknown>>(
+          p.clickhouse,
+          sql`SELECT ${digest} FROM ${t} FINAL WHERE ${where}`,
+        );
+        expect(Number(want!.n), `${dim} ${id}`).toBeGreaterThan(0);
+        expect((want!.countries as string[]).includes('XX'), 'an older version won').toBe(false);
+        expect(norm(got!), `${dim} ${id}`).toEqual(norm(want!));
+      }
+    } finally {
+      await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(scratch)}`);
+    }
   });
 
   it('overview and audience: unique viewers per UTC day within 2 % of the truth', async () => {
