@@ -28,6 +28,8 @@ export const TABLES = {
   recommendationVideosDaily: 'recommendation_videos_daily',
   /** per day: uniqExact state of every co-view viewer, overall popularity for creator lift */
   recommendationViewersDaily: 'recommendation_viewers_daily',
+  /** input records a processor sent to the dead-letter topic, with the reason (all processors) */
+  deadLetters: 'dead_letters',
   /** events that arrived after their window closed (all processors) */
   lateEvents: 'late_events',
   /** per processor and partition: how far results are final */

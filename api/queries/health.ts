@@ -1,5 +1,6 @@
 // Data health for a creator: how fresh the numbers are (processor watermarks), how far they
-// are final, and the late events of the creator's videos (applied as deltas, or set aside).
+// are final, the late events of the creator's videos (applied as deltas, or set aside) and
+// the records of its videos the processors refused (dead letters, with their codes).
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { creatorVideoIds, finalizedThrough, num, rows, table, type Db } from './common.js';
 import { iso, type Range } from './range.js';
@@ -18,6 +19,14 @@ export interface LateEvents {
   worst_lateness_ms: number;
 }
 
+export interface DeadLetters {
+  /** distinct input records of the creator's videos that some processor dead-lettered */
+  records: number;
+  by_code: Array<{ code: string; records: number }>;
+  /** records no processor could decode, so no video is known: pipeline-wide */
+  undecodable_records: number;
+}
+
 export interface Health {
   now: string;
   newest_watermark: string | null;
@@ -25,10 +34,15 @@ export interface Health {
   finalized_through: string | null;
   processors: ProcessorWatermark[];
   late_events: { applied: number; set_aside: number; by_processor: LateEvents[] };
+  dead_letters: DeadLetters;
 }
 
+/** One record counts once however many processors refused it (dead_letters has a row per stage). */
+const RECORD = sql`uniqExact(source_topic, kafka_partition, kafka_offset)`;
+
 export async function health(db: Db, creatorId: string, range: Range, now: number): Promise<Health> {
-  const [wms, late, finalized] = await Promise.all([
+  const inRange = sql`record_time >= ${v.dateTime(range.from)} AND record_time < ${v.dateTime(range.to)}`;
+  const [wms, late, finalized, deadByCode, dead] = await Promise.all([
     rows<{ processor: string; partitions: string; lo: number; hi: number }>(
       db,
       sql`SELECT processor, count() AS partitions, toUInt32(min(watermark)) AS lo, toUInt32(max(watermark)) AS hi
@@ -46,6 +60,21 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
           ORDER BY processor, applied`,
     ),
     finalizedThrough(db),
+    rows<{ code: string; n: string }>(
+      db,
+      sql`SELECT code, ${RECORD} AS n
+          FROM ${table(db, 'deadLetters')} FINAL
+          WHERE video_id IN ${creatorVideoIds(db, creatorId)} AND ${inRange}
+          GROUP BY code
+          ORDER BY n DESC, code`,
+    ),
+    rows<{ mine: string; undecodable: string }>(
+      db,
+      sql`SELECT uniqExactIf((source_topic, kafka_partition, kafka_offset), video_id != '') AS mine,
+                 uniqExactIf((source_topic, kafka_partition, kafka_offset), video_id = '') AS undecodable
+          FROM ${table(db, 'deadLetters')} FINAL
+          WHERE (video_id = '' OR video_id IN ${creatorVideoIds(db, creatorId)}) AND ${inRange}`,
+    ),
   ]);
   const processors = wms.map((w) => ({
     processor: w.processor,
@@ -78,6 +107,11 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
       applied: list.reduce((s, e) => s + e.applied, 0),
       set_aside: list.reduce((s, e) => s + e.set_aside, 0),
       by_processor: list,
+    },
+    dead_letters: {
+      records: num(dead[0]?.mine),
+      by_code: deadByCode.map((r) => ({ code: r.code, records: num(r.n) })),
+      undecodable_records: num(dead[0]?.undecodable),
     },
   };
 }

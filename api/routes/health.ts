@@ -45,6 +45,17 @@ const okSchema = objectSchema({
     },
     "late events of the creator's videos with an event time in the range (late_events FINAL)",
   ),
+  dead_letters: objectSchema(
+    {
+      records: { type: 'integer', description: "distinct records of the creator's videos a processor refused" },
+      by_code: arrayOf(objectSchema({ code: { type: 'string' }, records: { type: 'integer' } }), 'VP_ERR_... codes'),
+      undecodable_records: {
+        type: 'integer',
+        description: 'records no processor could decode (no video known), pipeline-wide',
+      },
+    },
+    'input records sent to the dead-letter topic with a Kafka timestamp in the range (dead_letters FINAL)',
+  ),
 });
 
 export const healthRoutes: ApiRoutes = async (app) => {
@@ -57,8 +68,9 @@ export const healthRoutes: ApiRoutes = async (app) => {
         description: [
           'Data freshness (now − the newest processor watermark), finalized_through (the lowest view-counts',
           'watermark minus the window grace: counts up to there are final), watermarks per processor, and the late',
-          "events of the creator's videos in the range: applied (still counted) and set aside. Dead-letter counts",
-          "are not included (see the processors' /metrics). JSON only.",
+          "events of the creator's videos in the range: applied (still counted) and set aside, and the records of",
+          'its videos that a processor refused (dead letters, by code) plus the undecodable records pipeline-wide.',
+          'JSON only.',
         ].join(' '),
         security: [{ bearerAuth: [] }],
         params: idParams('creator'),

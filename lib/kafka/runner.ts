@@ -68,6 +68,9 @@ export interface RunnerDeps<V> {
   now?: () => number;
 }
 
+/** Rows of dead_letters, written with every processor's own tables. */
+const DEAD_LETTER_ROWS = { name: TABLES.deadLetters, times: ['record_time'] } as const;
+
 interface Task<V> {
   processor: PartitionProcessor<V>;
   /** Highest offset included in the loaded snapshot; records up to it are skipped. */
@@ -76,6 +79,7 @@ interface Task<V> {
   lastOffset: number;
   /** Highest offset whose rows and snapshot are safely in ClickHouse. */
   checkpointed: number;
+  /** dead letters for the dead-letter topic; their rows for ClickHouse wait in pendingRows */
   dead: DeadLetter[];
   pendingRows: Map<string, object[]>;
 }
@@ -283,6 +287,19 @@ export class ProcessorRunner<V> {
           stage: name,
           source: { topic: batch.topic, partition, offset: d.message.offset },
         });
+        const videoId = d.value ? this.deps.videoIdOf?.(d.value as NonNullable<V>) : undefined;
+        this.pend(task, TABLES.deadLetters, [
+          {
+            stage: name,
+            source_topic: batch.topic,
+            kafka_partition: partition,
+            kafka_offset: offset,
+            record_time: Number(d.message.timestamp),
+            code: outcome.code,
+            reason: outcome.reason.slice(0, 2000),
+            video_id: videoId ?? '',
+          },
+        ]);
         this.deps.metrics.deadLetters.inc({ processor: name, code: outcome.code });
       }
       const label = outcome.kind === 'ok' ? 'ok' : `${outcome.kind}:${outcome.reason.split(':')[0]}`;
@@ -314,12 +331,16 @@ export class ProcessorRunner<V> {
     this.log.warn({ err: err.message }, 'sink unavailable: paused consumption, will retry');
   }
 
+  private pend(task: Task<V>, table: string, rows: readonly object[]): void {
+    const list = task.pendingRows.get(table) ?? [];
+    list.push(...rows);
+    task.pendingRows.set(table, list);
+    this.pendingCount += rows.length;
+  }
+
   private drainTask(task: Task<V>): void {
     for (const [table, rows] of task.processor.drain()) {
-      const list = task.pendingRows.get(table) ?? [];
-      list.push(...rows);
-      task.pendingRows.set(table, list);
-      this.pendingCount += rows.length;
+      this.pend(task, table, rows);
       if (table === TABLES.lateEvents) {
         for (const r of rows as { applied?: number }[])
           this.deps.metrics.lateEvents.inc({ processor: this.name, applied: String(r.applied ?? 0) });
@@ -342,7 +363,7 @@ export class ProcessorRunner<V> {
           task.dead = [];
         }
       }
-      for (const spec of this.deps.definition.tables) {
+      for (const spec of [...this.deps.definition.tables, DEAD_LETTER_ROWS]) {
         const rows = tasks.flatMap(([, t]) => t.pendingRows.get(spec.name) ?? []);
         if (rows.length === 0) continue;
         const write: TableWrite = { table: spec.name, rows, times: spec.times };

@@ -1,6 +1,10 @@
 // Records a processor cannot decode or accept land in the dead-letter topic with their
-// original bytes and the reason in headers — and the good records around them still count.
+// original bytes and the reason in headers, and in ClickHouse's dead_letters (one row per
+// processor that refused them), counted once per record by the insights API's health route —
+// and the good records around them still count.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../api/app.js';
+import { signToken } from '../../api/auth.js';
 import { runProcessors } from '../../cli/run-processors.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
@@ -10,7 +14,7 @@ import { playEventSchema } from '../../schemas/avro.js';
 import { TABLES } from '../../schemas/tables.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
-import { pipeline, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
 
 let p: Pipeline;
 
@@ -40,9 +44,12 @@ const event = (i: number, overrides: Partial<PlayEvent> = {}): PlayEvent => ({
 describe('dead letters', () => {
   const garbage = Buffer.from('definitely not avro');
   let breaksRules: Buffer;
+  let sentAt: number;
 
   beforeAll(async () => {
     p = await pipeline('dlq', 1);
+    await seedCatalog(p.clickhouse, p.database, [{ video_id: 'v1', creator_id: 'c1', duration_ms: 600_000 }]);
+    sentAt = Date.now();
     const serde = new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema());
     breaksRules = await serde.encode(event(2, { event_time: Date.UTC(1990, 0, 1) }));
     const producer = p.kafka.producer();
@@ -57,8 +64,9 @@ describe('dead letters', () => {
       ],
     });
     await producer.disconnect();
-    const running = await runProcessors(['raw-events'], { config: p.testConfig, metricsPort: -1 });
+    const running = await runProcessors(['raw-events', 'view-counts'], { config: p.testConfig, metricsPort: -1 });
     await waitForCommitted(p.kafka, `${p.prefix}viewpulse-raw-events`, p.topics.playEvents);
+    await waitForCommitted(p.kafka, `${p.prefix}viewpulse-view-counts`, p.topics.playEvents);
     await running.stop();
   });
   afterAll(() => p.cleanup());
@@ -100,5 +108,43 @@ describe('dead letters', () => {
     expect(letters[1]!.headers[DLQ_HEADERS.code]).toBe('VP_ERR_EVENT_RULES');
     expect(letters[1]!.headers[DLQ_HEADERS.reason]).toMatch(/event_time/);
     expect(letters[1]!.headers[DLQ_HEADERS.sourceOffset]).toBe('2');
+  });
+
+  it('records them in dead_letters, one row per refusing processor, with the video when it could be decoded', async () => {
+    const rows = await queryRows<{ stage: string; kafka_offset: string; code: string; video_id: string; t: number }>(
+      p.clickhouse,
+      sql`SELECT stage, kafka_offset, code, video_id, toUInt32(record_time) AS t
+          FROM ${v.table(p.database, TABLES.deadLetters)} FINAL ORDER BY kafka_offset, stage`,
+    );
+    expect(rows.map((r) => [r.stage, Number(r.kafka_offset), r.code, r.video_id])).toEqual([
+      ['raw-events', 1, 'VP_ERR_DECODE_MAGIC', ''],
+      ['view-counts', 1, 'VP_ERR_DECODE_MAGIC', ''],
+      ['raw-events', 2, 'VP_ERR_EVENT_RULES', 'v1'],
+      ['view-counts', 2, 'VP_ERR_EVENT_RULES', 'v1'],
+    ]);
+    // the Kafka record's timestamp, so a replay writes the same row
+    for (const r of rows) expect(Math.abs(Number(r.t) * 1000 - sentAt)).toBeLessThan(120_000);
+  });
+
+  it("the health route counts each refused record of the creator's videos once, by code", async () => {
+    const secret = 'dead-letters-test-secret-0123456789';
+    const app = buildApp({ clickhouse: p.clickhouse, database: p.database, jwtSecret: secret, rateLimit: false });
+    try {
+      const token = await signToken({ secret, sub: 'c1', role: 'creator', ttlSeconds: 600 });
+      const from = new Date(sentAt - 3_600_000).toISOString();
+      const to = new Date(sentAt + 3_600_000).toISOString();
+      const res = await app.inject({
+        url: `/v1/creators/c1/health?from=${from}&to=${to}`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().dead_letters).toEqual({
+        records: 1,
+        by_code: [{ code: 'VP_ERR_EVENT_RULES', records: 1 }],
+        undecodable_records: 1,
+      });
+    } finally {
+      await app.close();
+    }
   });
 });
