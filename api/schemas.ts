@@ -167,3 +167,44 @@ export const finalizedThroughSchema = {
     'counts are final up to here: the lowest view-counts watermark over its partitions minus the window grace ' +
     '(ISO 8601), null before the processor reported one',
 } as const;
+
+export interface InsightsRouteDoc {
+  /** 'creators' for /v1/creators/:id/..., 'videos' for /v1/videos/:id/... */
+  tag: 'creators' | 'videos';
+  summary: string;
+  /** sentences of the OpenAPI description, joined with spaces */
+  description: readonly string[];
+  /** the route's own query parameters; they come before from/to/tz and format */
+  query?: Record<string, Schema>;
+  required?: string[];
+  /** from, to and tz (default true) */
+  range?: boolean;
+  /** format=csv and `Accept: text/csv` (default true) */
+  csv?: boolean;
+  ok: Schema;
+}
+
+/**
+ * The schema of an insights GET route: bearer auth, the creator or video id in the path, the
+ * query string (nothing else accepted) and the answers (OK, CSV, problems).
+ */
+export function insightsSchema(d: InsightsRouteDoc): Schema {
+  const range = d.range ?? true;
+  const csv = d.csv ?? true;
+  return {
+    tags: [d.tag],
+    summary: d.summary,
+    description: d.description.join(' '),
+    security: [{ bearerAuth: [] }],
+    params: idParams(d.tag === 'creators' ? 'creator' : 'video'),
+    querystring: querystring(
+      {
+        ...d.query,
+        ...(range ? { from: QUERY.from, to: QUERY.to, tz: QUERY.tz } : {}),
+        ...(csv ? { format: QUERY.format } : {}),
+      },
+      d.required,
+    ),
+    response: responses(d.ok, { csv }),
+  };
+}

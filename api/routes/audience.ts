@@ -2,7 +2,7 @@
 // countries and devices.
 import type { Cell } from '../csv.js';
 import { audience } from '../queries/creators.js';
-import { arrayOf, idParams, objectSchema, QUERY, querystring, rangeSchema, responses } from '../schemas.js';
+import { arrayOf, insightsSchema, objectSchema, rangeSchema } from '../schemas.js';
 import {
   accessCreator,
   ctxOf,
@@ -39,8 +39,8 @@ export const audienceRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: RangeQuery & { format?: string } }>(
     '/v1/creators/:id/audience',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: "A creator's audience",
         description: [
           'unique_viewers merges the hourly uniq states of the hours starting in the range; new_viewers counts the',
@@ -48,12 +48,9 @@ export const audienceRoutes: ApiRoutes = async (app) => {
           'returning_viewers are the rest. countries and devices count the views (sessions with counted_view = 1',
           'that qualified in the range) and their distinct viewers. CSV columns: dimension, value, views, viewers,',
           'watch_time_ms.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz, format: QUERY.format }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

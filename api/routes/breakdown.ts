@@ -2,17 +2,7 @@
 import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { breakdown, DIMENSIONS, type Dimension } from '../queries/videos.js';
-import {
-  arrayOf,
-  idParams,
-  limitParam,
-  objectSchema,
-  QUERY,
-  querystring,
-  rangeSchema,
-  responses,
-  videoSchema,
-} from '../schemas.js';
+import { arrayOf, insightsSchema, limitParam, objectSchema, rangeSchema, videoSchema } from '../schemas.js';
 import {
   ctxOf,
   intParam,
@@ -59,29 +49,21 @@ export const breakdownRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: Query }>(
     '/v1/videos/:id/breakdown',
     {
-      schema: {
-        tags: ['videos'],
+      schema: insightsSchema({
+        tag: 'videos',
         summary: "A video's views by one dimension",
         description: [
           'Views (sessions with counted_view = 1 that qualified in the range) and their watch time by country,',
           'device, traffic_source or os: the top `limit` values and an "other" bucket with the rest, so rows and',
           'other add up to total_views. CSV columns: value, views, watch_time_ms, share (other last, as "(other)").',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('video'),
-        querystring: querystring(
-          {
-            dimension: { type: 'string', enum: [...DIMENSIONS], description: 'what to break the views down by' },
-            limit: limitParam(10, 100, 'values before "other"'),
-            from: QUERY.from,
-            to: QUERY.to,
-            tz: QUERY.tz,
-            format: QUERY.format,
-          },
-          ['dimension'],
-        ),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        query: {
+          dimension: { type: 'string', enum: [...DIMENSIONS], description: 'what to break the views down by' },
+          limit: limitParam(10, 100, 'values before "other"'),
+        },
+        required: ['dimension'],
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

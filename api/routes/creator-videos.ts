@@ -3,14 +3,11 @@ import { creatorVideos, sortValue, VIDEO_SORTS, type VideoKey, type VideoSort } 
 import {
   arrayOf,
   countsProperties,
-  idParams,
+  insightsSchema,
   limitParam,
   nullableString,
   objectSchema,
-  QUERY,
-  querystring,
   rangeSchema,
-  responses,
 } from '../schemas.js';
 import { ID_PATTERN } from '../auth.js';
 import { MAX_TIME_MS, MIN_TIME_MS } from '../queries/range.js';
@@ -79,18 +76,16 @@ export const creatorVideosRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: Query }>(
     '/v1/creators/:id/videos',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: "A creator's top videos",
         description: [
           'Every video of the creator in the catalog (zeros included) with its exact plays, views and watch time',
           'in the range, ordered by sort descending and then video_id. Keyset pagination: next_cursor is opaque,',
           'tied to sort and the range: pass it with the same sort (and from/to, or none: the cursor keeps the',
           'range of the first page). CSV: one row per video of the page.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({
+        ],
+        query: {
           sort: { type: 'string', enum: [...VIDEO_SORTS], default: 'views', description: 'order (default views)' },
           limit: limitParam(20, MAX_LIMIT, 'videos per page'),
           cursor: {
@@ -100,13 +95,9 @@ export const creatorVideosRoutes: ApiRoutes = async (app) => {
             pattern: '^[A-Za-z0-9_-]+$',
             description: 'next_cursor of the previous page',
           },
-          from: QUERY.from,
-          to: QUERY.to,
-          tz: QUERY.tz,
-          format: QUERY.format,
-        }),
-        response: responses(okSchema, { csv: true }),
-      },
+        },
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -3,14 +3,11 @@ import { health } from '../queries/health.js';
 import {
   arrayOf,
   finalizedThroughSchema,
-  idParams,
+  insightsSchema,
   nullableNumber,
   nullableString,
   objectSchema,
-  QUERY,
-  querystring,
   rangeSchema,
-  responses,
 } from '../schemas.js';
 import { accessCreator, ctxOf, parseRange, rangeJson, type ApiRoutes, type RangeQuery } from './common.js';
 
@@ -62,8 +59,8 @@ export const healthRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: RangeQuery }>(
     '/v1/creators/:id/health',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: "How fresh and final a creator's numbers are",
         description: [
           'Data freshness (now − the newest processor watermark), finalized_through (the lowest view-counts',
@@ -71,12 +68,10 @@ export const healthRoutes: ApiRoutes = async (app) => {
           "events of the creator's videos in the range: applied (still counted) and set aside, and the records of",
           'its videos that a processor refused (dead letters, by code) plus the undecodable records pipeline-wide.',
           'JSON only.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz }),
-        response: responses(okSchema),
-      },
+        ],
+        csv: false,
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -3,16 +3,7 @@
 import type { Cell } from '../csv.js';
 import { countsTotal, engagement, uniqueViewers } from '../queries/common.js';
 import { iso } from '../queries/range.js';
-import {
-  finalizedThroughSchema,
-  idParams,
-  nullableNumber,
-  objectSchema,
-  QUERY,
-  querystring,
-  rangeSchema,
-  responses,
-} from '../schemas.js';
+import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../schemas.js';
 import {
   accessCreator,
   ctxOf,
@@ -62,8 +53,8 @@ export const overviewRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: RangeQuery & { format?: string } }>(
     '/v1/creators/:id/overview',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: 'Headline numbers of a creator, against the previous period',
         description: [
           'plays, views and watch_time_ms are exact sums of view_counts over the range (minute, hour and day rows',
@@ -72,12 +63,9 @@ export const overviewRoutes: ApiRoutes = async (app) => {
           'completion_rate (0..1) average the views (sessions with counted_view = 1) that qualified in the range.',
           'Each metric comes with the previous period of equal length and change_percent (null when the',
           'previous value is 0). CSV: one row per metric.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz, format: QUERY.format }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

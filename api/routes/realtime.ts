@@ -2,16 +2,7 @@
 // watching now, and what is hot.
 import type { Cell } from '../csv.js';
 import { realtime } from '../queries/creators.js';
-import {
-  arrayOf,
-  countsProperties,
-  idParams,
-  nullableString,
-  objectSchema,
-  QUERY,
-  querystring,
-  responses,
-} from '../schemas.js';
+import { arrayOf, countsProperties, insightsSchema, nullableString, objectSchema } from '../schemas.js';
 import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
 
 const TOP_VIDEOS = 10;
@@ -43,20 +34,18 @@ export const realtimeRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>(
     '/v1/creators/:id/realtime',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: 'What is happening now',
         description: [
           'Views and plays per minute for the last 60 minutes and per hour for the last 48 hours (the current',
           'window included, exact, from view_counts), viewers watching now (sessions not yet closed with an',
           `event in the last 60 s), and the top ${TOP_VIDEOS} videos of the 48 hours. Never cached.`,
           'CSV columns: grain, time, views, plays.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({ format: QUERY.format }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        range: false,
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -12,7 +12,7 @@ import {
   resolveRead,
   type ReadParams,
 } from '../queries/recommendations.js';
-import { arrayOf, idParams, limitParam, objectSchema, QUERY, querystring, responses } from '../schemas.js';
+import { arrayOf, insightsSchema, limitParam, objectSchema } from '../schemas.js';
 import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
 
 const MAX_LIMIT = 50;
@@ -107,8 +107,8 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: RelatedQuery }>(
     '/v1/videos/:id/recommendations',
     {
-      schema: {
-        tags: ['videos'],
+      schema: insightsSchema({
+        tag: 'videos',
         summary: 'Videos related to a video',
         description: [
           'Item-to-item co-viewing: videos watched by the same viewers within a viewing session (qualified views',
@@ -118,10 +118,8 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
           'co-viewed it (privacy and minimum support). Only catalog videos are recommended, never the video itself;',
           'exclude_same_creator leaves out the same creator’s videos. CSV columns: video_id, title, creator_id, score,',
           'support.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('video'),
-        querystring: querystring({
+        ],
+        query: {
           limit: limitParam(DEFAULT_READ.limit, MAX_LIMIT, 'related videos'),
           exclude_same_creator: {
             type: 'boolean',
@@ -129,10 +127,10 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
             description: 'leave out videos of the same creator (default false)',
           },
           half_life_days: halfLifeParam,
-          format: QUERY.format,
-        }),
-        response: responses(relatedSchema, { csv: true }),
-      },
+        },
+        range: false,
+        ok: relatedSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);
@@ -165,8 +163,8 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: AlsoWatchedQuery }>(
     '/v1/creators/:id/audience/also-watched',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: "Creators this creator's viewers also watch",
         description: [
           "Other creators whose videos this creator's viewers watch in the same viewing sessions. share is the",
@@ -175,17 +173,15 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
           `Same decay and lookback as video recommendations; a creator is listed only when at least ${PRIVACY_MIN_VIEWERS}`,
           'distinct viewers co-viewed the two. Ownership comes from the catalog. sort: share (default) or lift.',
           'CSV columns: creator_id, share, lift, co_viewers, support.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({
+        ],
+        query: {
           limit: limitParam(DEFAULT_READ.limit, MAX_LIMIT, 'creators'),
           sort: { type: 'string', enum: ['share', 'lift'], default: 'share', description: 'share (default) or lift' },
           half_life_days: halfLifeParam,
-          format: QUERY.format,
-        }),
-        response: responses(alsoWatchedSchema, { csv: true }),
-      },
+        },
+        range: false,
+        ok: alsoWatchedSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -2,16 +2,7 @@
 import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { RETENTION_POINTS, retention } from '../queries/videos.js';
-import {
-  arrayOf,
-  idParams,
-  objectSchema,
-  QUERY,
-  querystring,
-  rangeSchema,
-  responses,
-  videoSchema,
-} from '../schemas.js';
+import { arrayOf, insightsSchema, objectSchema, rangeSchema, videoSchema } from '../schemas.js';
 import { ctxOf, finalityFor, parseRange, rangeJson, sendTabular, type ApiRoutes, type RangeQuery } from './common.js';
 
 const pointsSchema = arrayOf(
@@ -41,20 +32,17 @@ export const retentionRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: RangeQuery & { format?: string } }>(
     '/v1/videos/:id/retention',
     {
-      schema: {
-        tags: ['videos'],
+      schema: insightsSchema({
+        tag: 'videos',
         summary: 'Audience retention',
         description: [
           'For each percent 0..100 of the video, the share of its views (sessions with counted_view = 1 that',
           'qualified in the range) whose watched segments cover it (docs/semantics.md: seeks are handled,',
           "re-watching counts once). comparison: the mean curve of the creator's other videos lasting ×0.5..×2",
           'as long, each video weighing the same. CSV columns: percent, retention, comparison.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('video'),
-        querystring: querystring({ from: QUERY.from, to: QUERY.to, tz: QUERY.tz, format: QUERY.format }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -4,13 +4,11 @@ import { iso, type Interval } from '../queries/range.js';
 import {
   arrayOf,
   finalizedThroughSchema,
-  idParams,
+  insightsSchema,
   nullableNumber,
   objectSchema,
   QUERY,
-  querystring,
   rangeSchema,
-  responses,
 } from '../schemas.js';
 import {
   accessCreator,
@@ -57,18 +55,16 @@ export const timeseriesRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: Query }>(
     '/v1/creators/:id/timeseries',
     {
-      schema: {
-        tags: ['creators'],
+      schema: insightsSchema({
+        tag: 'creators',
         summary: 'One metric of a creator over time',
         description: [
           'plays, views and watch_time_ms per bucket are exact sums of view_counts (read at the coarsest grain that',
           'fits the buckets). unique_viewers merges the hourly uniq states of the UTC hours starting in each bucket',
           `(interval hour or day only; an estimate within about 2 %). Buckets follow tz; at most ${MAX_POINTS} points`,
           `(${MAX_UNIQUE_POINTS} for unique_viewers). CSV columns: time, value.`,
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('creator'),
-        querystring: querystring({
+        ],
+        query: {
           metric: {
             type: 'string',
             enum: [...SERIES_METRICS],
@@ -76,13 +72,9 @@ export const timeseriesRoutes: ApiRoutes = async (app) => {
             description: 'what to count (default views)',
           },
           interval: { ...QUERY.interval, default: 'day' },
-          from: QUERY.from,
-          to: QUERY.to,
-          tz: QUERY.tz,
-          format: QUERY.format,
-        }),
-        response: responses(okSchema, { csv: true }),
-      },
+        },
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

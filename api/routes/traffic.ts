@@ -4,14 +4,11 @@ import { assertVideoAccess } from '../auth.js';
 import { traffic } from '../queries/videos.js';
 import {
   arrayOf,
-  idParams,
+  insightsSchema,
   limitParam,
   nullableString,
   objectSchema,
-  QUERY,
-  querystring,
   rangeSchema,
-  responses,
   videoSchema,
 } from '../schemas.js';
 import { breakdownRowSchema } from './breakdown.js';
@@ -61,25 +58,17 @@ export const trafficRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: Query }>(
     '/v1/videos/:id/traffic',
     {
-      schema: {
-        tags: ['videos'],
+      schema: insightsSchema({
+        tag: 'videos',
         summary: 'Traffic sources of a video',
         description: [
           'Views (sessions with counted_view = 1 that qualified in the range) by traffic source, and for',
           'suggested traffic the videos that suggested it (referrer_video_id) with their titles: the top `limit`',
           'and the rest. CSV columns: kind (source or referrer), value, title, views.',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('video'),
-        querystring: querystring({
-          limit: limitParam(20, 100, 'suggesting videos'),
-          from: QUERY.from,
-          to: QUERY.to,
-          tz: QUERY.tz,
-          format: QUERY.format,
-        }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        query: { limit: limitParam(20, 100, 'suggesting videos') },
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);

@@ -6,13 +6,11 @@ import {
   arrayOf,
   countsProperties,
   finalizedThroughSchema,
-  idParams,
+  insightsSchema,
   nullableNumber,
   objectSchema,
   QUERY,
-  querystring,
   rangeSchema,
-  responses,
   videoSchema,
 } from '../schemas.js';
 import {
@@ -54,8 +52,8 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
   app.get<{ Params: { id: string }; Querystring: Query }>(
     '/v1/videos/:id/stats',
     {
-      schema: {
-        tags: ['videos'],
+      schema: insightsSchema({
+        tag: 'videos',
         summary: "A video's totals and series",
         description: [
           'Exact plays, views and watch time over the range and per bucket (view_counts); unique viewers from the',
@@ -63,18 +61,10 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
           'finalized_through: the lowest view-counts watermark over its partitions minus the window grace; a range',
           'ending at or before it is final and answered with an ETag and Cache-Control (304 on If-None-Match).',
           'CSV: the series (time, plays, views, watch_time_ms).',
-        ].join(' '),
-        security: [{ bearerAuth: [] }],
-        params: idParams('video'),
-        querystring: querystring({
-          interval: { ...QUERY.interval, default: 'day' },
-          from: QUERY.from,
-          to: QUERY.to,
-          tz: QUERY.tz,
-          format: QUERY.format,
-        }),
-        response: responses(okSchema, { csv: true }),
-      },
+        ],
+        query: { interval: { ...QUERY.interval, default: 'day' } },
+        ok: okSchema,
+      }),
     },
     async (request, reply) => {
       const ctx = ctxOf(request);
