@@ -24,7 +24,7 @@
 // --duration is long on purpose: at 50 connections a heavy route answers in seconds, and
 // autocannon drops the requests still running when the time is up.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, request as httpRequest, Agent, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -40,6 +40,7 @@ import { generateTraffic, type Traffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { KafkaSink } from '../generator/sinks.js';
 import { projectRoot } from '../infra/paths.js';
+import { recordingProxy, type Captured } from '../infra/recording-proxy.js';
 import { createClickHouse, exec, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { migrate } from '../lib/clickhouse/migrations.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -344,54 +345,6 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
 }
 
 // ---------------------------------------------------------------------------- the SQL of a route
-
-interface Captured {
-  query: string;
-  settings: Record<string, string>;
-  start: number;
-  end: number;
-}
-
-/** An HTTP proxy in front of ClickHouse that records the queries passing through. */
-async function recordingProxy(target: string): Promise<{ url: string; records: Captured[]; server: Server }> {
-  const records: Captured[] = [];
-  const upstream = new URL(target);
-  const agent = new Agent({ keepAlive: true });
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    const start = performance.now();
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
-      const out = httpRequest(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-          up.on('end', () => {
-            const u = new URL(req.url ?? '/', 'http://x');
-            const text = (u.searchParams.get('query') ?? '') + body.toString('utf8');
-            if (/^\s*(SELECT|WITH)\b/i.test(text)) {
-              const settings: Record<string, string> = {};
-              for (const [k, val] of u.searchParams) {
-                if (!['query', 'query_id', 'database', 'user', 'password', 'session_id'].includes(k)) settings[k] = val;
-              }
-              records.push({ query: text, settings, start, end: performance.now() });
-            }
-          });
-        },
-      );
-      out.on('error', (err) => {
-        res.writeHead(502);
-        res.end(String(err));
-      });
-      out.end(body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, records, server };
-}
 
 /** Queries grouped into waves: those of one wave ran at the same time, a wave started after the previous one ended. */
 function waves(records: readonly Captured[]): Captured[][] {

@@ -8,6 +8,7 @@ import { registerMigrate } from './migrate.js';
 import { registerRun } from './run.js';
 import { registerSchemas } from './schemas.js';
 import { registerServices } from './services.js';
+import { registerSql } from './sql.js';
 import { registerToken } from './token.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -24,5 +25,6 @@ export async function main(argv: string[]): Promise<void> {
   registerRun(program);
   registerToken(program);
   registerDemo(program);
+  registerSql(program);
   await program.parseAsync(argv);
 }

@@ -86,9 +86,11 @@ export async function runProcessors(
     runners,
     server,
     async stop() {
-      for (const r of runners) await r.stop();
+      // Side by side: each flushes, checkpoints, commits and leaves its own group.
+      await Promise.all(runners.map((r) => r.stop()));
       await clickhouse.close();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      logger.info({ processors: names }, 'processors stopped');
     },
   };
 }

@@ -160,14 +160,14 @@ export async function creatorVideos(
             SELECT video_id, title, duration_ms, toUInt32(published_at) AS published
             FROM ${table(db, 'videos')} FINAL
             WHERE creator_id = ${v.string(creatorId)} AND deleted = 0
-        )
+        ) AS catalog
         ANY LEFT JOIN
         (
             SELECT id AS video_id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
             FROM ${table(db, 'counts')} FINAL
             WHERE dim = 'video' AND id IN ${creatorVideoIds(db, creatorId)} AND ${segmentFilter(range)}
             GROUP BY video_id
-        ) USING video_id
+        ) AS counts USING video_id
         ${keyset}
         ORDER BY ${col} DESC, video_id ASC
         LIMIT ${v.uint(limit + 1, 'UInt32')}`,
