@@ -464,7 +464,11 @@ async function main(): Promise<void> {
   try {
     let prepared = args.reuse ? await readPrepared(ch) : undefined;
     if (args.reuse && !prepared) throw new Error(`--reuse: ${DATABASE} is not prepared; run once without --reuse`);
-    if (prepared) log(`reusing ${DATABASE}: ${prepared.events} events generated ${prepared.prepared_at} UTC`);
+    if (prepared) {
+      log(`reusing ${DATABASE}: ${prepared.events} events generated ${prepared.prepared_at} UTC`);
+      // tables added since it was prepared (migrations are idempotent)
+      await migrate(ch, DATABASE, join(projectRoot, 'schemas', 'clickhouse'));
+    }
     else prepared = await prepare(config, kafka, ch);
 
     // What is in the database now, and the range: the last 7 days of the data.
