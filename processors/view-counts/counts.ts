@@ -8,7 +8,10 @@
 //    carries a higher version and replaces the older one.
 //  - When the window closes the row is written a last time with is_final = 1 and forgotten.
 //  - A change that arrives for a closed window (a late event) is written as a separate
-//    delta row with seq = the offset of the event that caused it.
+//    delta row with seq = the offset of the event that caused it. One event can change
+//    several minutes of one closed hour (a late event moving a play from one minute to
+//    another): its changes to a window add up in that one row, since two rows with the same
+//    key and version would collapse into one.
 // Every row is a deterministic function of the checkpointed state and the input, so a replay
 // after a crash rewrites the same keys with the same values: nothing lost, nothing doubled.
 // Readers sum `FINAL` rows over partitions and seqs.
@@ -69,6 +72,8 @@ export class CountStore {
   private readonly open = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly rows: CountRow[] = [];
+  /** late delta rows since the last drain, by window key and seq (they are also in `rows`) */
+  private readonly lateRows = new Map<string, CountRow>();
   private readonly grains: readonly [Grain, TimeWindows][];
 
   constructor(
@@ -109,7 +114,15 @@ export class CountStore {
         this.dirty.add(key);
       } else {
         late = true;
-        this.rows.push({
+        const lateKey = `${key}\u0000${offset}`;
+        const row = this.lateRows.get(lateKey);
+        if (row) {
+          row.plays += delta.plays;
+          row.views += delta.views;
+          row.watch_ms += delta.watchMs;
+          continue;
+        }
+        const fresh: CountRow = {
           dim,
           id,
           grain,
@@ -121,7 +134,9 @@ export class CountStore {
           views: delta.views,
           watch_ms: delta.watchMs,
           is_final: 1,
-        });
+        };
+        this.lateRows.set(lateKey, fresh);
+        this.rows.push(fresh);
       }
     }
     return late;
@@ -144,6 +159,7 @@ export class CountStore {
   drain(): CountRow[] {
     for (const key of this.dirty) this.rows.push(this.row(this.open.get(key)!, false));
     this.dirty.clear();
+    this.lateRows.clear();
     return this.rows.splice(0, this.rows.length);
   }
 

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { TestDriver } from '../../../processors/driver.js';
 import { viewCounts, COUNTS_TABLE } from '../../../processors/view-counts/processor.js';
+import { CountStore } from '../../../processors/view-counts/counts.js';
+import { MemoryTable } from '../../../processors/driver.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { traffic, rng } from './fixtures.js';
 import { referenceCounts, type MinuteCounts } from './reference.js';
@@ -144,5 +146,29 @@ describe('view-counts processor', () => {
       .rows()
       .filter((r) => r.grain === 'minute' && r.seq === 0);
     expect(rows.some((r) => r.is_final === 1)).toBe(true);
+  });
+
+  it('one late event changing two minutes of a closed hour keeps both changes (one delta row per window)', () => {
+    // A late event that moves a play from 10:05 to 10:02 of an hour already closed: -1 and +1
+    // in the hour window from the same offset. Two rows with one key and version would
+    // collapse in a ReplacingMergeTree (the driver's tables do the same) and leave ±1.
+    const store = new CountStore(0, { graceMs: 60_000 });
+    const t0 = Date.UTC(2026, 10, 20, 10, 0);
+    const table = new MemoryTable(COUNTS_TABLE);
+    store.add('video', 'v1', t0 + 5 * 60_000, { plays: 1, views: 0, watchMs: 0 }, 1, t0);
+    store.closeWindows(t0 + 3 * 3_600_000);
+    table.insert(store.drain());
+    const watermark = t0 + 3 * 3_600_000;
+    store.add('video', 'v1', t0 + 5 * 60_000, { plays: -1, views: 0, watchMs: 0 }, 7, watermark);
+    store.add('video', 'v1', t0 + 2 * 60_000, { plays: 1, views: 0, watchMs: 0 }, 7, watermark);
+    table.insert(store.drain());
+    const sum = (grain: string): number =>
+      table
+        .rows()
+        .filter((r) => r.grain === grain)
+        .reduce((n, r) => n + (r.plays as number), 0);
+    expect(sum('minute')).toBe(1);
+    expect(sum('hour')).toBe(1);
+    expect(sum('day')).toBe(1);
   });
 });
