@@ -262,10 +262,12 @@ export type SessionColumn =
   | 'referrer_video_id';
 
 /**
- * The latest version of each session of the videos matching `videos` (a condition on
- * video_id, the first sort key column), as a sub-query of video_id and `columns` (plus
- * counted_view and view_time): what `sessions FINAL` gives, computed as argMax(column, version)
- * per (video_id, session_id). Rows of equal version carry equal values (the engagement
+ * The latest version of each session among the stored rows matching `where`, as a sub-query
+ * of video_id and `columns` (plus counted_view and view_time): what `sessions FINAL` gives,
+ * computed as argMax(column, version) per (video_id, session_id). `where` may only hold
+ * conditions that pick whole sessions — on video_id, the first sort key column — or that, once
+ * true for a version, stay true for every later one (ended_at >= t: a later version has seen
+ * more events); anything else (closed, counted_view, view_time) belongs outside, on the latest. Rows of equal version carry equal values (the engagement
  * processor's writes are deterministic), so the pick is exact.
  *
  * Why not FINAL: ClickHouse 18.16 merges FINAL in one thread over every granule the key
@@ -276,7 +278,7 @@ export type SessionColumn =
  */
 export function latestSessions(
   db: Db,
-  videos: SqlFragment,
+  where: SqlFragment,
   columns: readonly SessionColumn[],
   onlyCreator?: string,
 ): SqlFragment {
@@ -296,15 +298,25 @@ export function latestSessions(
   return sql`(SELECT video_id, ${join(names)}
     FROM (SELECT video_id, session_id, ${join(picks)}
           FROM ${table(db, 'sessions')}
-          WHERE ${videos}
+          WHERE ${where}
           GROUP BY video_id, session_id)${creator})`;
 }
 
-/** The latest sessions of one video, or of a creator's catalog videos stamped with the creator. */
-export function sessionsOf(db: Db, dim: Dim, id: string, columns: readonly SessionColumn[]): SqlFragment {
+/**
+ * The latest sessions of one video, or of a creator's catalog videos stamped with the creator;
+ * `alsoWhere` narrows the stored rows as latestSessions' `where` allows.
+ */
+export function sessionsOf(
+  db: Db,
+  dim: Dim,
+  id: string,
+  columns: readonly SessionColumn[],
+  alsoWhere?: SqlFragment,
+): SqlFragment {
+  const also = alsoWhere ? sql` AND ${alsoWhere}` : sql``;
   return dim === 'video'
-    ? latestSessions(db, sql`video_id = ${v.string(id)}`, columns)
-    : latestSessions(db, sql`video_id IN ${creatorVideoIds(db, id)}`, columns, id);
+    ? latestSessions(db, sql`video_id = ${v.string(id)}${also}`, columns)
+    : latestSessions(db, sql`video_id IN ${creatorVideoIds(db, id)}${also}`, columns, id);
 }
 
 /** Counted views whose view_time lies in the range. */
@@ -333,23 +345,43 @@ export interface Engagement {
 
 /** Averages over the views (the latest sessions, counted_view = 1) in the range. */
 export async function engagement(db: Db, dim: Dim, id: string, range: Range): Promise<Engagement> {
-  const [r] = await rows<{ views: string; avd: number | null; apv: number | null; cr: number | null }>(
+  const [e] = await engagements(db, dim, id, [range]);
+  return e;
+}
+
+/**
+ * engagement() for several ranges (a period and the previous one) in one pass over the
+ * sessions: each average with `-If` on its range.
+ */
+export async function engagements<R extends readonly Range[]>(
+  db: Db,
+  dim: Dim,
+  id: string,
+  ranges: readonly [...R],
+): Promise<{ [K in keyof R]: Engagement }> {
+  const ins = ranges.map((r) => sql`(view_time >= ${v.dateTime(r.from)} AND view_time < ${v.dateTime(r.to)})`);
+  const columns = ins.map((c, i) => {
+    const n = (name: string): SqlFragment => v.ident(`${name}${i}`);
+    return sql`countIf(${c}) AS ${n('views')},
+               if(${n('views')} = 0, NULL, avgIf(watch_ms, ${c})) AS ${n('avd')},
+               if(countIf(${c} AND duration_ms > 0) = 0, NULL,
+                  100 * avgIf(least(1, watch_ms / duration_ms), ${c} AND duration_ms > 0)) AS ${n('apv')},
+               if(${n('views')} = 0, NULL, avgIf(completed, ${c})) AS ${n('cr')}`;
+  });
+  const [r] = await rows<Record<string, string | number | null>>(
     db,
-    sql`SELECT count() AS views,
-               if(views = 0, NULL, avg(watch_ms)) AS avd,
-               if(countIf(duration_ms > 0) = 0, NULL, 100 * avgIf(least(1, watch_ms / duration_ms), duration_ms > 0)) AS apv,
-               if(views = 0, NULL, avg(completed)) AS cr
+    sql`SELECT ${join(columns)}
         FROM ${sessionsOf(db, dim, id, ['watch_ms', 'duration_ms', 'completed'])}
-        WHERE ${viewsIn(range)}`,
+        WHERE counted_view = 1 AND (${join(ins, ' OR ')})`,
   );
-  const round = (x: number | null | undefined, digits: number): number | null =>
+  const round = (x: unknown, digits: number): number | null =>
     x === null || x === undefined || !Number.isFinite(Number(x)) ? null : Number(Number(x).toFixed(digits));
-  return {
-    views: num(r?.views),
-    average_view_duration_ms: round(r?.avd, 0),
-    average_percentage_viewed: round(r?.apv, 2),
-    completion_rate: round(r?.cr, 4),
-  };
+  return ranges.map((_, i) => ({
+    views: num(r?.[`views${i}`]),
+    average_view_duration_ms: round(r?.[`avd${i}`], 0),
+    average_percentage_viewed: round(r?.[`apv${i}`], 2),
+    completion_rate: round(r?.[`cr${i}`], 4),
+  })) as { [K in keyof R]: Engagement };
 }
 
 // ---------------------------------------------------------------------------- finality

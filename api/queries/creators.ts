@@ -66,15 +66,16 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
   const minuteFrom = floorTo(now, MINUTE_MS) - 59 * MINUTE_MS;
   const hourFrom = floorTo(now, HOUR_MS) - 47 * HOUR_MS;
   const hourTo = hourFrom + 48 * HOUR_MS;
+  // ended_at only grows from version to version, so this may narrow the stored rows too
+  const recent = sql`ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`;
   const [minutes, hours, watching, top] = await Promise.all([
     perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE_MS),
     perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR_MS),
     rows<{ viewers: string; sessions: string }>(
       db,
       sql`SELECT uniqExact(viewer_id) AS viewers, count() AS sessions
-          FROM ${sessionsOf(db, 'creator', creatorId, ['viewer_id', 'closed', 'ended_at'])}
-          WHERE closed = 0
-            AND ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`,
+          FROM ${sessionsOf(db, 'creator', creatorId, ['viewer_id', 'closed', 'ended_at'], recent)}
+          WHERE closed = 0 AND ${recent}`,
     ),
     rows<{ id: string; plays: string; views: string; watch: string }>(
       db,

@@ -14,34 +14,32 @@ export interface Curve {
   covering: number[];
 }
 
+/** Stands for "the session itself" next to its covered buckets 0..100 (see curves). */
+const VIEW_BUCKET = 255;
+
 /**
- * Views and per-percent coverage of each video matching `where`: arrayJoin(covered) as in
- * docs/sql.md (18.16 cannot capture an Array column in a lambda, so no arrayMap here).
+ * Views and per-percent coverage of each video matching `where`, in one pass over the latest
+ * sessions: each view yields its covered buckets (arrayJoin, as in docs/sql.md; 18.16 cannot
+ * capture an Array column in a lambda) plus one VIEW_BUCKET row, whose count is the views.
  */
 async function curves(db: Db, where: SqlFragment, range: Range): Promise<Map<string, Curve>> {
-  const [views, cover] = await Promise.all([
-    rows<{ video_id: string; views: string }>(
-      db,
-      sql`SELECT video_id, count() AS views
-          FROM ${latestSessions(db, where, [])}
-          WHERE ${viewsIn(range)}
-          GROUP BY video_id`,
-    ),
-    rows<{ video_id: string; bucket: number | string; n: string }>(
-      db,
-      sql`SELECT video_id, arrayJoin(covered) AS bucket, count() AS n
-          FROM ${latestSessions(db, where, ['covered'])}
-          WHERE ${viewsIn(range)}
-          GROUP BY video_id, bucket`,
-    ),
-  ]);
-  const out = new Map<string, Curve>(
-    views.map((x) => [x.video_id, { views: num(x.views), covering: new Array<number>(RETENTION_POINTS).fill(0) }]),
+  const r = await rows<{ video_id: string; bucket: number | string; n: string }>(
+    db,
+    sql`SELECT video_id, arrayJoin(arrayPushBack(covered, ${v.uint(VIEW_BUCKET, 'UInt8')})) AS bucket, count() AS n
+        FROM ${latestSessions(db, where, ['covered'])}
+        WHERE ${viewsIn(range)}
+        GROUP BY video_id, bucket`,
   );
-  for (const x of cover) {
-    const c = out.get(x.video_id);
+  const out = new Map<string, Curve>();
+  const curve = (id: string): Curve => {
+    let c = out.get(id);
+    if (!c) out.set(id, (c = { views: 0, covering: new Array<number>(RETENTION_POINTS).fill(0) }));
+    return c;
+  };
+  for (const x of r) {
     const b = num(x.bucket);
-    if (c && b >= 0 && b < RETENTION_POINTS) c.covering[b] = num(x.n);
+    if (b === VIEW_BUCKET) curve(x.video_id).views = num(x.n);
+    else if (b >= 0 && b < RETENTION_POINTS) curve(x.video_id).covering[b] = num(x.n);
   }
   return out;
 }
@@ -82,19 +80,17 @@ export async function retention(
 ): Promise<Retention> {
   const lo = Math.floor(video.duration_ms / 2);
   const hi = video.duration_ms * 2;
-  const [own, others] = await Promise.all([
-    curves(db, sql`video_id = ${v.string(video.video_id)}`, range),
-    curves(
-      db,
-      sql`video_id IN (
-            SELECT video_id FROM ${table(db, 'videos')} FINAL
-            WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0 AND video_id != ${v.string(video.video_id)}
-              AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)})`,
-      range,
-    ),
-  ]);
-  const mine = own.get(video.video_id);
-  const peers = [...others.values()].filter((c) => c.views > 0);
+  // the video and its peers (the creator's other videos of similar length) in one pass
+  const all = await curves(
+    db,
+    sql`video_id = ${v.string(video.video_id)} OR video_id IN (
+          SELECT video_id FROM ${table(db, 'videos')} FINAL
+          WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0
+            AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)})`,
+    range,
+  );
+  const mine = all.get(video.video_id);
+  const peers = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
   return {
     views: mine?.views ?? 0,
     points: curvePoints(mine),

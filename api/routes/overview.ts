@@ -1,7 +1,7 @@
 // GET /v1/creators/:id/overview — the headline numbers of a range, each with the previous
 // period of equal length and the change.
 import type { Cell } from '../csv.js';
-import { countsTotal, engagement, uniqueViewers } from '../queries/common.js';
+import { countsTotal, engagements, uniqueViewers } from '../queries/common.js';
 import { iso } from '../queries/range.js';
 import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../schemas.js';
 import {
@@ -75,13 +75,12 @@ export const overviewRoutes: ApiRoutes = async (app) => {
       const cur = parsed.range;
       const prev = previousOf(cur);
       const { f, final } = await finalityFor(request, cur.to, { sessionsOf: { dim: 'creator', id, range: cur } });
-      const [c, p, uc, up, ec, ep] = await Promise.all([
+      const [c, p, uc, up, [ec, ep]] = await Promise.all([
         countsTotal(ctx, 'creator', id, cur),
         countsTotal(ctx, 'creator', id, prev),
         uniqueViewers(ctx, 'creator', id, cur),
         uniqueViewers(ctx, 'creator', id, prev),
-        engagement(ctx, 'creator', id, cur),
-        engagement(ctx, 'creator', id, prev),
+        engagements(ctx, 'creator', id, [cur, prev]),
       ]);
       const pairs: Record<Metric, [number | null, number | null]> = {
         plays: [c.plays, p.plays],

@@ -12,6 +12,9 @@ export function createClickHouse(config: Config['clickhouse'], database?: string
     password: config.password,
     database: database ?? config.database,
     request_timeout: 60_000,
+    // A busy processor's event loop can stall past the idle-socket timer (2.5 s, under the
+    // server's 3 s keep-alive): drop such sockets before reuse instead of risking a reset.
+    keep_alive: { eagerly_destroy_stale_sockets: true },
     // 18.16 knows nothing of newer settings; send none that it would reject.
     clickhouse_settings: {},
   });
