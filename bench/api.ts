@@ -468,8 +468,7 @@ async function main(): Promise<void> {
       log(`reusing ${DATABASE}: ${prepared.events} events generated ${prepared.prepared_at} UTC`);
       // tables added since it was prepared (migrations are idempotent)
       await migrate(ch, DATABASE, join(projectRoot, 'schemas', 'clickhouse'));
-    }
-    else prepared = await prepare(config, kafka, ch);
+    } else prepared = await prepare(config, kafka, ch);
 
     // What is in the database now, and the range: the last 7 days of the data.
     const db = (t: keyof typeof TABLES) => v.table(DATABASE, TABLES[t]);
