@@ -168,7 +168,9 @@ export async function relatedVideos(
       video_id: p.k,
       creator_id: c.creator_id,
       title: c.title,
-      score: p.co / Math.sqrt(nx * (n.get(p.k) ?? 0)),
+      // 12 decimals: the decayed co-view sums come out of ClickHouse in no fixed order, and the
+      // noise in their last bits must not reorder videos of equal score
+      score: Number((p.co / Math.sqrt(nx * (n.get(p.k) ?? 0))).toFixed(12)),
       support: p.support,
     });
   }

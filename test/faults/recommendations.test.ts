@@ -156,9 +156,15 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     expect(want.pairs!.length).toBeGreaterThan(1000);
     expect(got).toEqual(want);
     // and so are the answers served from them
+    // (scores are sums of decayed floats: ClickHouse may add them in another order, so the
+    // last bits can differ between two databases holding equal counts)
+    const rounded = (list: Awaited<ReturnType<typeof relatedVideos>>) =>
+      list.map((r) => ({ ...r, score: Number(r.score.toFixed(9)) }));
     const top = (await videoAudiences(main(), { asOf })).slice(0, 10);
     for (const { video_id } of top) {
-      expect(await relatedVideos(crash(), video_id, { asOf })).toEqual(await relatedVideos(main(), video_id, { asOf }));
+      expect(rounded(await relatedVideos(crash(), video_id, { asOf }))).toEqual(
+        rounded(await relatedVideos(main(), video_id, { asOf })),
+      );
     }
   }, 900_000);
 });
