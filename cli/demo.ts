@@ -101,7 +101,9 @@ async function smoke(config: Config, count: number): Promise<void> {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the whole pipeline here: services, collector, processors, generated traffic, live numbers')
+    .description(
+      'run the whole pipeline here: services, collector, processors, insights API and dashboard, generated traffic, live numbers',
+    )
     .option('-n, --events <count>', 'generated records to send', '20000')
     .option('-r, --rate <perSecond>', 'records per second through the collector', '500')
     .option('-s, --seed <n>', 'generator seed (default: a new one each run, so runs add up)')
