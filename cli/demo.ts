@@ -8,7 +8,6 @@
 // cleanly; the services keep running.
 import type { Command } from 'commander';
 import { signToken } from '../api/auth.js';
-import { dashboardPlugin } from '../api/dashboard/plugin.js';
 import { createClickHouse, queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -154,7 +153,7 @@ export function registerDemo(program: Command): void {
         stops.push(() => processors.stop());
         const collector = await runCollector(config);
         stops.push(() => collector.close());
-        const api = await runApi(config, { plugins: [dashboardPlugin] }).catch((err: unknown) => {
+        const api = await runApi(config).catch((err: unknown) => {
           if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
             throw new PrerequisiteError(
               `port ${config.api.port} is in use (another API or demo?): stop it or set VIEWPULSE_API_PORT`,

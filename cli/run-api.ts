@@ -1,5 +1,6 @@
 // `viewpulse run api`: the creator insights API on ClickHouse. This is the only place that
 // opens the API's port.
+import { dashboardPlugin } from '../api/dashboard/plugin.js';
 import type { Command } from 'commander';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp } from '../api/app.js';
@@ -71,11 +72,11 @@ export interface RunApiOverrides {
   /** Override what the environment says. */
   options?: Partial<ApiOptions>;
   now?: () => number;
-  /** more root-level plugins (e.g. the dashboard page) */
+  /** more root-level plugins, after the dashboard */
   plugins?: readonly FastifyPluginAsync[];
 }
 
-/** Builds the API on the configured ClickHouse and listens; `close()` drains requests, then ClickHouse. */
+/** Builds the API (with the dashboard) on the configured ClickHouse and listens; `close()` drains requests, then ClickHouse. */
 export async function runApi(config: Config, overrides: RunApiOverrides = {}): Promise<RunningApi> {
   const options = { ...apiOptionsFromEnv(overrides.env ?? process.env), ...overrides.options };
   const logger = overrides.logger ?? createLogger(config.logLevel, 'api');
@@ -89,7 +90,8 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
     rateLimit: options.rateLimit,
     metrics: createMetricsRegistry({ defaultMetrics: true }),
     ...(overrides.now ? { now: overrides.now } : {}),
-    ...(overrides.plugins ? { plugins: overrides.plugins } : {}),
+    // the dashboard at / is part of the served API (README, issue: "served by the API")
+    plugins: [dashboardPlugin, ...(overrides.plugins ?? [])],
   });
   const host = overrides.host ?? '127.0.0.1';
   try {
@@ -120,7 +122,7 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
 export function registerRunApi(run: Command): void {
   run
     .command('api')
-    .description('run the creator insights API: /v1/creators/..., /v1/videos/..., OpenAPI at /docs')
+    .description('run the creator insights API and its dashboard: /v1/creators/..., /v1/videos/..., OpenAPI at /docs')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (default VIEWPULSE_API_PORT, 3000)')
     .addHelpText(
@@ -131,8 +133,9 @@ export function registerRunApi(run: Command): void {
         'VIEWPULSE_CLICKHOUSE_URL, _DATABASE, _USER, _PASSWORD, VIEWPULSE_LOG_LEVEL, and:',
         ...Object.entries(API_ENV).map(([k, v]) => `  ${k}: ${v}`),
         '',
-        'Endpoints: GET /v1/creators/:id/{overview,timeseries,realtime,videos,audience,health},',
-        'GET /v1/videos/:id/{stats,retention,breakdown,traffic}, /docs (OpenAPI), /healthz, /readyz, /metrics.',
+        'Endpoints: GET /v1/creators/:id/{overview,timeseries,realtime,videos,audience,audience/also-watched,health},',
+        'GET /v1/videos/:id/{stats,retention,breakdown,traffic,recommendations}, the dashboard at /, /docs (OpenAPI),',
+        '/healthz, /readyz, /metrics.',
         'Tokens: npx viewpulse token --creator <id> [--admin] [--ttl 1h]',
       ].join('\n'),
     )

@@ -10,9 +10,8 @@
 // and a Content-Security-Policy that allows only this origin. The page itself is public; the
 // data comes from the JSON API with the bearer token the user pastes.
 //
-//   buildApp({ ..., plugins: [dashboardPlugin] })       // api/app.ts registers it at the root
-//   runApi(config, { plugins: [dashboardPlugin] })      // cli/run-api.ts passes it on
-// Registering it a second time is harmless (the second registration does nothing).
+//   runApi(config)                                      // cli/run-api.ts always serves it
+//   buildApp({ ..., plugins: [dashboardPlugin] })       // at the root, outside /v1's auth
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -113,8 +112,6 @@ function send(request: FastifyRequest, reply: FastifyReply, a: Asset): FastifyRe
 }
 
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, options) => {
-  // Registered twice (buildApp by default and a caller's `plugins`): the first one serves.
-  if (app.hasRoute({ method: 'GET', url: '/dashboard/:file' })) return;
   const files = readAssets(options.root ?? DEFAULT_DASHBOARD_ROOT);
   const index = files.get('index.html');
   if (!index) throw new Error(`dashboard: no index.html in ${options.root ?? DEFAULT_DASHBOARD_ROOT}`);

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../api/auth.js';
-import { dashboardPlugin } from '../../api/dashboard/plugin.js';
 import { runApi, type RunningApi } from '../../cli/run-api.js';
 import type { RunningProcessors } from '../../cli/run-processors.js';
 import { CHROMIUM_FLAGS, chromiumVersion, ensureChromium } from '../../infra/chromium.js';
@@ -184,7 +183,7 @@ describe('dashboard in Chromium', () => {
     secret = p.testConfig.api.jwtSecret;
     token = await signToken({ secret, sub: creatorId, role: 'creator', ttlSeconds: 3600 });
 
-    api = await runApi(p.testConfig, { port: 0, plugins: [dashboardPlugin], options: { rateLimit: false } });
+    api = await runApi(p.testConfig, { port: 0, options: { rateLimit: false } });
 
     userDataDir = mkdtempSync(join(tmpdir(), 'viewpulse-chromium-'));
     try {
