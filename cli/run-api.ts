@@ -1,5 +1,6 @@
 // `viewpulse run api`: the creator insights API on ClickHouse. This is the only place that
 // opens the API's port.
+import { parsePort, stopOnSignal } from './foreground.js';
 import { dashboardPlugin } from '../api/dashboard/plugin.js';
 import type { Command } from 'commander';
 import type { FastifyPluginAsync } from 'fastify';
@@ -7,7 +8,7 @@ import { buildApp } from '../api/app.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from '../api/auth.js';
 import { createMetricsRegistry } from '../api/metrics.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
-import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { ConfigError, int, loadConfig, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 
 type Env = Record<string, string | undefined>;
@@ -22,15 +23,6 @@ export const API_ENV = {
 export interface ApiOptions {
   corsOrigins: string[];
   rateLimit: RateLimitOptions | false;
-}
-
-function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
-  return n;
 }
 
 /** Reads the API's variables; an invalid value throws ConfigError naming it. */
@@ -51,8 +43,8 @@ export function apiOptionsFromEnv(env: Env = process.env): ApiOptions {
     if (!ok)
       throw new ConfigError('VIEWPULSE_API_CORS_ORIGINS', `expected origins like https://example.com or *, got "${o}"`);
   }
-  const perSecond = intVar(env, 'VIEWPULSE_API_RATE_LIMIT', DEFAULT_RATE_LIMIT.perSecond, 0, 1_000_000);
-  const burst = intVar(env, 'VIEWPULSE_API_RATE_BURST', Math.max(DEFAULT_RATE_LIMIT.burst, perSecond), 1, 10_000_000);
+  const perSecond = int(env, 'VIEWPULSE_API_RATE_LIMIT', DEFAULT_RATE_LIMIT.perSecond, 0, 1_000_000);
+  const burst = int(env, 'VIEWPULSE_API_RATE_BURST', Math.max(DEFAULT_RATE_LIMIT.burst, perSecond), 1, 10_000_000);
   return { corsOrigins, rateLimit: perSecond === 0 ? false : { perSecond, burst } };
 }
 
@@ -141,25 +133,10 @@ export function registerRunApi(run: Command): void {
     )
     .action(async (opts: { host: string; port?: string }) => {
       try {
-        const port = opts.port === undefined ? undefined : Number(opts.port);
-        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-          throw new ConfigError('--port', `expected 0..65535, got "${opts.port}"`);
-        }
+        const port = parsePort(opts.port);
         const api = await runApi(loadConfig(), { host: opts.host, port });
         console.error(`viewpulse insights API on ${api.url} (docs: ${api.url}/docs; Ctrl-C stops it)`);
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            void api.close().then(resolve, (err: unknown) => {
-              console.error(err);
-              process.exitCode = 1;
-              resolve();
-            });
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await stopOnSignal(() => api.close());
       } catch (err) {
         console.error(err instanceof ConfigError ? `viewpulse: ${err.message}` : err);
         process.exitCode = 1;

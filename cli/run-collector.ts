@@ -1,5 +1,6 @@
 // `viewpulse run collector`: the HTTP collector with the real Kafka producer behind it. This
 // is the only place that connects the producer and opens the collector's port.
+import { parsePort, stopOnSignal } from './foreground.js';
 import type { Command } from 'commander';
 import { buildCollectorApp, type EventSink } from '../api/collector/app.js';
 import {
@@ -120,25 +121,10 @@ export function registerRunCollector(run: Command): void {
     )
     .action(async (opts: { host: string; port?: string }) => {
       try {
-        const port = opts.port === undefined ? undefined : Number(opts.port);
-        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-          throw new ConfigError('--port', `expected 0..65535, got "${opts.port}"`);
-        }
+        const port = parsePort(opts.port);
         const collector = await runCollector(loadConfig(), { host: opts.host, port });
         console.error(`viewpulse collector listening on ${collector.url} (Ctrl-C stops it)`);
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            void collector.close().then(resolve, (err: unknown) => {
-              console.error(err);
-              process.exitCode = 1;
-              resolve();
-            });
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await stopOnSignal(() => collector.close());
       } catch (err) {
         console.error(err instanceof ConfigError ? `viewpulse: ${err.message}` : err);
         process.exitCode = 1;

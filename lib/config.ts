@@ -19,7 +19,8 @@ function str(env: Env, name: string, fallback: string): string {
   return v.trim();
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** An integer variable within [min, max], or the fallback when unset; errors name the variable. */
+export function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
