@@ -28,11 +28,11 @@ import type { Logger } from '../lib/logger.js';
 import { DEFAULT_RATE_LIMIT, installAuth, type RateLimitOptions } from './auth.js';
 import {
   clientErrorHandler,
+  installProblemHandlers,
   problem,
   problemFromError,
   sendProblem,
   type Problem,
-  type ProblemKind,
 } from './problem.js';
 import { ROUTES } from './routes/index.js';
 import { problemSchema } from './schemas.js';
@@ -160,19 +160,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   app.decorateReply('finalRange', false);
   app.removeContentTypeParser(['text/plain']);
 
-  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { problem: p, headers } = problemFor(err);
-    if (p.status === 503) request.log.warn({ err }, 'ClickHouse unavailable');
-    else if (p.status >= 500) request.log.error({ err }, 'request failed');
-    else request.log.debug({ code: p.code, detail: p.detail }, 'request refused');
-    return sendProblem(reply, { ...p, request_id: request.id }, headers);
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      ...problem('not_found' as ProblemKind, `no route ${request.method} ${request.url.slice(0, 200)}`),
-      request_id: request.id,
-    }),
-  );
+  installProblemHandlers(app, problemFor);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

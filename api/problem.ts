@@ -125,11 +125,17 @@ export function problemFromError(err: unknown): { problem: Problem; headers: Rec
   return { problem: problem('internal', 'an unexpected error occurred; it has been logged'), headers: {} };
 }
 
-/** Error handler and not-found handler answering problem documents, with the request id. */
-export function installProblemHandlers(app: FastifyInstance): void {
+/**
+ * Error handler and not-found handler answering problem documents, with the request id.
+ * `toProblem` maps an error (default problemFromError; the insights API adds ClickHouse outages).
+ */
+export function installProblemHandlers(
+  app: FastifyInstance,
+  toProblem: typeof problemFromError = problemFromError,
+): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { problem: p, headers } = problemFromError(err);
-    if (p.status === 503) request.log.warn({ code: p.code, detail: p.detail }, 'service unavailable');
+    const { problem: p, headers } = toProblem(err);
+    if (p.status === 503) request.log.warn({ err, code: p.code, detail: p.detail }, 'service unavailable');
     else if (p.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ code: p.code, detail: p.detail }, 'request refused');
     return sendProblem(reply, { ...p, request_id: request.id }, headers);

@@ -19,6 +19,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { problem, sendProblem } from '../problem.js';
 
 export interface DashboardOptions {
   /** Directory of the page's files (default: api/dashboard/public next to this file). */
@@ -120,13 +121,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   files.set('vendor/uplot.css', uplot.css);
 
   const notFound = (reply: FastifyReply): FastifyReply =>
-    reply.code(404).header('content-type', 'application/problem+json').send({
-      type: 'urn:viewpulse:problem:not-found',
-      title: 'Not found',
-      status: 404,
-      detail: 'no such dashboard file',
-      code: 'VP_ERR_HTTP_NOT_FOUND',
-    });
+    sendProblem(reply, problem('not_found', 'no such dashboard file'));
 
   const hide = { schema: { hide: true } };
   app.get('/', hide, (request, reply) => send(request, reply, index));

@@ -11,7 +11,7 @@ import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { NAME as ENGAGEMENT } from '../../processors/engagement/processor.js';
 import { DEFAULT_VIEW_COUNTS, NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
 import { TABLES, type TableKey } from '../../schemas/tables.js';
-import { floorTo, HOUR_MS, innerUnit, segments, type Range } from './range.js';
+import { bucketIndex, floorTo, HOUR_MS, innerUnit, segments, type Range } from './range.js';
 
 export interface Db {
   clickhouse: ClickHouseClient;
@@ -101,14 +101,22 @@ export interface Counts {
 
 export const ZERO_COUNTS: Counts = { plays: 0, views: 0, watch_time_ms: 0 };
 
+/** The sum of some counts (a series' buckets add up to the range exactly). */
+export const sumCounts = (list: readonly Counts[]): Counts =>
+  list.reduce(
+    (t, c) => ({
+      plays: t.plays + c.plays,
+      views: t.views + c.views,
+      watch_time_ms: t.watch_time_ms + c.watch_time_ms,
+    }),
+    { ...ZERO_COUNTS },
+  );
+
 interface CountRow {
   plays: string;
   views: string;
   watch: string;
 }
-
-const toCounts = (r: CountRow | undefined): Counts =>
-  r ? { plays: num(r.plays), views: num(r.views), watch_time_ms: num(r.watch) } : { ...ZERO_COUNTS };
 
 /** `(grain = 'minute' AND window_start >= .. AND window_start < ..) OR ...` covering the range exactly. */
 export function segmentFilter(range: Range): SqlFragment {
@@ -119,33 +127,7 @@ export function segmentFilter(range: Range): SqlFragment {
   return parts.length ? sql`(${join(parts, ' OR ')})` : sql`0`;
 }
 
-const idFilter = (dim: Dim, ids: string | SqlFragment): SqlFragment =>
-  typeof ids === 'string'
-    ? sql`dim = ${v.string(dim)} AND id = ${v.string(ids)}`
-    : sql`dim = ${v.string(dim)} AND id IN ${ids}`;
-
-/** Plays, views and watch time of one video or creator over a range: exact. */
-export async function countsTotal(db: Db, dim: Dim, id: string, range: Range): Promise<Counts> {
-  const [r] = await rows<CountRow>(
-    db,
-    sql`SELECT sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
-        FROM ${table(db, 'counts')} FINAL
-        WHERE ${idFilter(dim, id)} AND ${segmentFilter(range)}`,
-  );
-  return toCounts(r);
-}
-
-/** Per-video counts over a range for the videos in `ids` (a sub-query), exact. */
-export async function countsByVideo(db: Db, ids: SqlFragment, range: Range): Promise<Map<string, Counts>> {
-  const r = await rows<CountRow & { id: string }>(
-    db,
-    sql`SELECT id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
-        FROM ${table(db, 'counts')} FINAL
-        WHERE ${idFilter('video', ids)} AND ${segmentFilter(range)}
-        GROUP BY id`,
-  );
-  return new Map(r.map((x) => [x.id, toCounts(x)]));
-}
+const idFilter = (dim: Dim, id: string): SqlFragment => sql`dim = ${v.string(dim)} AND id = ${v.string(id)}`;
 
 /**
  * Counts per bucket, exact: `boundaries` = [from, b1, ..., to] (range.ts bucketBoundaries). The
@@ -183,24 +165,13 @@ export async function countsSeries(db: Db, dim: Dim, id: string, boundaries: rea
         GROUP BY u`,
   );
   for (const row of r) {
-    const i = indexOf(boundaries, num(row.u) * 1000);
+    const i = bucketIndex(boundaries, num(row.u) * 1000);
     const c = out[i]!;
     c.plays += num(row.plays);
     c.views += num(row.views);
     c.watch_time_ms += num(row.watch);
   }
   return out;
-}
-
-function indexOf(boundaries: readonly number[], t: number): number {
-  let lo = 0;
-  let hi = boundaries.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (boundaries[mid]! <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 // ---------------------------------------------------------------------------- unique viewers
@@ -413,9 +384,4 @@ export async function finality(db: Db): Promise<Finality> {
   };
   const counts = wm(VIEW_COUNTS);
   return { counts: counts === null ? null : Math.max(0, counts - WINDOW_GRACE_MS), engagement: wm(ENGAGEMENT) };
-}
-
-/** finality(db).counts: the API's finalized_through. */
-export async function finalizedThrough(db: Db): Promise<number | null> {
-  return (await finality(db)).counts;
 }

@@ -2,7 +2,8 @@
 // are final, the late events of the creator's videos (applied as deltas, or set aside) and
 // the records of its videos the processors refused (dead letters, with their codes).
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { creatorVideoIds, finalizedThrough, num, rows, table, type Db } from './common.js';
+import { NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
+import { creatorVideoIds, num, rows, table, WINDOW_GRACE_MS, type Db } from './common.js';
 import { iso, type Range } from './range.js';
 
 export interface ProcessorWatermark {
@@ -42,7 +43,7 @@ const RECORD = sql`uniqExact(source_topic, kafka_partition, kafka_offset)`;
 
 export async function health(db: Db, creatorId: string, range: Range, now: number): Promise<Health> {
   const inRange = sql`record_time >= ${v.dateTime(range.from)} AND record_time < ${v.dateTime(range.to)}`;
-  const [wms, late, finalized, deadByCode, dead] = await Promise.all([
+  const [wms, late, deadByCode, dead] = await Promise.all([
     rows<{ processor: string; partitions: string; lo: number; hi: number }>(
       db,
       sql`SELECT processor, count() AS partitions, toUInt32(min(watermark)) AS lo, toUInt32(max(watermark)) AS hi
@@ -59,7 +60,6 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
           GROUP BY processor, applied
           ORDER BY processor, applied`,
     ),
-    finalizedThrough(db),
     rows<{ code: string; n: string }>(
       db,
       sql`SELECT code, ${RECORD} AS n
@@ -82,6 +82,9 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
     oldest_watermark: iso(num(w.lo) * 1000),
     newest_watermark: iso(num(w.hi) * 1000),
   }));
+  // finalized_through as finality() computes it: view-counts' lowest watermark minus the grace
+  const counts = wms.find((w) => w.processor === VIEW_COUNTS);
+  const finalized = counts ? Math.max(0, num(counts.lo) * 1000 - WINDOW_GRACE_MS) : null;
   const newest = wms.length ? Math.max(...wms.map((w) => num(w.hi) * 1000)) : null;
   const byProcessor = new Map<string, LateEvents>();
   for (const r of late) {

@@ -1,7 +1,7 @@
 // GET /v1/creators/:id/overview — the headline numbers of a range, each with the previous
 // period of equal length and the change.
 import type { Cell } from '../csv.js';
-import { countsTotal, engagements, uniqueViewers } from '../queries/common.js';
+import { countsSeries, engagements, uniqueViewers, type Counts } from '../queries/common.js';
 import { iso } from '../queries/range.js';
 import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../schemas.js';
 import {
@@ -75,13 +75,14 @@ export const overviewRoutes: ApiRoutes = async (app) => {
       const cur = parsed.range;
       const prev = previousOf(cur);
       const { f, final } = await finalityFor(request, cur.to, { sessionsOf: { dim: 'creator', id, range: cur } });
-      const [c, p, uc, up, [ec, ep]] = await Promise.all([
-        countsTotal(ctx, 'creator', id, cur),
-        countsTotal(ctx, 'creator', id, prev),
+      const [periods, uc, up, [ec, ep]] = await Promise.all([
+        // both periods in one read: two buckets split at cur.from, each exact
+        countsSeries(ctx, 'creator', id, [prev.from, cur.from, cur.to]),
         uniqueViewers(ctx, 'creator', id, cur),
         uniqueViewers(ctx, 'creator', id, prev),
         engagements(ctx, 'creator', id, [cur, prev]),
       ]);
+      const [p, c] = periods as [Counts, Counts];
       const pairs: Record<Metric, [number | null, number | null]> = {
         plays: [c.plays, p.plays],
         views: [c.views, p.views],

@@ -1,6 +1,6 @@
 // GET /v1/videos/:id/stats — a video's totals and series over a range.
 import { assertVideoAccess } from '../auth.js';
-import { countsSeries, countsTotal, engagement, uniqueViewers } from '../queries/common.js';
+import { countsSeries, engagement, sumCounts, uniqueViewers } from '../queries/common.js';
 import { iso, type Interval } from '../queries/range.js';
 import {
   arrayOf,
@@ -76,8 +76,7 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
       const { f, final } = await finalityFor(request, parsed.range.to, {
         sessionsOf: { dim: 'video', id, range: parsed.range },
       });
-      const [totals, series, uniques, eng] = await Promise.all([
-        countsTotal(ctx, 'video', id, parsed.range),
+      const [series, uniques, eng] = await Promise.all([
         countsSeries(ctx, 'video', id, boundaries),
         uniqueViewers(ctx, 'video', id, parsed.range),
         engagement(ctx, 'video', id, parsed.range),
@@ -90,7 +89,7 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
         interval,
         finalized_through: f.counts === null ? null : iso(f.counts),
         totals: {
-          ...totals,
+          ...sumCounts(series),
           unique_viewers: uniques,
           average_view_duration_ms: eng.average_view_duration_ms,
           average_percentage_viewed: eng.average_percentage_viewed,
