@@ -15,6 +15,7 @@
 //                                                  unknown, deleted or not yours → 404
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { TokenBuckets, type RateLimitOptions } from '../lib/rate-limit.js';
 import { ProblemError } from './problem.js';
 import { findVideo, type Db, type VideoInfo } from './queries/common.js';
 
@@ -117,55 +118,9 @@ export async function verifyToken(
 
 // ---------------------------------------------------------------------------- rate limit
 
-export interface RateLimitOptions {
-  /** tokens refilled per second */
-  perSecond: number;
-  /** bucket size */
-  burst: number;
-  /** most tokens remembered; the least recently seen is forgotten first */
-  maxKeys?: number;
-}
+export type { RateLimitOptions } from '../lib/rate-limit.js';
 
 export const DEFAULT_RATE_LIMIT: Required<RateLimitOptions> = { perSecond: 20, burst: 60, maxKeys: 10_000 };
-
-/**
- * Token buckets per key with bounded memory: at most `maxKeys` buckets, least recently used
- * evicted first (a forgotten key starts again with a full bucket).
- */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  private readonly opts: Required<RateLimitOptions>;
-
-  constructor(
-    opts: RateLimitOptions,
-    private readonly now: () => number,
-  ) {
-    this.opts = { ...DEFAULT_RATE_LIMIT, ...opts };
-    if (!(this.opts.perSecond > 0) || !(this.opts.burst >= 1) || !(this.opts.maxKeys >= 1)) {
-      throw new RangeError('rate limit: perSecond > 0, burst ≥ 1 and maxKeys ≥ 1 are required');
-    }
-  }
-
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  /** Takes a token: 0 when allowed, otherwise whole seconds until one is available (≥ 1). */
-  take(key: string): number {
-    const now = this.now();
-    const b = this.buckets.get(key) ?? { tokens: this.opts.burst, at: now };
-    this.buckets.delete(key);
-    b.tokens = Math.min(this.opts.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.opts.perSecond);
-    b.at = now;
-    this.buckets.set(key, b);
-    if (this.buckets.size > this.opts.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.max(1, Math.ceil((1 - b.tokens) / this.opts.perSecond));
-  }
-}
 
 // ---------------------------------------------------------------------------- hooks
 
@@ -182,7 +137,8 @@ export interface AuthOptions {
  * and rate limited before validation and handlers run.
  */
 export function installAuth(scope: FastifyInstance, o: AuthOptions): void {
-  const buckets = o.rateLimit === false ? undefined : new TokenBuckets(o.rateLimit, o.now);
+  const buckets =
+    o.rateLimit === false ? undefined : new TokenBuckets({ ...DEFAULT_RATE_LIMIT, ...o.rateLimit }, o.now);
   scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // Answers depend on the token and the format; keep what CORS put there (Origin).
     const vary = reply.getHeader('vary');

@@ -16,7 +16,7 @@ import { RecentIds } from './dedup.js';
 import { registerEventsRoute, WRITE_KEY_HEADER, type EventSink } from './events-route.js';
 import { collectorMetrics } from './metrics.js';
 import { collectorOptions, type CollectorOptionsInput } from './options.js';
-import { KeyRateLimiter } from './rate-limit.js';
+import { TokenBuckets } from '../../lib/rate-limit.js';
 import { writeKeyChecker } from './write-keys.js';
 
 export type { EventSink } from './events-route.js';
@@ -85,7 +85,7 @@ export function buildCollectorApp(deps: CollectorDeps): FastifyInstance {
     options,
     now,
     dedup: new RecentIds({ ...options.dedup, now }),
-    limiter: new KeyRateLimiter({ ...options.rateLimit, now }),
+    limiter: new TokenBuckets(options.rateLimit, now),
     checkKey: writeKeyChecker(deps.writeKeys),
     metrics,
   });

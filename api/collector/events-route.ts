@@ -22,7 +22,7 @@ import { assessEvents, readEnvelope, type Rejection } from './batch.js';
 import { compactUuid, type RecentIds } from './dedup.js';
 import type { CollectorMetrics } from './metrics.js';
 import type { CollectorOptions } from './options.js';
-import type { KeyRateLimiter } from './rate-limit.js';
+import type { TokenBuckets } from '../../lib/rate-limit.js';
 
 /** Where accepted events go; resolves once they are durable (AvroProducer.send satisfies it). */
 export interface EventSink {
@@ -40,7 +40,7 @@ export interface EventsRouteContext {
   options: CollectorOptions;
   now: () => number;
   dedup: RecentIds;
-  limiter: KeyRateLimiter;
+  limiter: TokenBuckets;
   checkKey: (candidate: unknown) => string | undefined;
   metrics: CollectorMetrics;
 }

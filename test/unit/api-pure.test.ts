@@ -1,7 +1,8 @@
 // The insights API's pure parts: time zones and buckets, exact grain decomposition, range
 // parsing, CSV, cursors, content negotiation, the token buckets, tokens.
 import { describe, expect, it } from 'vitest';
-import { signToken, TokenBuckets, verifyToken } from '../../api/auth.js';
+import { signToken, verifyToken } from '../../api/auth.js';
+import { TokenBuckets } from '../../lib/rate-limit.js';
 import { parseCsv, toCsv } from '../../api/csv.js';
 import {
   bucketBoundaries,

@@ -8,7 +8,7 @@ import { MAX_DURATION_MS, validateEvent, type EventInput } from '../../api/colle
 import { correctEventTime, sentAtMs, skewOffsetMs } from '../../api/collector/event-time.js';
 import { jsonSizeUpTo } from '../../api/collector/json-size.js';
 import { collectorOptions, collectorOptionsFromEnv, DEFAULT_COLLECTOR_OPTIONS } from '../../api/collector/options.js';
-import { KeyRateLimiter } from '../../api/collector/rate-limit.js';
+import { TokenBuckets } from '../../lib/rate-limit.js';
 import { writeKeyChecker } from '../../api/collector/write-keys.js';
 import { ProblemError } from '../../api/problem.js';
 import { ConfigError } from '../../lib/config.js';
@@ -281,10 +281,10 @@ describe('readEnvelope and assessEvents', () => {
   });
 });
 
-describe('KeyRateLimiter', () => {
+describe('TokenBuckets (per write key)', () => {
   it('allows a burst, then the rate, per key', () => {
     const clock = { now: NOW };
-    const l = new KeyRateLimiter({ perSecond: 10, burst: 5, now: () => clock.now });
+    const l = new TokenBuckets({ perSecond: 10, burst: 5 }, () => clock.now);
     for (let i = 0; i < 5; i++) expect(l.take('k')).toBe(0);
     expect(l.take('k')).toBe(1);
     expect(l.take('other')).toBe(0);
