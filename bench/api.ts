@@ -52,7 +52,7 @@ import { ensureTopics } from '../lib/kafka/topics-admin.js';
 import { PROCESSORS } from '../processors/index.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
-import { waitForCommitted } from '../test/integration/pipeline-helpers.js';
+import { waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { percentile, writeResults } from './results-file.js';
 
 // ---------------------------------------------------------------------------- autocannon

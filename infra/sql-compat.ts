@@ -45,7 +45,7 @@ import type { Config } from '../lib/config.js';
 import { publishSchemas } from '../lib/governance.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
-import { ensureTopics } from '../lib/kafka/topics-admin.js';
+import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import { runChdb, type ChdbResult } from './chdb.js';
@@ -79,7 +79,7 @@ export async function prepareDataset(config: Config, opts: { events: number; see
     await publisher.put(traffic.catalog.videos.map((x) => x.video));
     await publisher.disconnect();
     const loader = await runProcessors(['catalog'], { config, metricsPort: -1 });
-    await waitForCommitted(kafka, `${prefix}viewpulse-catalog`, t.videos);
+    await waitForCommitted(kafka, `${prefix}viewpulse-catalog`, t.videos, 300_000);
     await loader.stop();
     const sink = new KafkaSink(kafka, registry, t.playEvents, { chunk: 1000, maxInFlight: 4 });
     await sink.connect();
@@ -89,7 +89,7 @@ export async function prepareDataset(config: Config, opts: { events: number; see
     const names = ['view-counts', 'engagement', 'raw-events', 'recommendations'] as const;
     const processors = await runProcessors([...names], { config, metricsPort: -1 });
     try {
-      for (const name of names) await waitForCommitted(kafka, `${prefix}viewpulse-${name}`, t.playEvents);
+      for (const name of names) await waitForCommitted(kafka, `${prefix}viewpulse-${name}`, t.playEvents, 300_000);
     } finally {
       await processors.stop();
     }
@@ -110,30 +110,6 @@ export async function dropDataset(config: Config): Promise<void> {
   const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
   if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
   await admin.disconnect();
-}
-
-/** Waits until a consumer group has committed every partition of a topic up to its end. */
-async function waitForCommitted(
-  kafka: ReturnType<typeof createKafka>,
-  groupId: string,
-  topic: string,
-  timeoutMs = 300_000,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const [c] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const at = (p: number): number => Number(c?.partitions.find((x) => x.partition === p)?.offset ?? -1);
-      if (ends.every((e) => Number(e.high) === 0 || at(e.partition) >= Number(e.high))) return;
-      if (Date.now() > deadline) throw new Error(`group ${groupId} did not catch up on ${topic}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 // ---------------------------------------------------------------------------- comparing results

@@ -1,4 +1,5 @@
-// Creates the project's topics when missing (idempotent), as described in schemas/topics.ts.
+// Topic administration: creates the project's topics when missing (idempotent, as described in
+// schemas/topics.ts), and reads how far a topic and a consumer group have come.
 import type { Kafka } from 'kafkajs';
 import { topics, topicSpecs, type TopicKey } from '../../schemas/topics.js';
 
@@ -22,6 +23,42 @@ export async function ensureTopics(kafka: Kafka, prefix = '', playEventPartition
       });
     }
     return missing.map((k) => names[k]);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** The next offset of every partition of a topic. */
+export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+}
+
+/** Waits until a consumer group has committed every partition up to its end. */
+export async function waitForCommitted(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const ends = await endOffsets(kafka, topic);
+  const admin = kafka.admin();
+  await admin.connect();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const done = [...ends].every(
+        ([p, end]) => end === 0 || Number(committed?.partitions.find((x) => x.partition === p)?.offset ?? -1) >= end,
+      );
+      if (done) return;
+      if (Date.now() > deadline)
+        throw new Error(`group ${groupId} did not catch up on ${topic} within ${timeoutMs / 1000}s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   } finally {
     await admin.disconnect();
   }

@@ -1,7 +1,6 @@
 // Wiring for pipeline tests: an isolated topic prefix and ClickHouse database per test file,
 // migrated and with schemas published, plus helpers to wait for processors to catch up.
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { migrate } from '../../lib/clickhouse/migrations.js';
 import { exec, queryRows, type ClickHouseClient } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
@@ -62,41 +61,7 @@ export async function seedCatalog(
   });
 }
 
-/** The next offset of every partition of a topic. */
-export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
-}
-
-/** Waits until a consumer group has committed every partition up to its end. */
-export async function waitForCommitted(
-  kafka: Kafka,
-  groupId: string,
-  topic: string,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const ends = await endOffsets(kafka, topic);
-  const admin = kafka.admin();
-  await admin.connect();
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const done = [...ends].every(
-        ([p, end]) => end === 0 || Number(committed?.partitions.find((x) => x.partition === p)?.offset ?? -1) >= end,
-      );
-      if (done) return;
-      if (Date.now() > deadline)
-        throw new Error(`group ${groupId} did not catch up on ${topic} within ${timeoutMs / 1000}s`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
+export { endOffsets, waitForCommitted } from '../../lib/kafka/topics-admin.js';
 
 export interface CountCell {
   plays: number;
