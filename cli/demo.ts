@@ -8,20 +8,20 @@
 // cleanly; the services keep running.
 import type { Command } from 'commander';
 import { signToken } from '../api/auth.js';
-import { createClickHouse, queryRows } from '../lib/clickhouse/client.js';
+import { createClickHouse, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { runSmoke } from '../lib/smoke.js';
-import { CatalogPublisher } from '../generator/catalog-publish.js';
 import { generateTraffic, type Traffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { CollectorSink } from '../generator/sinks.js';
 import { TABLES } from '../schemas/tables.js';
-import { smokeTopic, topics } from '../schemas/topics.js';
+import { smokeTopic } from '../schemas/topics.js';
 import { PrerequisiteError } from '../infra/service.js';
 import { formatTable, servicesUp } from '../infra/services.js';
+import { publishCatalog } from './generate.js';
 import { migrateAll } from './migrate.js';
 import { runApi } from './run-api.js';
 import { runCollector } from './run-collector.js';
@@ -53,27 +53,22 @@ export function topCreator(traffic: Traffic): string {
 
 const say = (line: string): void => console.log(line);
 
-async function totals(config: Config): Promise<{ plays: number; views: number; watchHours: number; events: number }> {
-  const ch = createClickHouse(config.clickhouse);
-  try {
-    const db = config.clickhouse.database;
-    const [c] = await queryRows<{ plays: string; views: string; watch: string }>(
-      ch,
-      sql`SELECT sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch FROM ${v.table(db, TABLES.counts)} FINAL WHERE dim = 'video' AND grain = 'day'`,
-    );
-    const [e] = await queryRows<{ n: string }>(
-      ch,
-      sql`SELECT count() AS n FROM ${v.table(db, TABLES.playEvents)} FINAL`,
-    );
-    return {
-      plays: Number(c?.plays ?? 0),
-      views: Number(c?.views ?? 0),
-      watchHours: Number(c?.watch ?? 0) / 3_600_000,
-      events: Number(e?.n ?? 0),
-    };
-  } finally {
-    await ch.close();
-  }
+/** What ClickHouse counts so far (one client for the whole demo: the ticker asks every 5 s). */
+async function totals(
+  ch: ClickHouseClient,
+  db: string,
+): Promise<{ plays: number; views: number; watchHours: number; events: number }> {
+  const [c] = await queryRows<{ plays: string; views: string; watch: string }>(
+    ch,
+    sql`SELECT sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch FROM ${v.table(db, TABLES.counts)} FINAL WHERE dim = 'video' AND grain = 'day'`,
+  );
+  const [e] = await queryRows<{ n: string }>(ch, sql`SELECT count() AS n FROM ${v.table(db, TABLES.playEvents)} FINAL`);
+  return {
+    plays: Number(c?.plays ?? 0),
+    views: Number(c?.views ?? 0),
+    watchHours: Number(c?.watch ?? 0) / 3_600_000,
+    events: Number(e?.n ?? 0),
+  };
 }
 
 async function smoke(config: Config, count: number): Promise<void> {
@@ -130,18 +125,13 @@ export function registerDemo(program: Command): void {
         say(formatTable(await servicesUp((l) => console.error(l))));
         if (opts.smoke) return await smoke(config, 1000);
         await migrateAll((l) => say(`migrate: ${l}`));
+        const ch = createClickHouse(config.clickhouse);
+        stops.push(() => ch.close());
 
         const seed = opts.seed === undefined ? Date.now() % 4_294_967_296 : Number(opts.seed);
         const traffic = generateTraffic({ events, seed });
-        const before = await totals(config);
-        const publisher = new CatalogPublisher(
-          createKafka(config.kafka),
-          new RegistryClient(config.registry.url),
-          topics(config.kafka.topicPrefix).videos,
-        );
-        await publisher.connect();
-        await publisher.put(traffic.catalog.videos.map((x) => x.video));
-        await publisher.disconnect();
+        const before = await totals(ch, config.clickhouse.database);
+        await publishCatalog(config, traffic);
         say(
           `catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators published`,
         );
@@ -187,7 +177,7 @@ export function registerDemo(program: Command): void {
           maxHold: 200,
         });
         const ticker = setInterval(() => {
-          void totals(config).then((t) =>
+          void totals(ch, config.clickhouse.database).then((t) =>
             say(
               `  ClickHouse: ${t.events} events · ${t.plays} plays · ${t.views} views · ${t.watchHours.toFixed(1)} h watched`,
             ),
@@ -202,7 +192,7 @@ export function registerDemo(program: Command): void {
         const truth = traffic.truth();
         const deadline = Date.now() + 120_000;
         const added = async (): Promise<{ events: number; plays: number; views: number }> => {
-          const now = await totals(config);
+          const now = await totals(ch, config.clickhouse.database);
           return {
             events: now.events - before.events,
             plays: now.plays - before.plays,

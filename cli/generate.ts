@@ -149,7 +149,8 @@ async function writeCatalogJsonl(path: string, traffic: Traffic): Promise<void> 
   await once(out, 'finish');
 }
 
-async function publishCatalog(config: Config, traffic: Traffic): Promise<string> {
+/** Publishes the traffic's catalog to the videos topic; returns the topic. */
+export async function publishCatalog(config: Config, traffic: Traffic): Promise<string> {
   const topic = topics(config.kafka.topicPrefix).videos;
   const publisher = new CatalogPublisher(createKafka(config.kafka), new RegistryClient(config.registry.url), topic);
   await publisher.connect();

@@ -380,7 +380,8 @@ export class ProcessorRunner<V> {
         0,
       );
       if (force || this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs) await this.checkpoint();
-      if (this.paused && (await this.deps.clickhouse.ping()).success) {
+      // Everything above was acknowledged (and tick() pinged before an empty flush): resume.
+      if (this.paused) {
         this.paused = false;
         this.retryBackoffMs = 500;
         this.consumer.resume([{ topic: this.deps.topic }]);
