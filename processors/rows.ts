@@ -15,7 +15,38 @@ export const WATERMARKS_TABLE: TableSpec = {
   times: ['watermark'],
 };
 
+/** Where a late event came from and what it was about. */
+export interface LateAt {
+  partition: number;
+  offset: number;
+  event_id: string;
+  video_id: string;
+  event_time: number;
+}
+
 /** A late event: applied as a delta (window already closed) or set aside (session closed). */
+export function lateRow(
+  processor: string,
+  at: LateAt,
+  watermark: number,
+  applied: boolean,
+  reason: string,
+): Record<string, unknown> {
+  return {
+    processor,
+    kafka_partition: at.partition,
+    kafka_offset: at.offset,
+    event_id: at.event_id,
+    video_id: at.video_id,
+    event_time: at.event_time,
+    watermark: Number.isFinite(watermark) ? watermark : 0,
+    lateness_ms: Number.isFinite(watermark) ? Math.max(0, watermark - at.event_time) : 0,
+    applied: applied ? 1 : 0,
+    reason,
+  };
+}
+
+/** lateRow for the input record itself. */
 export function lateEventRow(
   processor: string,
   r: InputRecord<PlayEvent>,
@@ -23,18 +54,14 @@ export function lateEventRow(
   applied: boolean,
   reason: string,
 ): Record<string, unknown> {
-  return {
+  const { event_id, video_id, event_time } = r.value;
+  return lateRow(
     processor,
-    kafka_partition: r.partition,
-    kafka_offset: r.offset,
-    event_id: r.value.event_id,
-    video_id: r.value.video_id,
-    event_time: r.value.event_time,
-    watermark: Number.isFinite(watermark) ? watermark : 0,
-    lateness_ms: Number.isFinite(watermark) ? Math.max(0, watermark - r.value.event_time) : 0,
-    applied: applied ? 1 : 0,
+    { partition: r.partition, offset: r.offset, event_id, video_id, event_time },
+    watermark,
+    applied,
     reason,
-  };
+  );
 }
 
 /** How far a partition's results are final: the watermark, versioned by offset. */

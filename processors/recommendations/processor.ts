@@ -45,7 +45,7 @@ import {
   type PlaybackSnapshot,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateEventRow, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
   type Catalog,
@@ -180,20 +180,14 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
       if (t === null) continue;
       const through = this.closedThrough.get(s.viewerId);
       if (through !== undefined && t < through) {
-        pushRows(this.out, TABLES.lateEvents, [
-          {
-            processor: NAME,
-            kafka_partition: this.partition,
-            kafka_offset: last[0],
-            event_id: last[1],
-            video_id: s.videoId,
-            event_time: t,
-            watermark: Number.isFinite(wm) ? wm : 0,
-            lateness_ms: Math.max(0, wm - t),
-            applied: 0,
-            reason: 'coview_window_closed',
-          },
-        ]);
+        const at = {
+          partition: this.partition,
+          offset: last[0],
+          event_id: last[1],
+          video_id: s.videoId,
+          event_time: t,
+        };
+        pushRows(this.out, TABLES.lateEvents, [lateRow(NAME, at, wm, false, 'coview_window_closed')]);
         continue;
       }
       this.open.set(
