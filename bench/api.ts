@@ -26,6 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
+import { spawnProcessors, stopChild } from './children.js';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -145,23 +146,7 @@ const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
 // ---------------------------------------------------------------------------- child processes
 
 /** `viewpulse run processors` (every processor) on the bench topics and database. */
-function startProcessors(): ChildProcess {
-  return spawn(
-    process.execPath,
-    [join(projectRoot, 'bin', 'viewpulse.js'), 'run', 'processors', '--metrics-port', '-1'],
-    {
-      env: childEnv(),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
+const startProcessors = (): ChildProcess => spawnProcessors(undefined, { prefix: PREFIX, database: DATABASE });
 
 /** This file again in a child process, in one of its serve modes; resolves with the first marked line. */
 async function startSelf(mode: '--serve-api' | '--serve-pump', env: Record<string, string>, mark: string) {
@@ -296,15 +281,11 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
   const traffic = generateTraffic({ events: EVENTS, seed: SEED, now: Date.now() });
   // The catalog first (the catalog processor alone), then every event straight into Kafka,
   // then the processors from offset 0 until they committed the whole topic.
-  const catalogLoader = spawn(
-    process.execPath,
-    [join(projectRoot, 'bin', 'viewpulse.js'), 'run', 'processors', '--only', 'catalog', '--metrics-port', '-1'],
-    { env: childEnv(), stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const catalogLoader = spawnProcessors(['catalog'], { prefix: PREFIX, database: DATABASE });
   let processors: ChildProcess | undefined;
   try {
     await publishCatalog(kafka, config.registry.url, traffic);
-    await stop(catalogLoader);
+    await stopChild(catalogLoader);
     log(`catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators loaded`);
     const sink = new KafkaSink(kafka, registry, topics(PREFIX).playEvents, { chunk: 2000, maxInFlight: 8 });
     await sink.connect();
@@ -339,8 +320,8 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
     await ch.insert({ table: `${DATABASE}.${META}`, values: [prepared], format: 'JSONEachRow' });
     return prepared;
   } finally {
-    await stop(catalogLoader);
-    await stop(processors);
+    await stopChild(catalogLoader);
+    await stopChild(processors);
   }
 }
 
@@ -455,7 +436,7 @@ async function main(): Promise<void> {
   // Ctrl-C: stop the children (API, processors, pump) before leaving.
   const interrupted = (): void => {
     log('interrupted: stopping the child processes');
-    void Promise.all(children.map((c) => stop(c))).then(() => process.exit(130));
+    void Promise.all(children.map((c) => stopChild(c))).then(() => process.exit(130));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
@@ -536,7 +517,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_API_DUMP_SQL) {
       writeFileSync(process.env.BENCH_API_DUMP_SQL, JSON.stringify(Object.fromEntries(sqlOf), null, 2));
     }
-    await stop(capture.child);
+    await stopChild(capture.child);
     proxy.close();
     proxy = undefined;
 
@@ -654,7 +635,7 @@ async function main(): Promise<void> {
     const processedPerS = Math.round(((await committed()) - consumedBefore) / seconds);
     log(`meanwhile ${ingestPerS} events/s went into Kafka and view-counts committed ${processedPerS} events/s`);
     if (ingestBad) failed = true;
-    await stop(pumper.child);
+    await stopChild(pumper.child);
 
     const [version] = await queryRows<{ v: string }>(ch, sql`SELECT version() AS v`);
     const figures = {
@@ -702,13 +683,13 @@ async function main(): Promise<void> {
     // Housekeeping for --reuse: let the processors finish what was pumped (bounded).
     log('letting the processors catch up with what was pumped (at most 10 min)…');
     await waitForProcessors(kafka, 600_000).catch((err: unknown) => log(`not caught up: ${(err as Error).message}`));
-    await stop(processors);
+    await stopChild(processors);
     if (args.drop) {
       log(`dropping ${DATABASE} and the ${PREFIX}* topics`);
       await dropEverything(kafka, ch);
     } else log(`kept ${DATABASE} for --reuse (drop it with --drop)`);
   } finally {
-    for (const c of children.reverse()) await stop(c);
+    for (const c of children.reverse()) await stopChild(c);
     proxy?.close();
     await ch.close();
   }

@@ -11,15 +11,11 @@
 // Writes bench/results/processors.json.
 //
 //   npm run bench:processors [-- --events 200000 --probes 100]
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateTraffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { KafkaSink } from '../generator/sinks.js';
-import { projectRoot } from '../infra/paths.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { AvroProducer } from '../lib/kafka/producer.js';
@@ -28,6 +24,7 @@ import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
 import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from '../test/integration/pipeline-helpers.js';
 import { percentile, writeResults } from './results-file.js';
+import { spawnProcessors, stopChild, timed } from './children.js';
 
 const { values: args } = parseArgs({
   options: { events: { type: 'string', default: '200000' }, probes: { type: 'string', default: '100' } },
@@ -38,44 +35,12 @@ const PROCESSORS = ['raw-events', 'view-counts', 'engagement'] as const;
 
 const log = (line: string): void => console.error(`[bench:processors] ${line}`);
 
-function rssKb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** Runs processors in a child process until their groups committed the whole topic. */
-async function timedRun(
-  p: Pipeline,
-  only: readonly string[],
-  groupSuffix: string,
-): Promise<{ seconds: number; peakRssMb: number }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, 'bin', 'viewpulse.js'), 'run', 'processors', '--only', only.join(','), '--metrics-port', '-1'],
-    {
-      env: {
-        ...process.env,
-        VIEWPULSE_TOPIC_PREFIX: `${p.prefix}`,
-        VIEWPULSE_CLICKHOUSE_DATABASE: `${p.database}${groupSuffix}`,
-        VIEWPULSE_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(child.pid!))), 200);
-  const started = Date.now();
-  for (const name of only)
-    await waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, 900_000);
-  const seconds = (Date.now() - started) / 1000;
-  clearInterval(sampler);
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  return { seconds, peakRssMb: Math.round(peak / 1024) };
+function timedRun(p: Pipeline, only: readonly string[]): Promise<{ seconds: number; peakRssMb: number }> {
+  return timed(spawnProcessors(only, p), async () => {
+    for (const name of only)
+      await waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, 900_000);
+  });
 }
 
 async function bareConsumer(p: Pipeline, total: number): Promise<number> {
@@ -100,27 +65,7 @@ async function bareConsumer(p: Pipeline, total: number): Promise<number> {
 }
 
 async function freshness(p: Pipeline, probes: number): Promise<Record<string, number[]>> {
-  const running = spawn(
-    process.execPath,
-    [
-      join(projectRoot, 'bin', 'viewpulse.js'),
-      'run',
-      'processors',
-      '--only',
-      PROCESSORS.join(','),
-      '--metrics-port',
-      '-1',
-    ],
-    {
-      env: {
-        ...process.env,
-        VIEWPULSE_TOPIC_PREFIX: p.prefix,
-        VIEWPULSE_CLICKHOUSE_DATABASE: p.database,
-        VIEWPULSE_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
+  const running = spawnProcessors(PROCESSORS, p);
   const producer = new AvroProducer<PlayEvent>(p.kafka, p.registry, {
     topic: p.topics.playEvents,
     schema: playEventSchema(),
@@ -182,8 +127,7 @@ async function freshness(p: Pipeline, probes: number): Promise<Record<string, nu
     }
   }
   await producer.disconnect();
-  running.kill('SIGTERM');
-  await new Promise((r) => running.once('exit', r));
+  await stopChild(running);
   return out;
 }
 
@@ -214,7 +158,7 @@ async function main(): Promise<void> {
       await admin.connect();
       await admin.deleteGroups([`${p.prefix}viewpulse-${name}`]).catch(() => undefined);
       await admin.disconnect();
-      const r = await timedRun(p, [name], '');
+      const r = await timedRun(p, [name]);
       alone[name] = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
       log(`${name}: ${alone[name].events_per_s} events/s, peak RSS ${r.peakRssMb} MB`);
       // drop its checkpoints so the next full run starts from scratch too
@@ -225,7 +169,7 @@ async function main(): Promise<void> {
     await admin.connect();
     await admin.deleteGroups(PROCESSORS.map((n) => `${p.prefix}viewpulse-${n}`)).catch(() => undefined);
     await admin.disconnect();
-    const together = await timedRun(p, PROCESSORS, '');
+    const together = await timedRun(p, PROCESSORS);
     log(
       `all three in one process: ${Math.round(total / together.seconds)} events/s (each), peak RSS ${together.peakRssMb} MB`,
     );

@@ -16,10 +16,7 @@
 // Writes bench/results/recommendations.json.
 //
 //   npm run bench:recommendations [-- --events 400000 --viewers 1000000 --duration 15 --connections 10]
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from '../api/app.js';
 import { signToken } from '../api/auth.js';
@@ -29,7 +26,6 @@ import { generateTraffic } from '../generator/index.js';
 import { MinHeap } from '../generator/heap.js';
 import { pump } from '../generator/run.js';
 import { KafkaSink } from '../generator/sinks.js';
-import { projectRoot } from '../infra/paths.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { AvroProducer } from '../lib/kafka/producer.js';
@@ -47,6 +43,7 @@ import {
 } from '../test/integration/recommendations-helpers.js';
 import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../test/integration/pipeline-helpers.js';
 import { percentile, writeResults } from './results-file.js';
+import { spawnProcessors, timed } from './children.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -93,50 +90,14 @@ type Autocannon = (opts: {
 }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-function rssKb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 const total = async (p: Pipeline): Promise<number> =>
   [...(await endOffsets(p.kafka, p.topics.playEvents)).values()].reduce((a, b) => a + b, 0);
 
 /** The processor as its own process, from offset 0 until its checkpoints cover the topic. */
-async function timedRun(p: Pipeline, records: number): Promise<{ seconds: number; peakRssMb: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(projectRoot, 'bin', 'viewpulse.js'),
-      'run',
-      'processors',
-      '--only',
-      'recommendations',
-      '--metrics-port',
-      '-1',
-    ],
-    {
-      env: {
-        ...process.env,
-        VIEWPULSE_TOPIC_PREFIX: p.prefix,
-        VIEWPULSE_CLICKHOUSE_DATABASE: p.database,
-        VIEWPULSE_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+function timedRun(p: Pipeline, records: number): Promise<{ seconds: number; peakRssMb: number }> {
+  return timed(spawnProcessors(['recommendations'], p), () =>
+    waitForCheckpoints({ clickhouse: p.clickhouse, database: p.database }, records, 3_600_000),
   );
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(child.pid!))), 200);
-  const started = Date.now();
-  await waitForCheckpoints({ clickhouse: p.clickhouse, database: p.database }, records, 3_600_000);
-  const seconds = (Date.now() - started) / 1000;
-  clearInterval(sampler);
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  return { seconds, peakRssMb: Math.round(peak / 1024) };
 }
 
 async function checkpointSizes(db: Db): Promise<number> {

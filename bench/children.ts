@@ -1,0 +1,70 @@
+// The benchmarks' child processes: `viewpulse run processors` against a topic prefix and a
+// database, stopped with SIGTERM (flush, commit, leave), and timed with their peak memory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../infra/paths.js';
+
+export interface Target {
+  prefix: string;
+  database: string;
+}
+
+/** `viewpulse run processors [--only …]` in a child process; its logs (warn and up) on our stderr. */
+export function spawnProcessors(only: readonly string[] | undefined, target: Target): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      join(projectRoot, 'bin', 'viewpulse.js'),
+      'run',
+      'processors',
+      ...(only ? ['--only', only.join(',')] : []),
+      '--metrics-port',
+      '-1',
+    ],
+    {
+      env: {
+        ...process.env,
+        VIEWPULSE_TOPIC_PREFIX: target.prefix,
+        VIEWPULSE_CLICKHOUSE_DATABASE: target.database,
+        VIEWPULSE_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+}
+
+/** SIGTERM, then the exit (nothing to do when it already ended). */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function rssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Seconds until `done` resolves and the child's peak resident memory meanwhile; then stops it. */
+export async function timed(
+  child: ChildProcess,
+  done: () => Promise<unknown>,
+): Promise<{ seconds: number; peakRssMb: number }> {
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(child.pid!))), 200);
+  const started = Date.now();
+  try {
+    await done();
+  } finally {
+    clearInterval(sampler);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  await stopChild(child);
+  return { seconds, peakRssMb: Math.round(peak / 1024) };
+}
