@@ -79,6 +79,8 @@ interface Task<V> {
   lastOffset: number;
   /** Highest offset whose rows and snapshot are safely in ClickHouse. */
   checkpointed: number;
+  /** The offset last committed to Kafka for this partition (the next one to read). */
+  committed: number;
   /** dead letters for the dead-letter topic; their rows for ClickHouse wait in pendingRows */
   dead: DeadLetter[];
   pendingRows: Map<string, object[]>;
@@ -202,9 +204,10 @@ export class ProcessorRunner<V> {
       processor: this.deps.definition.create(partition, cp?.snapshot, this.deps.catalog),
       coveredThrough: cp?.offset ?? -1,
       lastOffset: cp?.offset ?? -1,
-      // One below the snapshot: the first checkpoint after a restart commits again, in case
-      // the crash fell between the snapshot and its offset commit.
-      checkpointed: cp ? cp.offset - 1 : -1,
+      checkpointed: cp?.offset ?? -1,
+      // Unknown after a restart: the first checkpoint commits the snapshot's offset again, in
+      // case the crash fell between the snapshot and its offset commit.
+      committed: -1,
       dead: [],
       pendingRows: new Map(),
     };
@@ -397,27 +400,38 @@ export class ProcessorRunner<V> {
   /** Snapshots every partition that moved, then commits its offset (after ClickHouse acked). */
   private async checkpoint(): Promise<void> {
     this.lastCheckpoint = this.now();
-    const moved = [...this.tasks.entries()].filter(([, t]) => t.lastOffset > t.checkpointed);
-    if (moved.length === 0) return;
-    const rows = moved.map(([partition, t]) => ({
-      processor: this.name,
-      topic: this.deps.topic,
-      kafka_partition: partition,
-      kafka_offset: t.lastOffset,
-      state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
-    }));
-    await this.writer.write({ table: TABLES.checkpoints, rows });
-    for (const [, t] of moved) t.checkpointed = t.lastOffset;
+    const tasks = [...this.tasks.entries()];
+    const moved = tasks.filter(([, t]) => t.lastOffset > t.checkpointed);
+    if (moved.length) {
+      const rows = moved.map(([partition, t]) => ({
+        processor: this.name,
+        topic: this.deps.topic,
+        kafka_partition: partition,
+        kafka_offset: t.lastOffset,
+        state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
+      }));
+      await this.writer.write({ table: TABLES.checkpoints, rows });
+      for (const [, t] of moved) t.checkpointed = t.lastOffset;
+      this.deps.metrics.checkpoints.inc({ processor: this.name });
+    }
+    // Commit what is checkpointed and not yet committed (a restored partition re-commits).
+    const uncommitted = tasks.filter(([, t]) => t.checkpointed >= 0 && t.committed < t.checkpointed + 1);
+    if (uncommitted.length === 0) return;
     try {
       await this.consumer.commitOffsets(
-        moved.map(([partition, t]) => ({ topic: this.deps.topic, partition, offset: String(t.lastOffset + 1) })),
+        uncommitted.map(([partition, t]) => ({
+          topic: this.deps.topic,
+          partition,
+          offset: String(t.checkpointed + 1),
+        })),
       );
+      for (const [, t] of uncommitted) t.committed = t.checkpointed + 1;
     } catch (err) {
       // The snapshot is what restarts trust; a refused commit (e.g. during a rebalance) only
       // means a restart skips records by snapshot offset instead of by committed offset.
+      // It is tried again at the next checkpoint.
       this.log.warn({ err: (err as Error).message }, 'offset commit refused; the checkpoint stands');
     }
-    this.deps.metrics.checkpoints.inc({ processor: this.name });
   }
 
   private async loadCheckpoint(partition: number): Promise<{ offset: number; snapshot: unknown } | undefined> {
