@@ -40,7 +40,7 @@ async function findBinDir(): Promise<string | undefined> {
   if (existsSync(debianRoot)) {
     const majors = readdirSync(debianRoot).filter((v) => /^\d+$/.test(v));
     majors.sort((a, b) => Number(b) - Number(a));
-    candidates.push(...majors.map((v) => join(debianRoot, v, 'bin')));
+    for (const v of majors) candidates.push(join(debianRoot, v, 'bin'));
   }
   return candidates.find((dir) => ['initdb', 'postgres', 'psql'].every((t) => existsSync(join(dir, t))));
 }

@@ -1,4 +1,5 @@
 // The native services in start order, and the up/down/status operations over all of them.
+import { maxOf } from '../lib/arrays.js';
 import { clickhouse } from './clickhouse.js';
 import { kafka } from './kafka.js';
 import { postgres } from './postgres.js';
@@ -52,7 +53,7 @@ export const servicesStatus = (names?: readonly string[]): Promise<ServiceStatus
 export function formatTable(rows: readonly ServiceStatus[]): string {
   const header = ['SERVICE', 'ADDRESS', 'VERSION', 'STATE'];
   const cells = rows.map((r) => [r.name, r.address, r.version, r.state]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const widths = header.map((h, i) => Math.max(h.length, maxOf(cells.map((c) => c[i]!.length))));
   return [header, ...cells]
     .map((row) =>
       row

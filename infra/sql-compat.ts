@@ -38,6 +38,7 @@ import { CatalogPublisher } from '../generator/catalog-publish.js';
 import { generateTraffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { KafkaSink } from '../generator/sinks.js';
+import { maxOf } from '../lib/arrays.js';
 import { createClickHouse, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { loadMigrations, migrate } from '../lib/clickhouse/migrations.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -454,7 +455,7 @@ export function formatReport(r: CompatReport): string {
     g.equal === null ? '-' : String(g.equal),
     g.equal === null ? '-' : String(g.known),
   ]);
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
+  const width = head.map((h, i) => Math.max(h.length, maxOf(rows.map((x) => x[i]!.length))));
   const line = (cells: string[]): string =>
     cells.map((x, i) => (i ? x.padStart(width[i]!) : x.padEnd(width[i]!))).join('  ');
   const out = [line(head), width.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];

@@ -4,6 +4,7 @@
 // runner (lib/kafka/runner.ts) and the in-memory test driver (processors/driver.ts) are two
 // runtimes for the same processors.
 import type { Outcome } from './outcome.js';
+import { pushAll } from '../lib/arrays.js';
 import type { VideoInfo } from './playback/state.js';
 
 export interface InputRecord<V> {
@@ -56,6 +57,6 @@ export interface ProcessorDefinition<V> {
 export function pushRows(out: OutputRows, table: string, rows: readonly object[]): void {
   if (rows.length === 0) return;
   const list = out.get(table);
-  if (list) list.push(...rows);
+  if (list) pushAll(list, rows);
   else out.set(table, [...rows]);
 }

@@ -364,7 +364,7 @@ class PlayerTracker implements Tracker {
       if (outcome.kind === 'retry') {
         const unsent = chunks.slice(i).flatMap((c) => c.items);
         this.inFlight -= unsent.length;
-        this.queue.unshift(...unsent);
+        this.queue = unsent.concat(this.queue);
         this.enforceCap();
         if (this.dueForSending()) this.kick();
         else this.armInterval();

@@ -2,6 +2,7 @@
 // are final, the late events of the creator's videos (applied as deltas, or set aside) and
 // the records of its videos the processors refused (dead letters, with their codes).
 import { sql, v } from '../../lib/clickhouse/sql.js';
+import { maxOf } from '../../lib/arrays.js';
 import { NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
 import { creatorVideoIds, num, rows, table, WINDOW_GRACE_MS, type Db } from './common.js';
 import { iso, type Range } from './range.js';
@@ -85,7 +86,7 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
   // finalized_through as finality() computes it: view-counts' lowest watermark minus the grace
   const counts = wms.find((w) => w.processor === VIEW_COUNTS);
   const finalized = counts ? Math.max(0, num(counts.lo) * 1000 - WINDOW_GRACE_MS) : null;
-  const newest = wms.length ? Math.max(...wms.map((w) => num(w.hi) * 1000)) : null;
+  const newest = wms.length ? maxOf(wms.map((w) => num(w.hi) * 1000)) : null;
   const byProcessor = new Map<string, LateEvents>();
   for (const r of late) {
     const e = byProcessor.get(r.processor) ?? {

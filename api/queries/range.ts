@@ -7,6 +7,8 @@
 // whole number of hours, local hours start at :30 or :45 UTC). The first and last bucket are
 // clipped to the range.
 
+import { maxOf, minOf } from '../../lib/arrays.js';
+
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -100,8 +102,8 @@ export function zonedInstant(tz: string, year: number, month: number, day: numbe
   const exact = [...candidates].filter((t) => wallOf(t, tz) === wall).sort((a, b) => a - b);
   if (exact.length > 0) return exact[0]!;
   // A gap: the first instant whose wall time is at or after the requested one.
-  let lo = Math.min(...candidates) - 3 * HOUR_MS;
-  let hi = Math.max(...candidates) + 3 * HOUR_MS;
+  let lo = minOf(candidates) - 3 * HOUR_MS;
+  let hi = maxOf(candidates) + 3 * HOUR_MS;
   while (hi - lo > MINUTE_MS) {
     const mid = floorTo((lo + hi) / 2, MINUTE_MS);
     if (wallOf(mid, tz) >= wall) hi = mid;

@@ -21,6 +21,7 @@ import {
 import { dlq as dlqOutcome, type Outcome } from '../../processors/outcome.js';
 import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../../processors/topology.js';
 import { TABLES } from '../../schemas/tables.js';
+import { pushAll } from '../arrays.js';
 import { queryRows, type ClickHouseClient } from '../clickhouse/client.js';
 import { sql, v } from '../clickhouse/sql.js';
 import { ClickHouseWriter, type TableWrite } from '../clickhouse/writer.js';
@@ -339,7 +340,7 @@ export class ProcessorRunner<V> {
 
   private pend(task: Task<V>, table: string, rows: readonly object[]): void {
     const list = task.pendingRows.get(table) ?? [];
-    list.push(...rows);
+    pushAll(list, rows);
     task.pendingRows.set(table, list);
     this.pendingCount += rows.length;
   }

@@ -18,6 +18,7 @@
 // of the last check is part of the snapshot — so a replay rewrites identical rows, and the row
 // with the highest version is the same whether or not the processor crashed.
 import type { PlayEvent } from '../../schemas/types.js';
+import { pushAll } from '../../lib/arrays.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import {
@@ -218,7 +219,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       sessions.push(sessionRow(s, this.meta.get(id)!, this.partition, false, rowVersion(offset, false)));
     }
     this.dirty.clear();
-    sessions.push(...this.pending.values());
+    pushAll(sessions, this.pending.values());
     this.pending.clear();
     pushRows(this.out, TABLES.sessions, sessions);
     pushRows(this.out, TABLES.viewerObservations, this.observations.drain());

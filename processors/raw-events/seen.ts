@@ -14,6 +14,7 @@
 // makes the same decisions. (Eviction runs whenever the horizon's minute moves; the set of
 // evictable buckets is a function of that minute alone.)
 import { MINUTE } from '../windows.js';
+import { minOf } from '../../lib/arrays.js';
 
 export interface RecentIdsOptions {
   horizonMs: number;
@@ -57,7 +58,7 @@ export class RecentIds {
     if (bucket) bucket.push(id);
     else this.buckets.set(minute, [id]);
     this.ids.add(id);
-    while (this.ids.size > this.options.maxIds) this.forget(Math.min(...this.buckets.keys()));
+    while (this.ids.size > this.options.maxIds) this.forget(minOf(this.buckets.keys()));
     return 'new';
   }
 

@@ -14,6 +14,7 @@
 //                                                      (day(max(ta, tb)), a, b, viewer)
 // ClickHouse folds these into distinct-viewer sets per day, so a viewer counts a pair at most
 // once per day, however many windows (or replays) repeat it.
+import { maxOf, minOf } from '../../lib/arrays.js';
 import { DAY, SessionWindows } from '../windows.js';
 
 export interface CoviewWindow {
@@ -68,8 +69,8 @@ export function addView(
   const rest: CoviewWindow[] = [];
   for (const w of windows) (session.joins(t, w.first, w.last) ? joined : rest).push(w);
   const merged: CoviewWindow = {
-    first: Math.min(t, ...joined.map((w) => w.first)),
-    last: Math.max(t, ...joined.map((w) => w.last)),
+    first: Math.min(t, minOf(joined.map((w) => w.first))),
+    last: Math.max(t, maxOf(joined.map((w) => w.last))),
     videos: firstDistinct([[videoId, t], ...joined.flatMap((w) => w.videos)], cap),
   };
   const out = [...rest, merged];

@@ -312,7 +312,7 @@ function renderRealtime(r) {
           x: minutes.map((p) => p.t),
           series: [{ label: 'Views', values: minutes.map((p) => p.v) }],
           yFormat: short,
-          ariaLabel: `Bar chart: ${count(lastHour)} views in the last 60 minutes, at most ${count(Math.max(...minutes.map((p) => p.v)))} in one minute`,
+          ariaLabel: `Bar chart: ${count(lastHour)} views in the last 60 minutes, at most ${count(minutes.reduce((m, p) => Math.max(m, p.v), 0))} in one minute`,
         })
       : empty('No views in the last 60 minutes.'),
     h('h3', {}, 'Views per hour, last 48 hours'),
@@ -324,7 +324,7 @@ function renderRealtime(r) {
           x: hoursPts.map((p) => p.t),
           series: [{ label: 'Views', values: hoursPts.map((p) => p.v) }],
           yFormat: short,
-          ariaLabel: `Bar chart: ${count(lastTwoDays)} views in the last 48 hours, at most ${count(Math.max(...hoursPts.map((p) => p.v)))} in one hour`,
+          ariaLabel: `Bar chart: ${count(lastTwoDays)} views in the last 48 hours, at most ${count(hoursPts.reduce((m, p) => Math.max(m, p.v), 0))} in one hour`,
         })
       : empty('No views in the last 48 hours.'),
   );
@@ -425,7 +425,7 @@ async function renderTopVideos(base, sort) {
     // The cursor keeps the range of the first page: send it alone with the sort.
     const params = cursor ? { sort, limit: 10, cursor, tz } : { sort, limit: 10, ...periodParams() };
     const r = await get(`${base}/videos`, params);
-    rows.push(...(Array.isArray(r?.videos) ? r.videos : []));
+    for (const v of Array.isArray(r?.videos) ? r.videos : []) rows.push(v);
     cursor = r?.next_cursor ?? undefined;
     more.hidden = !cursor;
     draw();
