@@ -20,6 +20,7 @@ import type { TruthReport } from '../../generator/index.js';
 import type { Catalog } from '../../generator/catalog.js';
 import { sendThroughCollector, startPipeline, waitForPipeline } from './e2e-helpers.js';
 import { pipeline, type Pipeline } from './pipeline-helpers.js';
+import { qs, type QueryValue } from '../url.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_API_TEST_EVENTS ?? 30_000);
 const SEED = Number(process.env.VIEWPULSE_API_TEST_SEED ?? 7);
@@ -65,6 +66,49 @@ function truthCounts(
   return out;
 }
 
+interface FixedZone {
+  tz: string;
+  /** the local midnight chosen, epoch ms */
+  midnight: number;
+  /** data before it and at or after it */
+  splits: boolean;
+}
+
+/**
+ * One fixed-offset zone west of UTC and one east of it, for day buckets, from the times of the
+ * data (minute starts): Etc/GMT+N is N hours west (its midnight is N:00 UTC, N = 1..12),
+ * Etc/GMT-N N hours east (midnight at (24 − N):00 UTC, N = 1..14). For each side, the zone
+ * whose midnight falls inside the data nearest its median (a day boundary inside one UTC day:
+ * two buckets, so a UTC day row must not be read whole); when the data lies in hours where no
+ * zone of that side has its midnight (13..23 UTC for the west, 1..9 for the east), the zone of
+ * that side whose midnight is nearest to the data. Either way the zone's name has a sign that
+ * must be encoded (`+` is a space in a query string), and the sign must not be read backwards.
+ */
+function fixedOffsetZones(times: readonly number[]): FixedZone[] {
+  const sorted = [...times].sort((a, b) => a - b);
+  const lo = sorted[0]!;
+  const hi = sorted.at(-1)!;
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const pick = (candidates: Array<{ tz: string; hour: number }>): FixedZone => {
+    let best: (FixedZone & { score: number }) | undefined;
+    for (const c of candidates) {
+      for (const k of [-1, 0, 1]) {
+        const midnight = floor(median, DAY) + k * DAY + c.hour * HOUR;
+        const splits = lo < midnight && midnight <= hi;
+        const score = splits ? Math.abs(midnight - median) : DAY + Math.max(lo - midnight, midnight - hi);
+        if (!best || score < best.score) best = { tz: c.tz, midnight, splits, score };
+      }
+    }
+    const { score: _score, ...zone } = best!;
+    return zone;
+  };
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+  return [
+    pick(range(12).map((n) => ({ tz: `Etc/GMT+${n}`, hour: n }))),
+    pick(range(14).map((n) => ({ tz: `Etc/GMT-${n}`, hour: 24 - n }))),
+  ];
+}
+
 const within = (got: number, want: number, rel: number): boolean =>
   want === 0 ? got === 0 : Math.abs(got - want) / want <= rel;
 
@@ -78,14 +122,19 @@ async function ok<T>(url: string, token: string = tokens.a): Promise<T> {
   return res.json() as T;
 }
 
-const q = (r: { from: number; to: number }, extra = ''): string => `from=${iso(r.from)}&to=${iso(r.to)}${extra}`;
+/** The query string of a range and other parameters, every value encoded (test/url.ts). */
+const q = (r: { from: number; to: number }, extra: Record<string, QueryValue> = {}): string =>
+  qs({ ...extra, from: iso(r.from), to: iso(r.to) });
 
 describe(`insights API on the real pipeline (${EVENTS} generated records)`, () => {
   beforeAll(async () => {
     p = await pipeline('api');
+    // Visits over 4 h before the pinned now (test/clock.ts): by default 22:00 to about 03:00
+    // UTC, across UTC midnight and the midnights of a zone east and one west of UTC.
     const sent = await sendThroughCollector(p, {
       events: EVENTS,
       seed: SEED,
+      spanMs: 4 * HOUR,
       faults: { outOfOrder: 0.03, late: 0.01, duplicate: 0.02, malformed: 0.005 },
     });
     await sent.collector.close();
@@ -269,14 +318,24 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
       }).format(new Date(t));
       return interval === 'day' ? f.slice(0, 10) : interval === 'hour' ? f.slice(0, 14) : f;
     };
-    // A fixed-offset zone whose midnight falls in the middle of the data: a day bucket boundary
-    // inside one UTC day (two buckets, the UTC day row must not be read whole).
-    const h = new Date((first + last) / 2).getUTCHours();
-    const split = h === 0 ? 'UTC' : h <= 12 ? `Etc/GMT+${h}` : `Etc/GMT-${24 - h}`;
+    const mine = new Set(videosOf(A));
+    const zones = fixedOffsetZones(
+      truth.minutes.filter((x) => mine.has(x.video_id) && (x.plays || x.views || x.watch_ms)).map((x) => x.minute),
+    );
+    console.log(
+      `[api] data ${iso(first)} .. ${iso(last)}; day buckets in ${zones.map((z) => `${z.tz} (midnight ${iso(z.midnight)}${z.splits ? ', inside the data' : ', outside the data'})`).join(', ')}`,
+    );
+    // whatever the hour, some midnight of a zone splits the data (it spans several hours)
+    expect(zones.some((z) => z.splits)).toBe(true);
     const cases: Array<[string, string, { from: number; to: number }]> = [
-      ['day', split, { from: floor(first, DAY), to: floor(first, DAY) + DAY }],
+      // the UTC day around the zone's midnight: two local days inside one UTC day
+      ...zones.map((z): [string, string, { from: number; to: number }] => [
+        'day',
+        z.tz,
+        { from: floor(z.midnight, DAY), to: floor(z.midnight, DAY) + DAY },
+      ]),
+      ...zones.map((z): [string, string, { from: number; to: number }] => ['day', z.tz, FULL]),
       ['day', 'America/New_York', { from: floor(first, DAY), to: floor(first, DAY) + DAY }],
-      ['day', split, FULL],
       ['minute', 'UTC', { from: floor(first, MIN) + 30 * MIN, to: floor(first, MIN) + 150 * MIN }],
       ['hour', 'UTC', ODD],
       ['hour', 'Asia/Kolkata', FULL],
@@ -284,7 +343,13 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
       ['day', 'America/New_York', FULL],
       ['day', 'Asia/Kathmandu', ODD],
     ];
-    const mine = new Set(videosOf(A));
+    // a bucket starts at the range's start or at a local boundary of its zone
+    const bucketStart = (t: number, interval: string, tz: string): boolean =>
+      interval === 'day'
+        ? label(t, 'minute', tz).endsWith(' 00:00')
+        : interval === 'hour'
+          ? label(t, 'minute', tz).endsWith(':00')
+          : t % MIN === 0;
     for (const [interval, tz, r] of cases) {
       for (const [metric, field] of [
         ['plays', 'plays'],
@@ -300,12 +365,14 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
           total += row[field];
         }
         const s = await ok<{ points: Array<{ time: string; value: number }>; total: number }>(
-          `/v1/creators/${A}/timeseries?metric=${metric}&interval=${interval}&tz=${tz}&${q(r)}`,
+          `/v1/creators/${A}/timeseries?${q(r, { metric, interval, tz })}`,
         );
         expect(s.total, `${metric} ${interval} ${tz}`).toBe(total);
         const got = new Map<string, number>();
         for (const pt of s.points) {
-          const k = label(Date.parse(pt.time), interval, tz);
+          const t = Date.parse(pt.time);
+          expect(t === r.from || bucketStart(t, interval, tz), `${interval} ${tz}: a bucket at ${pt.time}`).toBe(true);
+          const k = label(t, interval, tz);
           expect(got.has(k), `one point per ${interval}: ${k}`).toBe(false);
           got.set(k, pt.value);
         }
@@ -317,13 +384,13 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
 
   it('timeseries: unique viewers per UTC day within 2 %; CSV parses back to the same numbers', async () => {
     const s = await ok<{ points: Array<{ time: string; value: number }> }>(
-      `/v1/creators/${A}/timeseries?metric=unique_viewers&interval=day&${q({ from: floor(first, DAY), to: floor(last, DAY) + DAY })}`,
+      `/v1/creators/${A}/timeseries?${q({ from: floor(first, DAY), to: floor(last, DAY) + DAY }, { metric: 'unique_viewers', interval: 'day' })}`,
     );
     for (const d of truth.creator_daily_uniques.filter((x) => x.creator_id === A)) {
       const pt = s.points.find((x) => x.time === iso(d.day_start));
       expect(within(pt?.value ?? 0, d.viewers, 0.02), `${d.day}`).toBe(true);
     }
-    const url = `/v1/creators/${A}/timeseries?metric=watch_time_ms&interval=hour&${q(FULL)}`;
+    const url = `/v1/creators/${A}/timeseries?${q(FULL, { metric: 'watch_time_ms', interval: 'hour' })}`;
     const json = await ok<{ points: Array<{ time: string; value: number }> }>(url);
     const csv = await get(url, tokens.a, { accept: 'text/csv' });
     expect(csv.statusCode).toBe(200);
@@ -400,7 +467,7 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
       let pages = 0;
       do {
         // After the first page the cursor carries the range.
-        const url: string = `/v1/creators/${A}/videos?sort=${sort}&limit=7${cursor ? `&cursor=${cursor}` : `&${q(FULL)}`}`;
+        const url: string = `/v1/creators/${A}/videos?${cursor ? qs({ sort, limit: 7, cursor }) : q(FULL, { sort, limit: 7 })}`;
         const page: Page = await ok<Page>(url);
         expect(page.videos.length).toBeLessThanOrEqual(7);
         seen.push(...page.videos);
@@ -419,15 +486,15 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
         expect(a[sort] > b[sort] || (a[sort] === b[sort] && a.video_id < b.video_id)).toBe(true);
       }
     }
-    const page = await ok<Page>(`/v1/creators/${A}/videos?limit=3&${q(FULL)}`);
-    const csv = await get(`/v1/creators/${A}/videos?limit=3&format=csv&${q(FULL)}`);
+    const page = await ok<Page>(`/v1/creators/${A}/videos?${q(FULL, { limit: 3 })}`);
+    const csv = await get(`/v1/creators/${A}/videos?${q(FULL, { limit: 3, format: 'csv' })}`);
     const rows = parseCsv(csv.body);
     expect(rows[0]).toEqual(['video_id', 'title', 'duration_ms', 'published_at', 'plays', 'views', 'watch_time_ms']);
     expect(rows.slice(1).map((r) => [r[0], Number(r[5])])).toEqual(page.videos.map((x) => [x.video_id, x.views]));
     // a cursor from another sort or range is refused
-    const other = await get(`/v1/creators/${A}/videos?sort=plays&cursor=${page.next_cursor}`);
+    const other = await get(`/v1/creators/${A}/videos?${qs({ sort: 'plays', cursor: page.next_cursor })}`);
     expect(other.statusCode).toBe(400);
-    const moved = await get(`/v1/creators/${A}/videos?cursor=${page.next_cursor}&${q(ODD)}`);
+    const moved = await get(`/v1/creators/${A}/videos?${q(ODD, { cursor: page.next_cursor })}`);
     expect(moved.statusCode).toBe(400);
   });
 
@@ -440,7 +507,7 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
       totals: { plays: number; views: number; watch_time_ms: number; unique_viewers: number };
       series: Array<{ time: string; plays: number; views: number; watch_time_ms: number }>;
       finalized_through: string | null;
-    }>(`/v1/videos/${top}/stats?interval=hour&${q(ODD)}`);
+    }>(`/v1/videos/${top}/stats?${q(ODD, { interval: 'hour' })}`);
     expect(s.video).toMatchObject({ video_id: top, creator_id: A });
     const want = truthCounts([top], ODD.from, ODD.to);
     expect([s.totals.plays, s.totals.views, s.totals.watch_time_ms]).toEqual([want.plays, want.views, want.watch]);
@@ -515,14 +582,14 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
           total_watch_time_ms: number;
           rows: Array<{ value: string; views: number; watch_time_ms: number; share: number }>;
           other: { values: number; views: number; watch_time_ms: number };
-        }>(`/v1/videos/${id}/breakdown?dimension=${dimension}&limit=2&${q(FULL)}`);
+        }>(`/v1/videos/${id}/breakdown?${q(FULL, { dimension, limit: 2 })}`);
         expect(b.total_views, `${id} ${dimension}`).toBe(views);
         expect(b.rows.length).toBeLessThanOrEqual(2);
         expect(b.rows.reduce((s, x) => s + x.views, 0) + b.other.views).toBe(b.total_views);
         expect(b.rows.reduce((s, x) => s + x.watch_time_ms, 0) + b.other.watch_time_ms).toBe(b.total_watch_time_ms);
         for (let i = 1; i < b.rows.length; i++) expect(b.rows[i - 1]!.views).toBeGreaterThanOrEqual(b.rows[i]!.views);
         const csv = parseCsv(
-          (await get(`/v1/videos/${id}/breakdown?dimension=${dimension}&limit=2&format=csv&${q(FULL)}`)).body,
+          (await get(`/v1/videos/${id}/breakdown?${q(FULL, { dimension, limit: 2, format: 'csv' })}`)).body,
         );
         expect(csv.slice(1).reduce((s, r) => s + Number(r[1]), 0)).toBe(views);
       }
@@ -541,7 +608,7 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
         referrers: Array<{ video_id: string; title: string | null; views: number }>;
         other: { views: number };
       };
-    }>(`/v1/videos/${id}/traffic?limit=5&${q(FULL)}`);
+    }>(`/v1/videos/${id}/traffic?${q(FULL, { limit: 5 })}`);
     expect(t.total_views).toBe(truthCounts([id], FULL.from, FULL.to).views);
     expect(t.sources.reduce((s, x) => s + x.views, 0)).toBe(t.total_views);
     expect(t.suggested.views).toBe(t.sources.find((x) => x.value === 'suggested')?.views ?? 0);
@@ -608,7 +675,7 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
 
   it('a final range has an ETag and Cache-Control and answers 304 on If-None-Match; a live one does not', async () => {
     const early = { from: floor(first, HOUR), to: floor(first, HOUR) + HOUR };
-    const url = `/v1/creators/${A}/timeseries?interval=minute&${q(early)}`;
+    const url = `/v1/creators/${A}/timeseries?${q(early, { interval: 'minute' })}`;
     const res = await get(url);
     expect(res.statusCode).toBe(200);
     const etag = res.headers.etag as string;
@@ -624,7 +691,9 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
     const csv = await get(url, tokens.a, { accept: 'text/csv', 'if-none-match': etag });
     expect(csv.statusCode).toBe(200);
     expect(csv.headers.etag).not.toBe(etag);
-    const live = await get(`/v1/creators/${A}/timeseries?interval=hour&${q({ from: FULL.from, to: NOW + HOUR })}`);
+    const live = await get(
+      `/v1/creators/${A}/timeseries?${q({ from: FULL.from, to: NOW + HOUR }, { interval: 'hour' })}`,
+    );
     expect(live.statusCode).toBe(200);
     expect(live.headers.etag).toBeUndefined();
     expect(live.headers['cache-control']).toBe('no-store');
@@ -649,7 +718,7 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
     const videoPaths = (id: string): string[] => [
       `/v1/videos/${id}/stats${r}`,
       `/v1/videos/${id}/retention${r}`,
-      `/v1/videos/${id}/breakdown?dimension=device&${q(FULL)}`,
+      `/v1/videos/${id}/breakdown?${q(FULL, { dimension: 'device' })}`,
       `/v1/videos/${id}/traffic${r}`,
     ];
     const status = async (url: string, token: string | null): Promise<LightMyRequestResponse> => get(url, token);
@@ -759,39 +828,40 @@ describe(`insights API on the real pipeline (${EVENTS} generated records)`, () =
     const video = videosOf(A)[0]!;
     const urls: string[] = [];
     for (const h of hostile) {
-      const e = enc(h);
+      const e = enc(h); // as a path segment
       urls.push(
-        `/v1/creators/${A}/overview?from=${e}`,
-        `/v1/creators/${A}/overview?to=${e}`,
-        `/v1/creators/${A}/overview?tz=${e}`,
-        `/v1/creators/${A}/timeseries?metric=${e}`,
-        `/v1/creators/${A}/timeseries?interval=${e}`,
-        `/v1/creators/${A}/videos?sort=${e}`,
-        `/v1/creators/${A}/videos?limit=${e}`,
-        `/v1/creators/${A}/videos?cursor=${e}`,
-        `/v1/creators/${A}/audience?from=${e}`,
-        `/v1/creators/${A}/health?to=${e}`,
-        `/v1/videos/${video}/stats?interval=${e}`,
-        `/v1/videos/${video}/retention?tz=${e}`,
-        `/v1/videos/${video}/breakdown?dimension=${e}`,
-        `/v1/videos/${video}/breakdown?dimension=os&limit=${e}`,
-        `/v1/videos/${video}/traffic?limit=${e}`,
+        `/v1/creators/${A}/overview?${qs({ from: h })}`,
+        `/v1/creators/${A}/overview?${qs({ to: h })}`,
+        `/v1/creators/${A}/overview?${qs({ tz: h })}`,
+        `/v1/creators/${A}/timeseries?${qs({ metric: h })}`,
+        `/v1/creators/${A}/timeseries?${qs({ interval: h })}`,
+        `/v1/creators/${A}/videos?${qs({ sort: h })}`,
+        `/v1/creators/${A}/videos?${qs({ limit: h })}`,
+        `/v1/creators/${A}/videos?${qs({ cursor: h })}`,
+        `/v1/creators/${A}/audience?${qs({ from: h })}`,
+        `/v1/creators/${A}/health?${qs({ to: h })}`,
+        `/v1/videos/${video}/stats?${qs({ interval: h })}`,
+        `/v1/videos/${video}/retention?${qs({ tz: h })}`,
+        `/v1/videos/${video}/breakdown?${qs({ dimension: h })}`,
+        `/v1/videos/${video}/breakdown?${qs({ dimension: 'os', limit: h })}`,
+        `/v1/videos/${video}/traffic?${qs({ limit: h })}`,
         `/v1/creators/${e}/overview`,
         `/v1/videos/${e}/stats`,
-        `/v1/videos/${video}/stats?${e}=1`,
+        `/v1/videos/${video}/stats?${qs({ [h]: 1 })}`,
       );
       // a cursor this API could have made, but with a hostile id (a well-formed one is a valid cursor)
-      if (!new RegExp(ID_PATTERN).test(h))
-        urls.push(
-          `/v1/creators/${A}/videos?cursor=${Buffer.from(JSON.stringify({ s: 'views', v: 1, id: h, f: FULL.from, t: FULL.to })).toString('base64url')}`,
-        );
+      if (!new RegExp(ID_PATTERN).test(h)) {
+        const cursor = Buffer.from(JSON.stringify({ s: 'views', v: 1, id: h, f: FULL.from, t: FULL.to }));
+        urls.push(`/v1/creators/${A}/videos?${qs({ cursor: cursor.toString('base64url') })}`);
+      }
     }
     urls.push(
-      `/v1/creators/${A}/overview?from=${iso(FULL.to)}&to=${iso(FULL.from)}`,
-      `/v1/creators/${A}/overview?from=2020-01-01&to=2026-01-01`,
-      `/v1/creators/${A}/timeseries?interval=minute&from=2026-01-01&to=2026-02-01`,
-      `/v1/creators/${A}/overview?tz=Mars%2FOlympus`,
-      `/v1/videos/${video}/breakdown?dimension=country&limit=100000`,
+      `/v1/creators/${A}/overview?${q({ from: FULL.to, to: FULL.from })}`,
+      `/v1/creators/${A}/overview?${qs({ from: '2020-01-01', to: '2026-01-01' })}`,
+      `/v1/creators/${A}/timeseries?${qs({ interval: 'minute', from: '2026-01-01', to: '2026-02-01' })}`,
+      `/v1/creators/${A}/overview?${qs({ tz: 'Mars/Olympus' })}`,
+      `/v1/creators/${A}/overview?tz=Etc/GMT+4`, // unencoded on purpose: "Etc/GMT 4", with a hint
+      `/v1/videos/${video}/breakdown?${qs({ dimension: 'country', limit: 100000 })}`,
     );
     for (const token of [tokens.a, tokens.admin]) {
       for (const url of urls) {

@@ -19,6 +19,7 @@ import type { PlayEvent } from '../../schemas/types.js';
 import type { Pipeline } from './pipeline-helpers.js';
 import { waitForCommitted } from './pipeline-helpers.js';
 import { runProcessors, type RunningProcessors } from '../../cli/run-processors.js';
+import { testNow } from '../clock.js';
 
 /** Publishes the generated catalog and waits until the catalog processor has loaded it. */
 export async function loadCatalog(p: Pipeline, traffic: Traffic): Promise<void> {
@@ -60,12 +61,15 @@ export interface Sent {
   sink: RecordingSink;
 }
 
-/** Generates traffic and sends all of it through a real collector. */
+/**
+ * Generates traffic and sends all of it through a real collector. Unless `options` say
+ * otherwise, the traffic ends before the pinned test now (test/clock.ts), not the wall clock.
+ */
 export async function sendThroughCollector(
   p: Pipeline,
   options: GenerateOptions,
 ): Promise<Sent & { collector: RunningCollector }> {
-  const traffic = generateTraffic({ now: Date.now(), ...options });
+  const traffic = generateTraffic({ now: testNow(), ...options });
   await loadCatalog(p, traffic);
   const collector = await runCollector(p.testConfig, {
     port: 0,
