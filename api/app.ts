@@ -31,11 +31,12 @@ import {
   installProblemHandlers,
   problem,
   problemFromError,
+  ProblemError,
   sendProblem,
   type Problem,
 } from './problem.js';
 import { ROUTES } from './routes/index.js';
-import { problemSchema } from './schemas.js';
+import { plusAsSpaceDetail, problemSchema } from './schemas.js';
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -164,6 +165,18 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Where a route takes tz, from or to, a space in one of them is a "+" sent unencoded
+  // (Etc/GMT+4 arrives as "Etc/GMT 4"): a 400 that says how to send it, not only that the
+  // pattern does not match.
+  app.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    if (!schema?.properties) return;
+    const taken = Object.fromEntries(
+      Object.entries(request.query ?? {}).filter(([k]) => schema.properties![k] !== undefined),
+    );
+    const detail = plusAsSpaceDetail(taken);
+    if (detail) throw new ProblemError('bad_request', detail);
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (!request.url.startsWith('/v1/')) return payload;

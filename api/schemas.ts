@@ -29,6 +29,8 @@ export function idParams(what: 'creator' | 'video'): Schema {
 const INSTANT_PATTERN =
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$';
 
+const TZ_PATTERN = '^[A-Za-z0-9_+\\-/]+$';
+
 /** Query parameters, one definition each. */
 export const QUERY = {
   from: {
@@ -36,7 +38,8 @@ export const QUERY = {
     maxLength: 40,
     pattern: INSTANT_PATTERN,
     description:
-      'start of the range, inclusive: an ISO 8601 date-time with offset (2026-11-20T10:00:00Z) or a date ' +
+      'start of the range, inclusive: an ISO 8601 date-time with offset (2026-11-20T10:00:00Z, ' +
+      '2026-11-20T12:00:00%2B02:00 with the "+" encoded) or a date ' +
       `(local midnight in tz). Rounded down to the minute. Default: ${DEFAULT_RANGE_DAYS} days before to.`,
   },
   to: {
@@ -51,9 +54,12 @@ export const QUERY = {
     type: 'string',
     minLength: 1,
     maxLength: 64,
-    pattern: '^[A-Za-z0-9_+\\-/]+$',
+    pattern: TZ_PATTERN,
     default: 'UTC',
-    description: 'IANA time zone for day and hour boundaries and bare dates (Europe/Berlin); default UTC',
+    description:
+      'IANA time zone for day and hour boundaries and bare dates (Europe/Berlin); default UTC. ' +
+      'Encode a "+" as %2B (tz=Etc/GMT%2B4): unencoded, a "+" in a query string is a space, and a tz ' +
+      'with a space is refused with a 400 that says so.',
   },
   interval: {
     type: 'string',
@@ -66,6 +72,33 @@ export const QUERY = {
     description: 'json (default) or csv; `Accept: text/csv` does the same as csv',
   },
 } as const;
+
+/** The parameters whose values may hold a "+": a zone (Etc/GMT+4), an offset (+02:00). */
+const PLUS_PARAMS: Record<string, RegExp> = {
+  tz: new RegExp(TZ_PATTERN),
+  from: new RegExp(INSTANT_PATTERN),
+  to: new RegExp(INSTANT_PATTERN),
+};
+
+/**
+ * The 400 detail for a `tz`, `from` or `to` that holds a space, which none of them may: an
+ * unencoded "+" (Etc/GMT+4, +02:00) arrives as one, because a query string decodes "+" to a
+ * space. Undefined when no value of `query` has one.
+ */
+export function plusAsSpaceDetail(query: unknown): string | undefined {
+  if (!query || typeof query !== 'object') return undefined;
+  for (const [name, pattern] of Object.entries(PLUS_PARAMS)) {
+    const value = (query as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || !value.includes(' ')) continue;
+    const meant = value.replaceAll(' ', '+');
+    const example = meant.length <= 64 && pattern.test(meant) ? ` (${name}=${meant.replaceAll('+', '%2B')})` : '';
+    return (
+      `querystring/${name} ${JSON.stringify(value.slice(0, 64))} contains a space, which it may not: ` +
+      `a "+" in a query string means a space, so encode "+" as %2B${example}`
+    );
+  }
+  return undefined;
+}
 
 export function limitParam(def: number, max: number, what = 'rows'): Schema {
   return { type: 'integer', minimum: 1, maximum: max, default: def, description: `most ${what} (1..${max})` };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp, type ApiDeps } from '../../api/app.js';
 import { ID_PATTERN, signToken } from '../../api/auth.js';
 import type { ClickHouseClient } from '../../lib/clickhouse/client.js';
+import { qs } from '../url.js';
 
 const SECRET = 'unit-test-jwt-secret-0123456789';
 const NOW = Date.UTC(2026, 10, 20, 10, 17, 42);
@@ -175,28 +176,29 @@ describe('hostile input: 400 problem+json before any query', () => {
     for (const h of HOSTILE) {
       // every query parameter of every route
       for (const r of ['overview', 'timeseries', 'videos', 'audience', 'health'])
-        for (const q of ['from', 'to', 'tz']) out.push([`/v1/creators/c1/${r}?${q}=${enc(h)}`, q]);
-      out.push([`/v1/creators/c1/timeseries?metric=${enc(h)}`, 'metric']);
-      out.push([`/v1/creators/c1/timeseries?interval=${enc(h)}`, 'interval']);
-      out.push([`/v1/creators/c1/videos?sort=${enc(h)}`, 'sort']);
-      out.push([`/v1/creators/c1/videos?limit=${enc(h)}`, 'limit']);
-      out.push([`/v1/creators/c1/videos?cursor=${enc(h)}`, 'cursor']);
-      out.push([`/v1/creators/c1/overview?format=${enc(h)}`, 'format']);
-      out.push([`/v1/creators/c1/realtime?format=${enc(h)}`, 'format']);
+        for (const q of ['from', 'to', 'tz']) out.push([`/v1/creators/c1/${r}?${qs({ [q]: h })}`, q]);
+      out.push([`/v1/creators/c1/timeseries?${qs({ metric: h })}`, 'metric']);
+      out.push([`/v1/creators/c1/timeseries?${qs({ interval: h })}`, 'interval']);
+      out.push([`/v1/creators/c1/videos?${qs({ sort: h })}`, 'sort']);
+      out.push([`/v1/creators/c1/videos?${qs({ limit: h })}`, 'limit']);
+      out.push([`/v1/creators/c1/videos?${qs({ cursor: h })}`, 'cursor']);
+      out.push([`/v1/creators/c1/overview?${qs({ format: h })}`, 'format']);
+      out.push([`/v1/creators/c1/realtime?${qs({ format: h })}`, 'format']);
       for (const r of ['stats', 'retention', 'traffic']) {
-        out.push([`/v1/videos/v1/${r}?from=${enc(h)}`, 'from']);
-        out.push([`/v1/videos/v1/${r}?tz=${enc(h)}`, 'tz']);
+        out.push([`/v1/videos/v1/${r}?${qs({ from: h })}`, 'from']);
+        out.push([`/v1/videos/v1/${r}?${qs({ tz: h })}`, 'tz']);
       }
-      out.push([`/v1/videos/v1/breakdown?dimension=${enc(h)}`, 'dimension']);
-      out.push([`/v1/videos/v1/breakdown?dimension=country&limit=${enc(h)}`, 'limit']);
-      out.push([`/v1/videos/v1/traffic?limit=${enc(h)}`, 'limit']);
-      out.push([`/v1/videos/v1/stats?interval=${enc(h)}`, 'interval']);
+      out.push([`/v1/videos/v1/breakdown?${qs({ dimension: h })}`, 'dimension']);
+      out.push([`/v1/videos/v1/breakdown?${qs({ dimension: 'country', limit: h })}`, 'limit']);
+      out.push([`/v1/videos/v1/traffic?${qs({ limit: h })}`, 'limit']);
+      out.push([`/v1/videos/v1/stats?${qs({ interval: h })}`, 'interval']);
       // path ids (a hostile string that is a well-formed id, like 1e309, is a 404: see the integration test)
       if (ID.test(h)) continue;
       for (const r of ['overview', 'videos']) out.push([`/v1/creators/${enc(h)}/${r}`, 'id']);
       for (const r of ['stats', 'retention', 'breakdown?dimension=os', 'traffic'])
         out.push([`/v1/videos/${enc(h)}/${r}`, 'id']);
     }
+    const cursor = (json: string): string => qs({ cursor: Buffer.from(json).toString('base64url') });
     const semantic: string[] = [
       '/v1/creators/c1/overview?from=2026-02-30',
       '/v1/creators/c1/overview?from=2026-11-20T10:00:00',
@@ -216,12 +218,12 @@ describe('hostile input: 400 problem+json before any query', () => {
       '/v1/creators/c1/videos?limit=101',
       '/v1/creators/c1/videos?limit=1.5',
       '/v1/creators/c1/videos?sort=title',
-      `/v1/creators/c1/videos?cursor=${Buffer.from('{"s":"views"}').toString('base64url')}`,
-      `/v1/creators/c1/videos?cursor=${Buffer.from('{"s":"plays","v":1,"id":"v1","f":1,"t":2}').toString('base64url')}`,
-      `/v1/creators/c1/videos?cursor=${Buffer.from('{"s":"views","v":1,"id":"v1\' --","f":946684800000,"t":946771200000}').toString('base64url')}`,
-      `/v1/creators/c1/videos?cursor=${Buffer.from('{"s":"views","v":1e300,"id":"v1","f":946684800000,"t":946771200000}').toString('base64url')}`,
-      `/v1/creators/c1/videos?cursor=${Buffer.from('{"s":"views","v":1,"id":"v1","f":-8640000000000001,"t":2}').toString('base64url')}`,
-      `/v1/creators/c1/videos?from=2026-11-01&to=2026-11-02&cursor=${Buffer.from('{"s":"views","v":1,"id":"v1","f":946684800000,"t":946771200000}').toString('base64url')}`,
+      `/v1/creators/c1/videos?${cursor('{"s":"views"}')}`,
+      `/v1/creators/c1/videos?${cursor('{"s":"plays","v":1,"id":"v1","f":1,"t":2}')}`,
+      `/v1/creators/c1/videos?${cursor('{"s":"views","v":1,"id":"v1\' --","f":946684800000,"t":946771200000}')}`,
+      `/v1/creators/c1/videos?${cursor('{"s":"views","v":1e300,"id":"v1","f":946684800000,"t":946771200000}')}`,
+      `/v1/creators/c1/videos?${cursor('{"s":"views","v":1,"id":"v1","f":-8640000000000001,"t":2}')}`,
+      `/v1/creators/c1/videos?from=2026-11-01&to=2026-11-02&${cursor('{"s":"views","v":1,"id":"v1","f":946684800000,"t":946771200000}')}`,
       '/v1/videos/v1/breakdown',
       '/v1/videos/v1/breakdown?dimension=browser',
       '/v1/videos/v1/breakdown?dimension=country&limit=1000000',
@@ -245,6 +247,43 @@ describe('hostile input: 400 problem+json before any query', () => {
       }
     }
     expect(ch.calls).toBe(0);
+  });
+
+  it('a "+" sent unencoded (a space in tz, from or to) is a 400 that says to encode it as %2B', async () => {
+    const { app, ch } = build();
+    const auth = { authorization: `Bearer ${await token('c1')}` };
+    const detailOf = async (url: string): Promise<string> => {
+      const res = await app.inject({ url, headers: auth });
+      expect(res.statusCode, `${url} → ${res.body}`).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const body = JSON.parse(res.body) as { code: string; detail: string };
+      expect(body.code).toBe('VP_ERR_HTTP_BAD_REQUEST');
+      return body.detail;
+    };
+    // what a client that does not encode sends, and the same space encoded
+    for (const url of [
+      '/v1/creators/c1/overview?tz=Etc/GMT+4',
+      '/v1/creators/c1/timeseries?interval=day&tz=Etc%2FGMT%204',
+      '/v1/videos/v1/retention?tz=Etc/GMT+4',
+    ]) {
+      const detail = await detailOf(url);
+      expect(detail).toContain('querystring/tz "Etc/GMT 4" contains a space');
+      expect(detail).toContain('encode "+" as %2B (tz=Etc/GMT%2B4)');
+    }
+    expect(await detailOf('/v1/creators/c1/overview?from=2026-11-20T10:00:00+02:00')).toContain(
+      'encode "+" as %2B (from=2026-11-20T10:00:00%2B02:00)',
+    );
+    // a space where no "+" makes sense still gets the hint, without a made-up example
+    const other = await detailOf(`/v1/creators/c1/overview?${qs({ tz: 'Europe/ Berlin; x' })}`);
+    expect(other).toContain('encode "+" as %2B');
+    expect(other).not.toContain('tz=');
+    // a route without tz refuses it as an unknown parameter, as before
+    expect(await detailOf('/v1/creators/c1/realtime?tz=Etc/GMT+4')).toMatch(/must NOT have additional properties/);
+    // encoded, the zone passes validation and reaches the (fake) ClickHouse; the 400s above never did
+    expect(ch.calls).toBe(0);
+    const ok = await app.inject({ url: `/v1/creators/c1/overview?${qs({ tz: 'Etc/GMT+4' })}`, headers: auth });
+    expect(ok.statusCode).not.toBe(400);
+    expect(ch.calls).toBeGreaterThan(0);
   });
 
   it('malformed HTTP and unknown routes answer problem documents too', async () => {
