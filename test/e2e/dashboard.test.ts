@@ -18,9 +18,15 @@ import { CHROMIUM_FLAGS, chromiumVersion, ensureChromium } from '../../infra/chr
 import { projectRoot } from '../../infra/paths.js';
 import { sendThroughCollector, startPipeline, waitForPipeline } from '../integration/e2e-helpers.js';
 import { pipeline, type Pipeline } from '../integration/pipeline-helpers.js';
+import { testNow } from '../clock.js';
 
 const ARTIFACTS = join(projectRoot, 'test-artifacts');
 const EVENTS = 10_000;
+/**
+ * "Now" for the traffic, the API and the page's clock alike (test/clock.ts): the page's
+ * periods and realtime cards see the same hours of the day whenever the test runs.
+ */
+const NOW = testNow();
 
 let p: Pipeline | undefined;
 let processors: RunningProcessors | undefined;
@@ -159,15 +165,14 @@ describe('dashboard in Chromium', () => {
 
     p = await pipeline('e2e', 4);
     processors = await startPipeline(p);
-    // Traffic over the last 100 minutes up to about now, on a small catalog, so every card
-    // (the realtime minutes included) has numbers.
-    const now = Date.now();
+    // Traffic over the 100 minutes up to about now, on a small catalog, so every card (the
+    // realtime minutes included) has numbers.
     const sent = await sendThroughCollector(p, {
       events: EVENTS,
       seed: 2024,
       creators: 8,
       videos: 80,
-      start: Math.floor((now - 100 * 60_000) / 60_000) * 60_000,
+      start: Math.floor((NOW - 100 * 60_000) / 60_000) * 60_000,
       spanMs: 60 * 60_000,
     });
     await sent.collector.close();
@@ -181,9 +186,9 @@ describe('dashboard in Chromium', () => {
     }
     creatorId = [...views].sort((a, b) => b[1] - a[1])[0]![0];
     secret = p.testConfig.api.jwtSecret;
-    token = await signToken({ secret, sub: creatorId, role: 'creator', ttlSeconds: 3600 });
+    token = await signToken({ secret, sub: creatorId, role: 'creator', ttlSeconds: 3600, now: NOW });
 
-    api = await runApi(p.testConfig, { port: 0, options: { rateLimit: false } });
+    api = await runApi(p.testConfig, { port: 0, options: { rateLimit: false }, now: () => NOW });
 
     userDataDir = mkdtempSync(join(tmpdir(), 'viewpulse-chromium-'));
     try {
@@ -198,6 +203,8 @@ describe('dashboard in Chromium', () => {
     } catch (err) {
       throw new Error(`Chromium at ${executablePath} did not start: ${(err as Error).message}`);
     }
+    // the page's Date.now() is NOW too (its periods and token expiry); timers keep running
+    await context.clock.setFixedTime(NOW);
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(20_000);
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -240,7 +247,13 @@ describe('dashboard in Chromium', () => {
     await eventually(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
     await signIn('not-a-token');
     await eventually(() => page.locator('#sign-in-error').textContent()).toContain('not a token');
-    const forged = await signToken({ secret: `${secret}-wrong`, sub: creatorId, role: 'creator', ttlSeconds: 600 });
+    const forged = await signToken({
+      secret: `${secret}-wrong`,
+      sub: creatorId,
+      role: 'creator',
+      ttlSeconds: 600,
+      now: NOW,
+    });
     await signIn(forged);
     await eventually(() => page.locator('#sign-in-error').textContent()).toContain('refused');
     expect(await storedToken()).toBeNull();
@@ -255,7 +268,9 @@ describe('dashboard in Chromium', () => {
 
     // Overview tiles: the page's numbers are the API's, and a second, independent call agrees.
     const overview = await answer<Overview>(`/v1/creators/${creatorId}/overview`);
-    expect(overview.url).toContain('from=');
+    // the page's period (the last 7 days) ends at the pinned now: its clock is NOW
+    const sevenDaysBefore = Math.floor((NOW - 7 * 86_400_000) / 60_000) * 60_000;
+    expect(new URL(overview.url).searchParams.get('from')).toBe(new Date(sevenDaysBefore).toISOString());
     await page.locator('#overview .tile').first().waitFor();
     const again = await apiGet<Overview>(overview.url);
     expect(again.metrics).toEqual(overview.body.metrics);
@@ -376,7 +391,13 @@ describe('dashboard in Chromium', () => {
     needsBrowser();
     // A token the API refuses (signed with another secret) in the session: the first request
     // answers 401 and the page shows the sign-in form with the reason.
-    const forged = await signToken({ secret: `${secret}-other`, sub: creatorId, role: 'creator', ttlSeconds: 600 });
+    const forged = await signToken({
+      secret: `${secret}-other`,
+      sub: creatorId,
+      role: 'creator',
+      ttlSeconds: 600,
+      now: NOW,
+    });
     await inPage(`sessionStorage.setItem('viewpulse.token', ${JSON.stringify(forged)})`);
     await page.goto(`${api.url}/#/creators/${creatorId}`);
     await eventually(() => page.locator('#sign-in').isVisible()).toBe(true);
@@ -393,7 +414,7 @@ describe('dashboard in Chromium', () => {
 
   it('lets an admin open any creator', async () => {
     needsBrowser();
-    const admin = await signToken({ secret, sub: 'admin', role: 'admin', ttlSeconds: 600 });
+    const admin = await signToken({ secret, sub: 'admin', role: 'admin', ttlSeconds: 600, now: NOW });
     await signIn(admin);
     await eventually(() => page.getByRole('heading', { name: 'Admin' }).isVisible()).toBe(true);
     await page.getByLabel('Creator id').fill(creatorId);

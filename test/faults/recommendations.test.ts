@@ -30,6 +30,7 @@ import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../integration
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
 import { checkpointed, waitForCheckpoints } from '../integration/recommendations-helpers.js';
 import type { Db } from '../../api/queries/common.js';
+import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_FAULT_EVENTS ?? 400_000);
 const KILLS = 5;
@@ -90,7 +91,7 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     p = await pipeline('recfaults', 4);
     crashDb = `${p.database}_k`;
     await migrate(p.clickhouse, crashDb, join(projectRoot, 'schemas', 'clickhouse'));
-    const traffic = generateTraffic({ events: EVENTS, seed: 12, spanMs: 2 * 86_400_000, now: Date.now() });
+    const traffic = generateTraffic({ events: EVENTS, seed: 12, spanMs: 2 * 86_400_000, now: testNow() });
     const catalog = traffic.catalog.videos.map((x) => ({
       video_id: x.video.video_id,
       creator_id: x.video.creator_id,

@@ -17,8 +17,11 @@ import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
 import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from './recommendations-helpers.js';
+import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_EVENTS ?? 80_000);
+/** The traffic ends before it, and the API and the direct queries read "today" from it. */
+const NOW = testNow();
 
 let p: Pipeline;
 let truth: TruthReport;
@@ -41,7 +44,7 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
       videos: 150,
       creators: 30,
       spanMs: 86_400_000,
-      now: Date.now(),
+      now: NOW,
     });
     creatorOf = new Map(traffic.catalog.videos.map((x) => [x.video.video_id, x.video.creator_id]));
     await seedCatalog(
@@ -66,6 +69,7 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
       clickhouse: p.clickhouse,
       database: p.database,
       jwtSecret: p.testConfig.api.jwtSecret,
+      now: () => NOW,
       rateLimit: false,
     });
     await app.ready();
@@ -106,8 +110,8 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
     const video = top!.video_id;
     const owner = creatorOf.get(video)!;
     const secret = p.testConfig.api.jwtSecret;
-    const creatorToken = await signToken({ secret, sub: owner, role: 'creator', ttlSeconds: 600 });
-    const otherToken = await signToken({ secret, sub: `${owner}-other`, role: 'creator', ttlSeconds: 600 });
+    const creatorToken = await signToken({ secret, sub: owner, role: 'creator', ttlSeconds: 600, now: NOW });
+    const otherToken = await signToken({ secret, sub: `${owner}-other`, role: 'creator', ttlSeconds: 600, now: NOW });
     const res = await app.inject({
       url: `/v1/videos/${video}/recommendations?limit=5`,
       headers: { authorization: `Bearer ${creatorToken}` },
@@ -120,7 +124,8 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
     };
     expect(body.video_id).toBe(video);
     expect(body.min_viewers).toBe(5);
-    const want = await relatedVideos(db(), video, { limit: 5 });
+    // the API's "today" and this one are the same day, even when the test runs across midnight
+    const want = await relatedVideos(db(), video, { limit: 5 }, NOW);
     expect(body.recommendations.map((r) => r.video_id)).toEqual(want.map((r) => r.video_id));
     expect(body.recommendations.length).toBeGreaterThan(0);
     for (const r of body.recommendations) expect(r.score).toBeGreaterThan(0);
@@ -163,6 +168,7 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
       sub: creator,
       role: 'creator',
       ttlSeconds: 600,
+      now: NOW,
     });
     const res = await app.inject({
       url: `/v1/creators/${creator}/audience/also-watched?sort=lift`,
@@ -174,7 +180,7 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
     };
     expect(body.creators.length).toBeGreaterThan(0);
     expect(body.creators.every((c) => c.creator_id !== creator && c.support >= 5 && c.lift > 0)).toBe(true);
-    const want = await alsoWatchedCreators(db(), creator, { sort: 'lift' });
+    const want = await alsoWatchedCreators(db(), creator, { sort: 'lift' }, NOW);
     expect(body.creators.map((c) => c.creator_id)).toEqual(want.map((c) => c.creator_id));
     const lifts = body.creators.map((c) => c.lift);
     expect(lifts).toEqual([...lifts].sort((a, b) => b - a));
