@@ -16,6 +16,8 @@ import type { PlayEvent, Video } from '../../schemas/types.js';
 import { registerGenerate } from '../../cli/generate.js';
 import { readTruthFile, type TruthFile } from '../../generator/truth-file.js';
 import { truthFromEvents } from '../../generator/truth.js';
+import { defaultSpanMs, defaultStart } from '../../generator/index.js';
+import { testNow } from '../clock.js';
 import { realServices } from './helpers.js';
 
 const s = realServices('catgen');
@@ -93,6 +95,9 @@ describe('generate --target kafka on real services', () => {
           '0.03',
           '--late',
           '0.01',
+          // where the default start would put it for the pinned now (test/clock.ts), not the wall clock
+          '--start',
+          new Date(defaultStart(defaultSpanMs(3000), testNow())).toISOString(),
           '--truth',
           file,
           '--no-progress',
