@@ -8,10 +8,12 @@ import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
-import { ProcessorRunner } from '../lib/kafka/runner.js';
+import { healthReport } from '../lib/kafka/processor-health.js';
+import { ProcessorRunner, type RunnerHealth } from '../lib/kafka/runner.js';
 import { AvroSerde } from '../lib/kafka/serde.js';
 import { createLogger } from '../lib/logger.js';
 import { createRegistry, processorMetrics } from '../lib/metrics.js';
+import type { Registry } from 'prom-client';
 import { topics, valueSubject } from '../schemas/topics.js';
 
 export interface RunningProcessors {
@@ -22,7 +24,12 @@ export interface RunningProcessors {
 
 export async function runProcessors(
   names: readonly ProcessorName[],
-  options: { config?: Config; metricsPort?: number } = {},
+  options: {
+    config?: Config;
+    metricsPort?: number;
+    /** A processor gave up after repeated crashes at one position (default: only logged). */
+    onFailed?: (processor: string, err: Error) => void;
+  } = {},
 ): Promise<RunningProcessors> {
   const config = options.config ?? loadConfig();
   const logger = createLogger(config.logLevel);
@@ -49,11 +56,15 @@ export async function runProcessors(
       videoIdOf: spec.videoIdOf as never,
       logger,
       metrics,
+      onFailed: (err) => options.onFailed?.(name, err),
       options: {
         groupId: `${config.kafka.topicPrefix}viewpulse-${name}`,
         sessionTimeoutMs: config.processors.sessionTimeoutMs,
         flushIntervalMs: config.processors.flushIntervalMs,
         checkpointIntervalMs: config.processors.checkpointIntervalMs,
+        restartBackoffMs: config.processors.restartBackoffMs,
+        maxRestarts: config.processors.maxRestarts,
+        stuckAfterMs: config.processors.stuckAfterMs,
       },
     });
   });
@@ -61,23 +72,7 @@ export async function runProcessors(
 
   let server: Server | undefined;
   if (options.metricsPort !== undefined && options.metricsPort >= 0) {
-    server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        void registry.metrics().then((body) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(body);
-        });
-      } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({ status: 'ok', processors: runners.map((r) => ({ name: r.name, partitions: r.status() })) }),
-        );
-      } else {
-        res.writeHead(404, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
-      }
-    });
-    await new Promise<void>((resolve) => server!.listen(options.metricsPort, '127.0.0.1', resolve));
+    server = await serveProcessorHealth(runners, registry, options.metricsPort);
     logger.info({ port: (server.address() as { port: number }).port }, 'processor metrics and health listening');
   }
   logger.info({ processors: names }, 'processors running');
@@ -93,6 +88,35 @@ export async function runProcessors(
       logger.info({ processors: names }, 'processors stopped');
     },
   };
+}
+
+/**
+ * `/metrics` (Prometheus), `/healthz` (200 unless a processor failed or is stuck) and `/readyz`
+ * (200 only while every processor runs), each answering the report of processor-health.ts.
+ */
+export async function serveProcessorHealth(
+  runners: readonly { health(): RunnerHealth }[],
+  registry: Registry,
+  port: number,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void registry.metrics().then((body) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(body);
+      });
+    } else if (req.url === '/healthz' || req.url === '/readyz') {
+      const report = healthReport(runners.map((r) => r.health()));
+      const good = req.url === '/healthz' ? report.live : report.ready;
+      res.writeHead(good ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(report));
+    } else {
+      res.writeHead(404, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
 }
 
 export function parseOnly(only: string | undefined): ProcessorName[] {
@@ -116,13 +140,22 @@ export function registerRunProcessors(run: Command): void {
     .option('--only <names>', `comma-separated: ${Object.keys(PROCESSORS).join(', ')}`)
     .option(
       '--metrics-port <port>',
-      'Prometheus /metrics and /healthz on 127.0.0.1 (-1 to disable)',
+      'Prometheus /metrics, /healthz (503 when a processor failed or is stuck) and /readyz (503 unless all run) on 127.0.0.1 (-1 to disable)',
       process.env.VIEWPULSE_PROCESSORS_PORT ?? '9464',
     )
     .action(async (opts: { only?: string; metricsPort: string }) => {
       // Handlers go in before the consumers start: a SIGTERM during start-up (joining the group,
       // restoring checkpoints) waits for the start to finish, then stops cleanly with exit 0.
-      const starting = runProcessors(parseOnly(opts.only), { metricsPort: Number(opts.metricsPort) });
+      // A processor that keeps crashing at one position stops the process with exit code 1 (after
+      // the others flushed and committed), so a supervisor sees it instead of a live husk.
+      const failed = (processor: string, err: Error): void => {
+        console.error(`viewpulse run processors: ${processor} failed: ${err.message}`);
+        void starting.then(
+          (running) => running.stop().finally(() => process.exit(1)),
+          () => process.exit(1),
+        );
+      };
+      const starting = runProcessors(parseOnly(opts.only), { metricsPort: Number(opts.metricsPort), onFailed: failed });
       const shutdown = (): void => {
         void starting.then(
           (running) => running.stop().then(() => process.exit(0)),

@@ -76,7 +76,14 @@ export interface Config {
   clickhouse: { url: string; database: string; user: string; password: string };
   collector: { port: number; writeKeys: string[] };
   api: { port: number; jwtSecret: string };
-  processors: { sessionTimeoutMs: number; flushIntervalMs: number; checkpointIntervalMs: number };
+  processors: {
+    sessionTimeoutMs: number;
+    flushIntervalMs: number;
+    checkpointIntervalMs: number;
+    restartBackoffMs: number;
+    maxRestarts: number;
+    stuckAfterMs: number;
+  };
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -119,6 +126,11 @@ export function loadConfig(env: Env = process.env): Config {
       sessionTimeoutMs: int(env, 'VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
       flushIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_FLUSH_MS', 1_000, 50, 60_000),
       checkpointIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_CHECKPOINT_MS', 5_000, 100, 600_000),
+      // A crashed consumer restarts after this (doubling per crash); after MAX_RESTARTS crashes
+      // in a row without progress the process exits non-zero.
+      restartBackoffMs: int(env, 'VIEWPULSE_PROCESSOR_RESTART_BACKOFF_MS', 1_000, 10, 60_000),
+      maxRestarts: int(env, 'VIEWPULSE_PROCESSOR_MAX_RESTARTS', 5, 0, 1_000),
+      stuckAfterMs: int(env, 'VIEWPULSE_PROCESSOR_STUCK_MS', 60_000, 1_000, 3_600_000),
     },
     logLevel: oneOf(env, 'VIEWPULSE_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   };

@@ -15,10 +15,13 @@ export interface ProcessorMetrics {
   consumerLag: Gauge<'processor' | 'partition'>;
   watermarkDelay: Gauge<'processor' | 'partition'>;
   batchSize: Histogram<'processor'>;
+  drainRows: Histogram<'processor'>;
   sinkLatency: Histogram<'processor' | 'table'>;
   sinkRetries: Counter<'processor' | 'table'>;
   paused: Gauge<'processor'>;
   checkpoints: Counter<'processor'>;
+  up: Gauge<'processor'>;
+  restarts: Counter<'processor'>;
 }
 
 export function processorMetrics(registry: Registry): ProcessorMetrics {
@@ -62,6 +65,13 @@ export function processorMetrics(registry: Registry): ProcessorMetrics {
       buckets: [1, 10, 100, 500, 1000, 5000, 20000],
       registers: [registry],
     }),
+    drainRows: new Histogram({
+      name: 'viewpulse_processor_drain_rows',
+      help: 'Rows one drain (the output of one Kafka batch) produced, all tables together',
+      labelNames: ['processor'],
+      buckets: [10, 100, 1_000, 10_000, 50_000, 125_000, 250_000, 1_000_000],
+      registers: [registry],
+    }),
     sinkLatency: new Histogram({
       name: 'viewpulse_processor_sink_seconds',
       help: 'ClickHouse insert latency',
@@ -84,6 +94,18 @@ export function processorMetrics(registry: Registry): ProcessorMetrics {
     checkpoints: new Counter({
       name: 'viewpulse_processor_checkpoints_total',
       help: 'Checkpoints written (state + offsets)',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    up: new Gauge({
+      name: 'viewpulse_processor_up',
+      help: '1 while the processor consumes; 0 while starting, restarting, failed or stopped',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    restarts: new Counter({
+      name: 'viewpulse_processor_restarts_total',
+      help: 'Consumer crashes, each followed by a restart (unless the processor gave up)',
       labelNames: ['processor'],
       registers: [registry],
     }),

@@ -42,14 +42,31 @@ export interface RunnerOptions {
   groupId?: string;
   /** How long the group waits for a silent instance before reassigning its partitions. */
   sessionTimeoutMs: number;
+  /** First delay before restarting a crashed consumer; doubles per crash, up to 30 s. */
+  restartBackoffMs: number;
+  /** Crashes at one position (a partition that made no progress between them) before the runner gives up. */
+  maxRestarts: number;
+  /** A partition with lag that has not moved for this long is reported stuck. */
+  stuckAfterMs: number;
+  /** Largest fetch per partition: what one batch (and so one drain) can hold. */
+  maxBytesPerPartition: number;
 }
+
+/** running: consuming; restarting: crashed, a new consumer starts after a backoff; failed: gave up. */
+export type RunnerState = 'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
 
 export const DEFAULT_RUNNER: RunnerOptions = {
   flushIntervalMs: 1_000,
   flushRows: 50_000,
   checkpointIntervalMs: 5_000,
   sessionTimeoutMs: 30_000,
+  restartBackoffMs: 1_000,
+  maxRestarts: 5,
+  stuckAfterMs: 60_000,
+  maxBytesPerPartition: 4 * 1024 * 1024,
 };
+
+const MAX_RESTART_BACKOFF_MS = 30_000;
 
 export interface RunnerDeps<V> {
   kafka: Kafka;
@@ -67,6 +84,29 @@ export interface RunnerDeps<V> {
   metrics: ProcessorMetrics;
   options?: Partial<RunnerOptions>;
   now?: () => number;
+  /** Called once when the runner gives up (maxRestarts crashes at one position): exit non-zero. */
+  onFailed?: (err: Error) => void;
+}
+
+export interface PartitionStatus {
+  partition: number;
+  lastOffset: number;
+  checkpointed: number;
+  watermark: number;
+  /** High watermark minus the next offset, as of the last batch. */
+  lag: number;
+  /** Lag, and no record processed for stuckAfterMs. */
+  stuck: boolean;
+}
+
+export interface RunnerHealth {
+  name: string;
+  state: RunnerState;
+  crashes: number;
+  last_error?: string;
+  lag: number;
+  stuck: boolean;
+  partitions: PartitionStatus[];
 }
 
 /** Rows of dead_letters, written with every processor's own tables. */
@@ -88,7 +128,7 @@ interface Task<V> {
 }
 
 export class ProcessorRunner<V> {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly producer: Producer;
   private readonly writer: ClickHouseWriter;
   private readonly tasks = new Map<number, Task<V>>();
@@ -105,21 +145,26 @@ export class ProcessorRunner<V> {
   private retryBackoffMs = 500;
   private stopping = false;
   private readonly log: Logger;
+  private runState: RunnerState = 'starting';
+  /** Per owned partition, surviving crashes: lag as of the last batch, when a record was last processed. */
+  private readonly progress = new Map<number, { lag: number; at: number }>();
+  /** The partition whose batch is being processed, and its checkpoint: where a crash happens. */
+  private where: { partition: number; checkpoint: number; offset: number } | undefined;
+  /** Crashes per position (`partition@checkpoint`); a checkpoint that moves starts a new count. */
+  private readonly crashesAt = new Map<string, number>();
+  private crashes = 0;
+  /** Set from the first error that crashes the loop until the new consumer starts. */
+  private crashing = false;
+  private crashSite: 'flush' | 'consumer' = 'consumer';
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lastError: string | undefined;
 
   constructor(private readonly deps: RunnerDeps<V>) {
     this.opts = { ...DEFAULT_RUNNER, ...deps.options };
     this.now = deps.now ?? Date.now;
     const name = deps.definition.name;
     this.log = deps.logger.child({ processor: name });
-    this.consumer = deps.kafka.consumer({
-      groupId: this.opts.groupId ?? `viewpulse-${name}`,
-      sessionTimeout: this.opts.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      // An idle fetch waits at most this long; disconnect (SIGTERM) waits for the running
-      // fetch, so the default 5 s would add up to 5 s to every shutdown.
-      maxWaitTimeInMs: 1_000,
-    });
+    this.consumer = this.createConsumer();
     this.producer = deps.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -140,6 +185,27 @@ export class ProcessorRunner<V> {
     return this.deps.definition.name;
   }
 
+  get state(): RunnerState {
+    return this.runState;
+  }
+
+  private setState(state: RunnerState): void {
+    this.runState = state;
+    this.deps.metrics.up.set({ processor: this.name }, state === 'running' ? 1 : 0);
+  }
+
+  private createConsumer(): Consumer {
+    return this.deps.kafka.consumer({
+      groupId: this.opts.groupId ?? `viewpulse-${this.name}`,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
+      maxBytesPerPartition: this.opts.maxBytesPerPartition,
+      // An idle fetch waits at most this long; disconnect (SIGTERM) waits for the running
+      // fetch, so the default 5 s would add up to 5 s to every shutdown.
+      maxWaitTimeInMs: 1_000,
+    });
+  }
+
   /** Serialises batch processing, timer flushes and shutdown. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.lock.then(fn, fn);
@@ -148,28 +214,117 @@ export class ProcessorRunner<V> {
   }
 
   async start(): Promise<void> {
+    this.setState('starting');
     await this.producer.connect();
-    await this.consumer.connect();
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+    await this.runConsumer();
+    this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)));
+    this.timer.unref();
+  }
+
+  /** Connects the consumer, joins the group and starts the batch loop. */
+  private async runConsumer(): Promise<void> {
+    const consumer = this.consumer;
+    await consumer.connect();
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // Kafka-level failures: kafkajs rejoins by itself after retriable ones (our state is
+      // consistent: only Kafka's errors and retriable errors before any state change get there);
+      // after the others the consumer is dead and the runner restarts it.
+      if (consumer !== this.consumer) return;
+      if (payload.restart) {
+        this.deps.metrics.restarts.inc({ processor: this.name });
+        this.lastError = payload.error.message;
+        this.setState('restarting');
+        this.log.warn({ err: payload.error.message }, 'consumer crashed on a retriable error; kafkajs restarts it');
+      } else this.crash(payload.error);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.runState !== 'stopped' && this.runState !== 'failed') this.setState('running');
       const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
       for (const p of [...this.tasks.keys()]) {
         // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
         if (!mine.has(p)) {
           this.pendingCount -= [...this.tasks.get(p)!.pendingRows.values()].reduce((n, r) => n + r.length, 0);
           this.tasks.delete(p);
+          this.progress.delete(p);
         }
       }
       this.log.info({ partitions: [...mine] }, 'assigned');
     });
-    await this.consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
-    await this.consumer.run({
+    await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.exclusive(() => this.onBatch(payload)),
+      eachBatch: (payload) =>
+        this.exclusive(() => this.onBatch(payload)).catch((err: Error) => {
+          // Kafka's own errors (a rebalance under way) and retriable ones raised before any
+          // state changed (the registry is down) go back to kafkajs, which retries the batch.
+          // Anything else may have left state half-applied: crash and restart from the checkpoint.
+          if (err.name.startsWith('KafkaJS') || (err instanceof ViewpulseError && err.retriable)) throw err;
+          this.crash(err);
+        }),
     });
-    this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)));
-    this.timer.unref();
+  }
+
+  /** Stops processing at once (no further batch, flush or checkpoint) and restarts. */
+  private crash(err: Error): void {
+    if (this.crashing || this.stopping) return;
+    this.crashing = true;
+    void this.crashed(err);
+  }
+
+  /**
+   * The consumer crashed. State ahead of the checkpoint may be half-applied, so it is dropped
+   * (the same as a process crash: the restart replays from the checkpoint and rewrites the same
+   * rows). A new consumer starts after a doubling backoff; after `maxRestarts` crashes in a row
+   * at the same position the runner gives up, reports failed, and calls onFailed.
+   */
+  private async crashed(err: Error): Promise<void> {
+    const name = this.name;
+    this.lastError = err.message;
+    this.deps.metrics.restarts.inc({ processor: name });
+    this.setState('restarting');
+    // Outside a batch (a timer flush, joining) the flush or the consumer is the position.
+    const position = this.where ? `${this.where.partition}@${this.where.checkpoint}` : this.crashSite;
+    this.crashes = (this.crashesAt.get(position) ?? 0) + 1;
+    this.crashesAt.set(position, this.crashes);
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.exclusive(async () => {
+      this.tasks.clear();
+      this.pendingCount = 0;
+      this.paused = false;
+      this.deps.metrics.paused.set({ processor: name }, 0);
+    });
+    if (this.crashes > this.opts.maxRestarts) {
+      this.setState('failed');
+      this.log.error(
+        { err, at: this.where, crashes: this.crashes },
+        'processor failed: it crashed again and again at the same position; giving up',
+      );
+      this.deps.onFailed?.(err);
+      return;
+    }
+    const delay = Math.min(MAX_RESTART_BACKOFF_MS, this.opts.restartBackoffMs * 2 ** (this.crashes - 1));
+    this.log.error(
+      { err, at: this.where, crashes: this.crashes, restartInMs: delay },
+      'consumer crashed; restarting it from the last checkpoint',
+    );
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
+    this.restartTimer.unref();
+  }
+
+  private async restart(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.stopping) return;
+    this.consumer = this.createConsumer();
+    this.crashing = false;
+    this.where = undefined;
+    this.crashSite = 'consumer';
+    try {
+      await this.runConsumer();
+    } catch (err) {
+      this.crash(err as Error);
+    }
   }
 
   /**
@@ -178,7 +333,7 @@ export class ProcessorRunner<V> {
    * backoff, so the batch loop is never starved of the lock.
    */
   private async tick(): Promise<void> {
-    if (this.tickBusy || this.stopping) return;
+    if (this.tickBusy || this.stopping || this.crashing) return;
     const due = this.pendingCount > 0 || this.now() - this.lastCheckpoint >= this.opts.checkpointIntervalMs;
     if (!this.paused && !due) return;
     if (this.paused && this.now() < this.retryAt) return;
@@ -191,7 +346,11 @@ export class ProcessorRunner<V> {
       }
       await this.exclusive(() => this.flush(false));
     } catch (err) {
+      // Not an outage (flush pauses on those): rows ClickHouse refuses, or a bug. Never go on
+      // as a live process that has silently stopped counting: crash and restart.
       this.log.error({ err }, 'flush failed');
+      this.crashSite = 'flush';
+      this.crash(err as Error);
     } finally {
       this.tickBusy = false;
     }
@@ -213,6 +372,7 @@ export class ProcessorRunner<V> {
       pendingRows: new Map(),
     };
     this.tasks.set(partition, t);
+    if (!this.progress.has(partition)) this.progress.set(partition, { lag: 0, at: this.now() });
     this.log.info({ partition, checkpoint: t.coveredThrough }, 'partition state restored');
     return t;
   }
@@ -221,7 +381,8 @@ export class ProcessorRunner<V> {
     const name = this.name;
     const partition = batch.partition;
     // Fetched before a pause took effect: leave it unresolved; it is fetched again on resume.
-    if (this.paused) return;
+    // After a crash nothing more is processed: the restart replays from the checkpoint.
+    if (this.paused || this.crashing) return;
     // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
     const decoded: { message: KafkaMessage; value: V | undefined; error?: ViewpulseError }[] = [];
     for (const message of batch.messages) {
@@ -259,6 +420,7 @@ export class ProcessorRunner<V> {
       return;
     }
     const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
+    this.where = { partition, checkpoint: task.checkpointed, offset: first };
     if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
       // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.
       this.log.warn({ partition, first, checkpoint: task.coveredThrough }, 'seeking back to the checkpoint');
@@ -317,8 +479,11 @@ export class ProcessorRunner<V> {
     for (const [outcome, n] of outcomes) this.deps.metrics.records.inc({ processor: name, outcome }, n);
     if (!this.tasks.has(partition)) return;
     this.drainTask(task);
-    const lag = Number(batch.highWatermark) - task.lastOffset - 1;
-    this.deps.metrics.consumerLag.set({ processor: name, partition: String(partition) }, Math.max(0, lag));
+    const lag = Math.max(0, Number(batch.highWatermark) - task.lastOffset - 1);
+    const progress = this.progress.get(partition)!;
+    if (task.lastOffset >= first) progress.at = this.now();
+    progress.lag = lag;
+    this.deps.metrics.consumerLag.set({ processor: name, partition: String(partition) }, lag);
     const wm = task.processor.watermark;
     if (Number.isFinite(wm))
       this.deps.metrics.watermarkDelay.set({ processor: name, partition: String(partition) }, (this.now() - wm) / 1000);
@@ -326,6 +491,7 @@ export class ProcessorRunner<V> {
       await this.flush(false);
     }
     await heartbeat();
+    this.where = undefined;
   }
 
   /** Stops fetching until ClickHouse answers again; the timer checks and resumes. */
@@ -346,13 +512,16 @@ export class ProcessorRunner<V> {
   }
 
   private drainTask(task: Task<V>): void {
+    let drained = 0;
     for (const [table, rows] of task.processor.drain()) {
       this.pend(task, table, rows);
+      drained += rows.length;
       if (table === TABLES.lateEvents) {
         for (const r of rows as { applied?: number }[])
           this.deps.metrics.lateEvents.inc({ processor: this.name, applied: String(r.applied ?? 0) });
       }
     }
+    this.deps.metrics.drainRows.observe({ processor: this.name }, drained);
   }
 
   /**
@@ -360,6 +529,7 @@ export class ProcessorRunner<V> {
    * state and commits offsets. On a ClickHouse outage: pause, keep the rows, retry later.
    */
   private async flush(force: boolean): Promise<void> {
+    if (this.crashing) return; // state may be half-applied: nothing of it may reach a checkpoint
     const name = this.name;
     this.lastFlush = this.now();
     const tasks = [...this.tasks.entries()];
@@ -412,7 +582,11 @@ export class ProcessorRunner<V> {
         state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
       }));
       await this.writer.write({ table: TABLES.checkpoints, rows });
-      for (const [, t] of moved) t.checkpointed = t.lastOffset;
+      for (const [partition, t] of moved) {
+        t.checkpointed = t.lastOffset;
+        for (const key of this.crashesAt.keys())
+          if (key.startsWith(`${partition}@`) || key === 'flush' || key === 'consumer') this.crashesAt.delete(key);
+      }
       this.deps.metrics.checkpoints.inc({ processor: this.name });
     }
     // Commit what is checkpointed and not yet committed (a restored partition re-commits).
@@ -453,6 +627,7 @@ export class ProcessorRunner<V> {
   /** Graceful stop: finish the batch, flush, checkpoint, commit, leave the group. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.exclusive(async () => {
       try {
         for (const t of this.tasks.values()) this.drainTask(t);
@@ -464,6 +639,7 @@ export class ProcessorRunner<V> {
     });
     await this.consumer.disconnect();
     await this.producer.disconnect();
+    this.setState('stopped');
   }
 
   /**
@@ -472,21 +648,43 @@ export class ProcessorRunner<V> {
    */
   async abandon(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     this.stopping = true;
     this.tasks.clear();
     await this.exclusive(async () => {
       await this.consumer.disconnect();
     });
     await this.producer.disconnect();
+    this.setState('stopped');
   }
 
   /** Partitions currently owned, with their watermark (for health and tests). */
-  status(): { partition: number; lastOffset: number; checkpointed: number; watermark: number }[] {
-    return [...this.tasks].map(([partition, t]) => ({
-      partition,
-      lastOffset: t.lastOffset,
-      checkpointed: t.checkpointed,
-      watermark: t.processor.watermark,
-    }));
+  status(): PartitionStatus[] {
+    const now = this.now();
+    return [...this.tasks].map(([partition, t]) => {
+      const { lag, at } = this.progress.get(partition) ?? { lag: 0, at: now };
+      return {
+        partition,
+        lastOffset: t.lastOffset,
+        checkpointed: t.checkpointed,
+        watermark: t.processor.watermark,
+        lag,
+        stuck: lag > 0 && now - at >= this.opts.stuckAfterMs,
+      };
+    });
+  }
+
+  /** What health and readiness report: state, crashes in a row, the last error, partitions. */
+  health(): RunnerHealth {
+    const partitions = this.status();
+    return {
+      name: this.name,
+      state: this.runState,
+      crashes: this.crashes,
+      ...(this.lastError !== undefined ? { last_error: this.lastError } : {}),
+      lag: partitions.reduce((n, p) => n + p.lag, 0),
+      stuck: partitions.some((p) => p.stuck),
+      partitions,
+    };
   }
 }

@@ -11,7 +11,7 @@ export interface Instance {
   exited: Promise<number | null>;
 }
 
-export function spawnProcessor(name: string, config: Config): Instance {
+export function spawnProcessor(name: string, config: Config, env: Record<string, string> = {}): Instance {
   const child = spawn(
     process.execPath,
     [join(projectRoot, 'bin', 'viewpulse.js'), 'run', 'processors', '--only', name, '--metrics-port', '-1'],
@@ -23,6 +23,7 @@ export function spawnProcessor(name: string, config: Config): Instance {
         VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS: '6000',
         VIEWPULSE_PROCESSOR_CHECKPOINT_MS: '1000',
         VIEWPULSE_LOG_LEVEL: 'info',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -1,0 +1,191 @@
+// A large backlog: every record is in Kafka before the processors start. A little recent
+// traffic comes first and moves each partition's watermark to "now"; then a large traffic of
+// hours before, over 2,000 videos, arrives behind it. Every event of it lands in windows that
+// are already closed, so each becomes delta rows (3 grains × video and creator): one Kafka
+// batch of ~30,000 records drains into ~180,000 view_counts rows — more than a spread into call
+// arguments can take (the view-counts crash: `list.push(...rows)` overflows V8's stack past
+// ~125,000 rows, the same at every restart). Every processor must catch up, and its tables
+// must equal the generator's truth; recommendations (which the truth does not model) must equal
+// a run of the same processor in small batches.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcessors, type RunningProcessors } from '../../cli/run-processors.js';
+import { projectRoot } from '../../infra/paths.js';
+import { CatalogCache } from '../../lib/catalog-cache.js';
+import { exec, queryRows } from '../../lib/clickhouse/client.js';
+import { migrate } from '../../lib/clickhouse/migrations.js';
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { ProcessorRunner } from '../../lib/kafka/runner.js';
+import { AvroSerde } from '../../lib/kafka/serde.js';
+import { createLogger } from '../../lib/logger.js';
+import { createRegistry, processorMetrics } from '../../lib/metrics.js';
+import { recommendations } from '../../processors/recommendations/processor.js';
+import { generateTraffic, type TruthReport } from '../../generator/index.js';
+import { pump } from '../../generator/run.js';
+import { KafkaSink } from '../../generator/sinks.js';
+import { playEventSchema } from '../../schemas/avro.js';
+import { TABLES } from '../../schemas/tables.js';
+import { valueSubject } from '../../schemas/topics.js';
+import type { PlayEvent } from '../../schemas/types.js';
+import { clickhouseMinutes, retentionError, truthMinutes, uniquesError } from './e2e-helpers.js';
+import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+
+const EVENTS = Number(process.env.VIEWPULSE_BACKLOG_EVENTS ?? 100_000);
+const RECENT_EVENTS = 2_000;
+/** What the old code could take in one spread (V8, Node 20): a drain larger than this crashed it. */
+const SPREAD_LIMIT = 125_000;
+// Kafka-direct traffic has no receive-time horizon: a fixed clock makes the data the same at any hour.
+const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
+const HOUR = 3_600_000;
+const PROCESSORS = ['view-counts', 'engagement', 'raw-events', 'recommendations'] as const;
+
+let p: Pipeline;
+let truth: TruthReport;
+let smallDb: string;
+let drains: Map<string, { count: number; overLimit: number }>;
+
+/** The truth of two traffics with disjoint videos and viewers. */
+function union(a: TruthReport, b: TruthReport): TruthReport {
+  return {
+    ...b,
+    minutes: [...a.minutes, ...b.minutes],
+    daily_uniques: [...a.daily_uniques, ...b.daily_uniques],
+    retention: [...a.retention, ...b.retention],
+    counts: { ...b.counts, events: a.counts.events + b.counts.events },
+    totals: { ...b.totals, views: a.totals.views + b.totals.views },
+  };
+}
+
+/** Drains per processor, and how many were larger than SPREAD_LIMIT rows (from /metrics). */
+async function drainSizes(running: RunningProcessors): Promise<Map<string, { count: number; overLimit: number }>> {
+  const port = (running.server!.address() as { port: number }).port;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out = new Map<string, { count: number; overLimit: number }>();
+  const at = (processor: string, le: string): number => {
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('viewpulse_processor_drain_rows_bucket{') &&
+          l.includes(`processor="${processor}"`) &&
+          l.includes(`le="${le}"`),
+      );
+    return Number(line?.split(' ').at(-1) ?? NaN);
+  };
+  for (const name of PROCESSORS) {
+    const count = at(name, '+Inf');
+    out.set(name, { count, overLimit: count - at(name, String(SPREAD_LIMIT)) });
+  }
+  return out;
+}
+
+async function recommendationCounts(database: string): Promise<unknown[][]> {
+  const q = (f: ReturnType<typeof sql>): Promise<unknown[]> => queryRows(p.clickhouse, f);
+  return [
+    await q(sql`SELECT toString(day) AS day, video_id, related_id, uniqExactMerge(viewers) AS n
+                FROM ${v.table(database, TABLES.recommendationPairsDaily)}
+                GROUP BY day, video_id, related_id ORDER BY day, video_id, related_id`),
+    await q(sql`SELECT toString(day) AS day, video_id, uniqExactMerge(viewers) AS n
+                FROM ${v.table(database, TABLES.recommendationVideosDaily)}
+                GROUP BY day, video_id ORDER BY day, video_id`),
+  ];
+}
+
+describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark, consumed from the start`, () => {
+  beforeAll(async () => {
+    p = await pipeline('backlog', 2);
+    smallDb = `${p.database}_small`;
+    await migrate(p.clickhouse, smallDb, join(projectRoot, 'schemas', 'clickhouse'));
+    // Two generated traffics (seeds give disjoint videos and viewers): recent, then older.
+    const recent = generateTraffic({ events: RECENT_EVENTS, seed: 14, videos: 50, creators: 10, now: NOW });
+    const older = generateTraffic({ events: EVENTS, seed: 13, videos: 2_000, creators: 200, now: NOW - 6 * HOUR });
+    const catalog = [...recent.catalog.videos, ...older.catalog.videos].map((x) => ({
+      video_id: x.video.video_id,
+      creator_id: x.video.creator_id,
+      duration_ms: x.video.duration_ms,
+    }));
+    await seedCatalog(p.clickhouse, p.database, catalog);
+    await seedCatalog(p.clickhouse, smallDb, catalog);
+    for (const traffic of [recent, older]) {
+      const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 5_000 });
+      await sink.connect();
+      await pump(traffic, sink, { rate: 0 });
+    }
+    truth = union(recent.truth(), older.truth());
+
+    // A processor that gives up (the old code, after 5 crashes at one position) fails the test at once.
+    let gaveUp: (err: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (gaveUp = reject));
+    const running = await runProcessors([...PROCESSORS], {
+      config: p.testConfig,
+      metricsPort: 0,
+      onFailed: (name, err) => gaveUp(new Error(`${name} failed: ${err.message}`)),
+    });
+    for (const name of PROCESSORS)
+      await Promise.race([
+        failed,
+        waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, 600_000),
+      ]);
+    drains = await drainSizes(running);
+    expect(running.runners.map((r) => [r.name, r.state])).toEqual(PROCESSORS.map((n) => [n, 'running']));
+    await running.stop();
+
+    // The same recommendations processor in small batches (64 KiB fetches), into its own database.
+    const small = new ProcessorRunner<PlayEvent>({
+      kafka: p.kafka,
+      clickhouse: p.clickhouse,
+      database: smallDb,
+      definition: recommendations(),
+      topic: p.topics.playEvents,
+      dlqTopic: p.topics.playEventsDlq,
+      serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
+      catalog: new CatalogCache(p.clickhouse, smallDb),
+      videoIdOf: (e) => e.video_id,
+      logger: createLogger('warn'),
+      metrics: processorMetrics(createRegistry(false)),
+      options: { groupId: `${p.prefix}small-recommendations`, maxBytesPerPartition: 64 * 1024 },
+    });
+    await small.start();
+    await waitForCommitted(p.kafka, `${p.prefix}small-recommendations`, p.topics.playEvents, 600_000);
+    await small.stop();
+  }, 1_200_000);
+  afterAll(async () => {
+    await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(smallDb)}`);
+    await p.cleanup();
+  });
+
+  it(`view-counts drained more than ${SPREAD_LIMIT} rows at once: the size that crashed the old code`, () => {
+    console.log(`[backlog] drains per processor: ${JSON.stringify(Object.fromEntries(drains))}`);
+    expect(drains.get('view-counts')!.overLimit).toBeGreaterThan(0);
+  });
+
+  it('view-counts: plays, views and watch time per video and minute equal the truth', async () => {
+    const got = await clickhouseMinutes(p.clickhouse, p.database);
+    expect(got.size).toBe(truth.minutes.length);
+    expect(got).toEqual(truthMinutes(truth));
+  });
+
+  it('raw-events: every event once; engagement: views, uniques and retention as the truth says', async () => {
+    const [raw] = await queryRows<{ n: string; distinct: string }>(
+      p.clickhouse,
+      sql`SELECT count() AS n, uniqExact(event_id) AS distinct FROM ${v.table(p.database, TABLES.playEvents)} FINAL`,
+    );
+    expect(Number(raw!.n)).toBe(truth.counts.events);
+    expect(Number(raw!.distinct)).toBe(truth.counts.events);
+    const [views] = await queryRows<{ n: string }>(
+      p.clickhouse,
+      sql`SELECT count() AS n FROM ${v.table(p.database, TABLES.sessions)} FINAL WHERE counted_view = 1`,
+    );
+    expect(Number(views!.n)).toBe(truth.totals.views);
+    expect(await uniquesError(p.clickhouse, p.database, truth)).toBeLessThanOrEqual(0.02);
+    expect(await retentionError(p.clickhouse, p.database, truth)).toBeLessThanOrEqual(1);
+  });
+
+  it('recommendations: pair and video counts equal those of the same processor in small batches', async () => {
+    // The older traffic's co-view windows close only as the watermark moves on past them, so
+    // the pairs are the recent traffic's; the equality with small batches is the point here.
+    const large = await recommendationCounts(p.database);
+    expect(large[0]!.length).toBeGreaterThan(0);
+    expect(large).toEqual(await recommendationCounts(smallDb));
+  });
+});
