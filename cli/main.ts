@@ -10,6 +10,7 @@ import { registerSchemas } from './schemas.js';
 import { registerServices } from './services.js';
 import { registerSql } from './sql.js';
 import { registerToken } from './token.js';
+import { registerVerify } from './verify.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -26,5 +27,6 @@ export async function main(argv: string[]): Promise<void> {
   registerToken(program);
   registerDemo(program);
   registerSql(program);
+  registerVerify(program);
   await program.parseAsync(argv);
 }

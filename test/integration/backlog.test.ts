@@ -7,7 +7,11 @@
 // ~125,000 rows, the same at every restart). Every processor must catch up, and its tables
 // must equal the generator's truth; recommendations (which the truth does not model) must equal
 // a run of the same processor in small batches.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcessors, type RunningProcessors } from '../../cli/run-processors.js';
 import { projectRoot } from '../../infra/paths.js';
@@ -28,6 +32,8 @@ import { TABLES } from '../../schemas/tables.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { clickhouseMinutes, retentionError, truthMinutes, uniquesError } from './e2e-helpers.js';
+import { unionTruth } from '../../harness/truth-check.js';
+import { writeTruthFile } from '../../generator/truth-file.js';
 import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_BACKLOG_EVENTS ?? 100_000);
@@ -43,18 +49,8 @@ let p: Pipeline;
 let truth: TruthReport;
 let smallDb: string;
 let drains: Map<string, { count: number; overLimit: number }>;
-
-/** The truth of two traffics with disjoint videos and viewers. */
-function union(a: TruthReport, b: TruthReport): TruthReport {
-  return {
-    ...b,
-    minutes: [...a.minutes, ...b.minutes],
-    daily_uniques: [...a.daily_uniques, ...b.daily_uniques],
-    retention: [...a.retention, ...b.retention],
-    counts: { ...b.counts, events: a.counts.events + b.counts.events },
-    totals: { ...b.totals, views: a.totals.views + b.totals.views },
-  };
-}
+let tmp: string;
+let truthFiles: string[];
 
 /** Drains per processor, and how many were larger than SPREAD_LIMIT rows (from /metrics). */
 async function drainSizes(running: RunningProcessors): Promise<Map<string, { count: number; overLimit: number }>> {
@@ -94,6 +90,7 @@ async function recommendationCounts(database: string): Promise<unknown[][]> {
 describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark, consumed from the start`, () => {
   beforeAll(async () => {
     p = await pipeline('backlog', 2);
+    tmp = mkdtempSync(join(tmpdir(), 'vp-backlog-'));
     smallDb = `${p.database}_small`;
     await migrate(p.clickhouse, smallDb, join(projectRoot, 'schemas', 'clickhouse'));
     // Two generated traffics (seeds give disjoint videos and viewers): recent, then older.
@@ -111,7 +108,12 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
       await sink.connect();
       await pump(traffic, sink, { rate: 0 });
     }
-    truth = union(recent.truth(), older.truth());
+    truth = unionTruth([recent.truth(), older.truth()]);
+    truthFiles = [];
+    for (const [i, traffic] of [recent, older].entries()) {
+      truthFiles.push(join(tmp, `truth-${i}.json`));
+      await writeTruthFile(truthFiles[i]!, traffic.truth(), traffic.viewerClusters());
+    }
 
     // A processor that gives up (the old code, after 5 crashes at one position) fails the test at once.
     let gaveUp: (err: Error) => void = () => undefined;
@@ -151,6 +153,7 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
   }, 1_200_000);
   afterAll(async () => {
     await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(smallDb)}`);
+    rmSync(tmp, { recursive: true, force: true });
     await p.cleanup();
   });
 
@@ -187,5 +190,22 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
     const large = await recommendationCounts(p.database);
     expect(large[0]!.length).toBeGreaterThan(0);
     expect(large).toEqual(await recommendationCounts(smallDb));
+  });
+
+  it('`viewpulse verify --truth` over both truth files finds every number equal', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(projectRoot, 'bin', 'viewpulse.js'), 'verify', '--truth', ...truthFiles],
+      {
+        env: {
+          ...process.env,
+          VIEWPULSE_TOPIC_PREFIX: p.prefix,
+          VIEWPULSE_CLICKHOUSE_DATABASE: p.database,
+        },
+      },
+    );
+    expect(stdout).toMatch(/✓ view-counts: video-minute cells that differ +0 +\(truth 0\)/);
+    expect(stdout).toMatch(new RegExp(`✓ raw-events: rows in play_events +${truth.counts.events} `));
+    expect(stdout).toMatch(/all \d+ checks equal the truth/);
   });
 });

@@ -3,8 +3,6 @@
 // generator's ground truth.
 import type { Kafka } from 'kafkajs';
 import { runCollector, type RunningCollector } from '../../cli/run-collector.js';
-import { queryRows, type ClickHouseClient } from '../../lib/clickhouse/client.js';
-import { sql, v } from '../../lib/clickhouse/sql.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import type { RegistryClient } from '../../lib/kafka/registry.js';
 import { CatalogPublisher } from '../../generator/catalog-publish.js';
@@ -13,7 +11,6 @@ import { pump } from '../../generator/run.js';
 import { CollectorSink, type Sink } from '../../generator/sinks.js';
 import type { Delivery } from '../../generator/faults.js';
 import { playEventSchema } from '../../schemas/avro.js';
-import { TABLES } from '../../schemas/tables.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import type { Pipeline } from './pipeline-helpers.js';
@@ -134,65 +131,4 @@ export async function waitForPipeline(p: Pipeline, timeoutMs = 300_000): Promise
     await waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, timeoutMs);
 }
 
-/** "video|minute" → [plays, views, watch_ms] from the truth. */
-export function truthMinutes(truth: TruthReport): Map<string, [number, number, number]> {
-  return new Map(truth.minutes.map((r) => [`${r.video_id}|${r.minute}`, [r.plays, r.views, r.watch_ms]]));
-}
-
-export async function clickhouseMinutes(
-  ch: ClickHouseClient,
-  database: string,
-): Promise<Map<string, [number, number, number]>> {
-  const rows = await queryRows<{ video_id: string; m: number; plays: string; views: string; watch: string }>(
-    ch,
-    sql`SELECT id AS video_id, toUInt32(window_start) AS m, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
-        FROM ${v.table(database, TABLES.counts)} FINAL
-        WHERE dim = 'video' AND grain = 'minute'
-        GROUP BY video_id, m HAVING plays != 0 OR views != 0 OR watch != 0`,
-  );
-  return new Map(
-    rows.map((r) => [`${r.video_id}|${Number(r.m) * 1000}`, [Number(r.plays), Number(r.views), Number(r.watch)]]),
-  );
-}
-
-/** Relative error of each video-day unique viewer count, worst first. */
-export async function uniquesError(ch: ClickHouseClient, database: string, truth: TruthReport): Promise<number> {
-  const rows = await queryRows<{ video_id: string; day: string; n: string }>(
-    ch,
-    sql`SELECT video_id, toString(day) AS day, uniqCombinedMerge(viewers) AS n
-        FROM ${v.table(database, TABLES.videoViewersDaily)} GROUP BY video_id, day`,
-  );
-  const got = new Map(rows.map((r) => [`${r.video_id}|${r.day}`, Number(r.n)]));
-  let worst = 0;
-  for (const t of truth.daily_uniques) {
-    const g = got.get(`${t.video_id}|${t.day}`) ?? 0;
-    worst = Math.max(worst, Math.abs(g - t.viewers) / t.viewers);
-  }
-  if (got.size !== truth.daily_uniques.length) worst = Math.max(worst, 1);
-  return worst;
-}
-
-/** Worst absolute difference, in percentage points, of any retention point of any video. */
-export async function retentionError(ch: ClickHouseClient, database: string, truth: TruthReport): Promise<number> {
-  const rows = await queryRows<{ video_id: string; bucket: number; n: string }>(
-    ch,
-    sql`SELECT video_id, arrayJoin(covered) AS bucket, count() AS n
-        FROM ${v.table(database, TABLES.sessions)} FINAL WHERE counted_view = 1 GROUP BY video_id, bucket`,
-  );
-  const views = await queryRows<{ video_id: string; n: string }>(
-    ch,
-    sql`SELECT video_id, count() AS n FROM ${v.table(database, TABLES.sessions)} FINAL WHERE counted_view = 1 GROUP BY video_id`,
-  );
-  const viewsBy = new Map(views.map((r) => [r.video_id, Number(r.n)]));
-  const cover = new Map(rows.map((r) => [`${r.video_id}|${r.bucket}`, Number(r.n)]));
-  let worst = 0;
-  for (const t of truth.retention) {
-    const n = viewsBy.get(t.video_id) ?? 0;
-    for (let b = 0; b <= 100; b++) {
-      const expected = t.views ? (100 * t.covering[b]!) / t.views : 0;
-      const got = n ? (100 * (cover.get(`${t.video_id}|${b}`) ?? 0)) / n : 0;
-      worst = Math.max(worst, Math.abs(expected - got));
-    }
-  }
-  return worst;
-}
+export { clickhouseMinutes, retentionError, truthMinutes, uniquesError } from '../../harness/truth-check.js';
