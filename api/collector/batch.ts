@@ -5,7 +5,7 @@
 import type { PlayEvent } from '../../schemas/types.js';
 import { ProblemError } from '../problem.js';
 import { envelopeReasons, validateEvent, type EventInput } from './event-schema.js';
-import { correctEventTime, sentAtMs, skewOffsetMs, type EventTimeRejection } from './event-time.js';
+import { correctEventTime, skewOffsetMs, timeMs, type EventTimeRejection } from './event-time.js';
 import { jsonSizeUpTo } from './json-size.js';
 import type { CollectorOptions } from './options.js';
 
@@ -62,7 +62,7 @@ export function readEnvelope(
   if (reasons.length > 0) {
     throw new ProblemError('bad_request', `invalid envelope: ${reasons.join('; ')}`, { reasons });
   }
-  const sentAt = sentAtMs(body.sent_at as number | string);
+  const sentAt = timeMs(body.sent_at as number | string);
   if (sentAt === undefined) {
     throw new ProblemError('bad_request', 'sent_at: is not a valid time', {
       reasons: ['sent_at: is not a valid time'],
@@ -116,7 +116,13 @@ export function assessEvents(
       rejected.push({ index, event_id: eventIdOf(value), reasons: v.reasons, kind: 'invalid_event' });
       return;
     }
-    const t = correctEventTime(v.event.event_time, offsetMs, receivedAt, horizonMs);
+    const eventTime = timeMs(v.event.event_time);
+    if (eventTime === undefined) {
+      const reasons = ['event_time: is not a valid time'];
+      rejected.push({ index, event_id: v.event.event_id, reasons, kind: 'invalid_event' });
+      return;
+    }
+    const t = correctEventTime(eventTime, offsetMs, receivedAt, horizonMs);
     if (!t.ok) {
       rejected.push({ index, event_id: v.event.event_id, reasons: [t.reason], kind: t.reason });
       return;

@@ -20,6 +20,14 @@ const id = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x
 // Free text: capped, no control characters, no lone UTF-16 surrogates (not encodable as UTF-8).
 const text = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\p{Cc}\\p{Cs}]*$' }) as const;
 const durationMs = { type: 'integer', minimum: 0, maximum: MAX_DURATION_MS } as const;
+// A point in time: epoch milliseconds, or an RFC 3339 date-time with Z or an offset (what
+// Segment- and Mux-style clients send); finer than milliseconds is truncated.
+const instant = {
+  anyOf: [
+    { type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS },
+    { type: 'string', format: 'date-time', maxLength: 40 },
+  ],
+} as const;
 
 export const REQUIRED_EVENT_FIELDS = [
   'event_id',
@@ -46,7 +54,7 @@ export const eventSchema = {
     // Canonical UUID text (36 characters; the urn:uuid: form is refused).
     event_id: { type: 'string', format: 'uuid', maxLength: 36 },
     event_type: { type: 'string', enum: EVENT_TYPES },
-    event_time: { type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS },
+    event_time: instant,
     session_id: id,
     viewer_id: id,
     video_id: id,
@@ -71,12 +79,7 @@ export const envelopeSchema = {
   additionalProperties: false,
   required: ['sent_at', 'events'],
   properties: {
-    sent_at: {
-      anyOf: [
-        { type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS },
-        { type: 'string', format: 'date-time', maxLength: 40 },
-      ],
-    },
+    sent_at: instant,
     // Each item is validated on its own (eventSchema), so one bad event never fails the batch.
     events: { type: 'array' },
   },
@@ -86,7 +89,8 @@ export const envelopeSchema = {
 export interface EventInput {
   event_id: string;
   event_type: (typeof EVENT_TYPES)[number];
-  event_time: number;
+  /** Epoch ms or RFC 3339; `timeMs` turns it into epoch ms. */
+  event_time: number | string;
   session_id: string;
   viewer_id: string;
   video_id: string;
@@ -104,7 +108,10 @@ export interface EventInput {
   sdk_version: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false });
+// verbose: errors carry the value and their branch's schema, so an anyOf field reports only
+// the branch of the value's type ("must be >= 0" for a number, "must be a RFC 3339 date-time"
+// for a string), not every branch's complaint.
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: false, verbose: true });
 addFormats.default(ajv, ['uuid', 'date-time']);
 const validateEventFn = ajv.compile<EventInput>(eventSchema);
 const validateEnvelopeFn = ajv.compile<{ sent_at: number | string; events: unknown[] }>(envelopeSchema);
@@ -122,6 +129,8 @@ export function reasonOf(e: ErrorObject): string {
       return `${clip(String(params.additionalProperty))}: is not a known field`;
     case 'enum':
       return `${field}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
+    case 'anyOf':
+      return `${field}: must be epoch milliseconds (an integer) or an RFC 3339 date-time string`;
     case 'format':
       return `${field}: must be a ${params.format === 'uuid' ? 'UUID' : 'RFC 3339 date-time'}`;
     case 'type':
@@ -135,8 +144,16 @@ export function reasonOf(e: ErrorObject): string {
   }
 }
 
+/** Within an anyOf (epoch ms | RFC 3339), the errors of the branch the value's type selects. */
+function relevant(e: ErrorObject): boolean {
+  const kind = typeof e.data === 'number' ? 'integer' : typeof e.data === 'string' ? 'string' : undefined;
+  if (e.keyword === 'anyOf') return kind === undefined; // neither type: one reason for the field
+  if (!/\/anyOf\/\d+\//.test(e.schemaPath)) return true;
+  return (e.parentSchema as { type?: string } | undefined)?.type === kind;
+}
+
 function reasonsOf(errors: readonly ErrorObject[] | null | undefined): string[] {
-  const all = [...new Set((errors ?? []).map(reasonOf))];
+  const all = [...new Set((errors ?? []).filter(relevant).map(reasonOf))];
   if (all.length <= MAX_REASONS) return all;
   return [...all.slice(0, MAX_REASONS - 1), `… and ${all.length - (MAX_REASONS - 1)} more`];
 }

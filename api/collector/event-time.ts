@@ -41,8 +41,11 @@ export function correctEventTime(
   return { ok: true, eventTime: t, clamped: false };
 }
 
-/** `sent_at` as epoch milliseconds (an integer, or an RFC 3339 string); undefined when unusable. */
-export function sentAtMs(sentAt: number | string): number | undefined {
-  const ms = typeof sentAt === 'number' ? sentAt : Date.parse(sentAt);
-  return Number.isFinite(ms) ? ms : undefined;
+/**
+ * `sent_at` or `event_time` as epoch milliseconds (an integer, or an RFC 3339 string, finer
+ * than milliseconds truncated); undefined when unusable (before 1970, or not a real date).
+ */
+export function timeMs(t: number | string): number | undefined {
+  const ms = typeof t === 'number' ? t : Date.parse(t);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

@@ -103,6 +103,23 @@ describe('collector: per-event results', () => {
     expect(c.sink.stored[0]!.event_time).toBe(NOW - 1_000);
   });
 
+  it('accepts event_time as an RFC 3339 string (Segment- and Mux-style clients), stored as epoch ms', async () => {
+    const c = testCollector();
+    const res = await c.post({
+      sent_at: NOW,
+      events: [
+        event({ event_time: new Date(NOW - 61_000).toISOString() }),
+        event({ event_time: new Date(NOW - 5_000).toISOString().replace('Z', '+00:00') }),
+        event({ event_time: '2026-01-15 12:00:00' }),
+      ],
+    });
+    expect(res.json()).toMatchObject({
+      accepted: 2,
+      rejected: [{ index: 2, reasons: ['event_time: must be a RFC 3339 date-time'] }],
+    });
+    expect(c.sink.stored.map((e) => e.event_time)).toEqual([NOW - 61_000, NOW - 5_000]);
+  });
+
   it('lower-cases event_id so case variants are one event', async () => {
     const c = testCollector();
     const id = randomUUID();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { assessEvents, readEnvelope, toPlayEvent } from '../../api/collector/batch.js';
 import { compactUuid, RecentIds } from '../../api/collector/dedup.js';
 import { MAX_DURATION_MS, validateEvent, type EventInput } from '../../api/collector/event-schema.js';
-import { correctEventTime, sentAtMs, skewOffsetMs } from '../../api/collector/event-time.js';
+import { correctEventTime, skewOffsetMs, timeMs } from '../../api/collector/event-time.js';
 import { jsonSizeUpTo } from '../../api/collector/json-size.js';
 import { collectorOptions, collectorOptionsFromEnv, DEFAULT_COLLECTOR_OPTIONS } from '../../api/collector/options.js';
 import { TokenBuckets } from '../../lib/rate-limit.js';
@@ -57,11 +57,13 @@ describe('correctEventTime', () => {
     });
   });
 
-  it('parses sent_at numbers and RFC 3339 strings', () => {
-    expect(sentAtMs(NOW)).toBe(NOW);
-    expect(sentAtMs('2026-01-15T12:00:00Z')).toBe(NOW);
-    expect(sentAtMs('2026-01-15T13:00:00.250+01:00')).toBe(NOW + 250);
-    expect(sentAtMs('not a date')).toBeUndefined();
+  it('parses sent_at and event_time: epoch ms and RFC 3339 strings', () => {
+    expect(timeMs(NOW)).toBe(NOW);
+    expect(timeMs('2026-01-15T12:00:00Z')).toBe(NOW);
+    expect(timeMs('2026-01-15T13:00:00.250+01:00')).toBe(NOW + 250);
+    expect(timeMs('2026-01-15T12:00:00.250999Z')).toBe(NOW + 250); // finer than ms: truncated
+    expect(timeMs('1969-12-31T23:59:59Z')).toBeUndefined();
+    expect(timeMs('not a date')).toBeUndefined();
   });
 });
 
@@ -175,6 +177,10 @@ describe('validateEvent', () => {
     [{ position_ms: '10' }, [], 'position_ms: must be integer'],
     [{ event_time: -1 }, [], 'event_time: must be >= 0'],
     [{ event_time: 1e300 }, [], 'event_time: must be <= 253402300799999'],
+    [{ event_time: '2026-01-15 12:00' }, [], 'event_time: must be a RFC 3339 date-time'],
+    [{ event_time: '2026-01-15T12:00:00' }, [], 'event_time: must be a RFC 3339 date-time'], // no zone: ambiguous
+    [{ event_time: 'x'.repeat(41) }, [], 'event_time: must NOT have more than 40 characters'],
+    [{ event_time: null }, [], 'event_time: must be epoch milliseconds (an integer) or an RFC 3339 date-time string'],
     [
       { event_id: 'urn:uuid:6f1c1f3e-2b9a-4c1e-8f4e-0a1b2c3d4e5f' },
       [],
@@ -234,7 +240,7 @@ describe('validateEvent', () => {
       const v = validateEvent(e);
       expect(v.ok).toBe(true);
       if (!v.ok) continue;
-      const record = toPlayEvent(v.event, v.event.event_time, NOW);
+      const record = toPlayEvent(v.event, timeMs(v.event.event_time)!, NOW);
       expect(type.isValid(record)).toBe(true);
       expect(type.fromBuffer(type.toBuffer(record))).toEqual(record);
     }
