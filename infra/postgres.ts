@@ -1,8 +1,18 @@
 // PostgreSQL as the schema registry's durable storage: a private cluster under .viewpulse/,
 // listening on 127.0.0.1:5433 so it never collides with a system cluster on 5432.
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
-import { stateDir } from './paths.js';
+import { stateDir, stateHome } from './paths.js';
 import {
   aptInstall as aptInstallPackages,
   isAlive,
@@ -28,8 +38,55 @@ export const PG_DATABASE = 'schema_registry';
 /** initdb's superuser; reachable only through the unix socket in our run dir. */
 const SUPERUSER = 'postgres';
 
-const dataDir = (): string => stateDir('data', NAME);
-const socketDir = (): string => stateDir('run', NAME);
+/**
+ * Where the cluster lives. Normally under .viewpulse/ (VIEWPULSE_HOME). As root, PostgreSQL
+ * runs as the `postgres` OS user, which cannot reach a clone under a private directory (a home
+ * folder of mode 700, a `mktemp -d` folder): then, unless VIEWPULSE_HOME names the place, the
+ * data and socket directories go to /var/lib/viewpulse/postgres-<hash of the state home>, one
+ * per checkout, and .viewpulse/data/postgres/LOCATION says where.
+ */
+export const FALLBACK_ROOT = '/var/lib/viewpulse';
+let located: { data: string; socket: string } | undefined;
+
+const dataDir = (): string => located?.data ?? stateDir('data', NAME);
+const socketDir = (): string => located?.socket ?? stateDir('run', NAME);
+
+async function locate(log: (line: string) => void = () => undefined): Promise<void> {
+  if (located) return;
+  const home = { data: stateDir('data', NAME), socket: stateDir('run', NAME) };
+  const o = await owner();
+  if (!o || process.env.VIEWPULSE_HOME || (await reachable(home.data, home.socket))) {
+    located = home;
+    return;
+  }
+  const base = join(FALLBACK_ROOT, `postgres-${createHash('sha256').update(stateHome()).digest('hex').slice(0, 12)}`);
+  located = { data: join(base, 'data'), socket: join(base, 'run') };
+  for (const dir of [FALLBACK_ROOT, base, located.data, located.socket]) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  }
+  const marker = join(home.data, 'LOCATION');
+  if (!existsSync(marker)) {
+    log(`the postgres OS user cannot reach ${home.data}: keeping the registry's database in ${base}`);
+    writeFileSync(
+      marker,
+      `${base}\n(the postgres OS user cannot reach this checkout's directory; delete that folder to start the registry afresh)\n`,
+    );
+  }
+}
+
+/** Whether the postgres OS user can write both directories (every parent must let it through). */
+async function reachable(...dirs: string[]): Promise<boolean> {
+  for (const dir of dirs) {
+    const o = (await owner())!;
+    chownSync(dir, o.uid, o.gid);
+    try {
+      await asOwner('test', ['-w', dir]);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
 
 /** A directory holding initdb, postgres and psql of one PostgreSQL major version. */
 async function findBinDir(): Promise<string | undefined> {
@@ -98,6 +155,7 @@ const INITDB_FLAGS = ['-E', 'UTF8', '--no-locale', '--auth-local=trust', '--auth
 
 /** Creates the cluster once; PG_VERSION marks a finished initdb. */
 async function ensureCluster(bin: string, log: (line: string) => void): Promise<void> {
+  await locate(log);
   const data = dataDir();
   const o = await owner();
   if (o) for (const dir of [data, socketDir()]) chownSync(dir, o.uid, o.gid);
@@ -106,7 +164,7 @@ async function ensureCluster(bin: string, log: (line: string) => void): Promise<
     await asOwner('test', ['-w', data]);
   } catch {
     throw new PrerequisiteError(
-      `the postgres OS user cannot write ${data} (a parent directory is private?): set VIEWPULSE_HOME to a directory it can reach, e.g. /var/tmp/viewpulse`,
+      `the postgres OS user cannot write ${data} (a parent directory is private?): set VIEWPULSE_HOME to a directory it can reach, e.g. /var/tmp/viewpulse, or leave it unset to use ${FALLBACK_ROOT}`,
     );
   }
   if (existsSync(join(data, 'PG_VERSION'))) return;
@@ -174,6 +232,7 @@ export const postgres: NativeService = {
   },
 
   async start(log) {
+    await locate(log);
     if (runningPid(NAME) && (await this.ready())) return;
     const bin = await binDir();
     if (!runningPid(NAME)) {
@@ -213,6 +272,7 @@ export const postgres: NativeService = {
   },
 
   async stop() {
+    await locate();
     const pid = runningPid(NAME) ?? orphanPostmaster();
     if (!pid) return;
     // SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.
