@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Kafka } from 'kafkajs';
-import { runCollector } from '../cli/run-collector.js';
+import { runCollector } from '../api/collector/server.js';
 import { loadConfig } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { AvroProducer } from '../lib/kafka/producer.js';

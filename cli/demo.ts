@@ -23,9 +23,10 @@ import { PrerequisiteError } from '../infra/service.js';
 import { formatTable, servicesUp } from '../infra/services.js';
 import { publishCatalog } from './generate.js';
 import { migrateAll } from './migrate.js';
-import { runApi } from './run-api.js';
-import { runCollector } from './run-collector.js';
-import { parseOnly, runProcessors } from './run-processors.js';
+import { runApi } from '../api/server.js';
+import { runCollector } from '../api/collector/server.js';
+import { parseOnly } from '../runtime/registry.js';
+import { runProcessors } from '../runtime/start.js';
 
 interface DemoOptions {
   events: string;

@@ -1,9 +1,13 @@
 // `viewpulse run collector|processors|all`: the long-running parts of the pipeline.
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.js';
-import { registerRunApi, runApi } from './run-api.js';
-import { registerRunCollector, runCollector } from './run-collector.js';
-import { parseOnly, registerRunProcessors, runProcessors } from './run-processors.js';
+import { runApi } from '../api/server.js';
+import { runCollector } from '../api/collector/server.js';
+import { parseOnly } from '../runtime/registry.js';
+import { runProcessors } from '../runtime/start.js';
+import { registerRunApi } from './run-api.js';
+import { registerRunCollector } from './run-collector.js';
+import { registerRunProcessors } from './run-processors.js';
 
 export function registerRun(program: Command): void {
   const run = program

@@ -1,9 +1,9 @@
 // `viewpulse sql compat`: checks the project's SQL (migrations, docs/sql.md, the insights API)
 // on a current ClickHouse (chDB, 26.x) against the running 18.16, on the same data
-// (infra/sql-compat.ts). Exits 1 naming every statement that fails or answers differently.
+// (tools/sql-compat.ts). Exits 1 naming every statement that fails or answers differently.
 import type { Command } from 'commander';
-import { ensureChdb } from '../infra/chdb.js';
-import { checkSqlCompat, compatNames, dropDataset, formatReport, prepareDataset } from '../infra/sql-compat.js';
+import { ensureChdb } from '../tools/chdb.js';
+import { checkSqlCompat, compatNames, dropDataset, formatReport, prepareDataset } from '../tools/sql-compat.js';
 import { loadConfig, type Config } from '../lib/config.js';
 
 interface CompatFlags {

@@ -1,7 +1,7 @@
 // The contract between pure processors and the runtimes that drive them. A processor is
 // created per input partition from an optional snapshot; it applies records one at a time
 // (pure: no I/O, no wall clock), collects output rows, and can snapshot its state. The Kafka
-// runner (lib/kafka/runner.ts) and the in-memory test driver (processors/driver.ts) are two
+// runner (runtime/runner.ts) and the in-memory test driver (processors/driver.ts) are two
 // runtimes for the same processors.
 import type { Outcome } from './outcome.js';
 import { pushAll } from '../lib/arrays.js';

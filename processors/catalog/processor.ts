@@ -1,6 +1,6 @@
 // The catalog processor: loads the platform's compacted `videos` topic (key = video_id,
 // value = Video, null = tombstone) into the `videos` table, which the catalog cache
-// (lib/catalog-cache.ts) reads. Stateless and pure.
+// (runtime/catalog-cache.ts) reads. Stateless and pure.
 //
 // Effectively once: each record becomes one full-value row versioned by its Kafka offset. A
 // video always lands on one partition (its key), so a later record of it has a higher offset

@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
-import { CatalogCache } from '../../lib/catalog-cache.js';
-import { ProcessorRunner } from '../../lib/kafka/runner.js';
+import { CatalogCache } from '../../runtime/catalog-cache.js';
+import { ProcessorRunner } from '../../runtime/runner.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';

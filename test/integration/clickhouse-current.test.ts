@@ -1,17 +1,17 @@
-// The project's SQL on a current ClickHouse: chDB (ClickHouse 26.x embedded, infra/chdb.ts)
+// The project's SQL on a current ClickHouse: chDB (ClickHouse 26.x embedded, tools/chdb.ts)
 // against the real 18.16 server, on the same data — a small dataset generated and run through
 // Kafka and every processor. Migrations (twice) and the schema they make, docs/sql.md, and
 // every SELECT the insights API sends (captured through a recording proxy) must run on 26.x
 // and answer exactly as on 18.16, apart from the documented KNOWN_DIFFERENCES.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureChdb } from '../../infra/chdb.js';
+import { ensureChdb } from '../../tools/chdb.js';
 import {
   checkSqlCompat,
   dropDataset,
   formatReport,
   prepareDataset,
   type CompatReport,
-} from '../../infra/sql-compat.js';
+} from '../../tools/sql-compat.js';
 import type { Config } from '../../lib/config.js';
 import { realServices } from './helpers.js';
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { CollectorOptionsInput } from '../../api/collector/options.js';
-import { runCollector, type RunningCollector } from '../../cli/run-collector.js';
+import { runCollector, type RunningCollector } from '../../api/collector/server.js';
 import { topics } from '../../schemas/topics.js';
 import { realServices, type RealServices } from './helpers.js';
 

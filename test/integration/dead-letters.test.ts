@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { signToken } from '../../api/auth.js';
-import { runProcessors } from '../../cli/run-processors.js';
+import { runProcessors } from '../../runtime/start.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { DLQ_HEADERS } from '../../lib/kafka/dlq.js';

@@ -2,7 +2,7 @@
 // processor, traffic through the real collector, and readers that compare ClickHouse with the
 // generator's ground truth.
 import type { Kafka } from 'kafkajs';
-import { runCollector, type RunningCollector } from '../../cli/run-collector.js';
+import { runCollector, type RunningCollector } from '../../api/collector/server.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import type { RegistryClient } from '../../lib/kafka/registry.js';
 import { CatalogPublisher } from '../../generator/catalog-publish.js';
@@ -15,7 +15,7 @@ import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import type { Pipeline } from './pipeline-helpers.js';
 import { waitForCommitted } from './pipeline-helpers.js';
-import { runProcessors, type RunningProcessors } from '../../cli/run-processors.js';
+import { runProcessors, type RunningProcessors } from '../../runtime/start.js';
 import { testNow } from '../clock.js';
 
 /** Publishes the generated catalog and waits until the catalog processor has loaded it. */

@@ -4,11 +4,11 @@
 // `viewpulse run processors` exits non-zero. Real Kafka, registry and ClickHouse.
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveProcessorHealth } from '../../cli/run-processors.js';
+import { serveProcessorHealth } from '../../runtime/start.js';
 import { exec } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { CatalogCache } from '../../lib/catalog-cache.js';
-import { ProcessorRunner } from '../../lib/kafka/runner.js';
+import { CatalogCache } from '../../runtime/catalog-cache.js';
+import { ProcessorRunner } from '../../runtime/runner.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';

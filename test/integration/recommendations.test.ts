@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { signToken } from '../../api/auth.js';
 import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
-import { runProcessors } from '../../cli/run-processors.js';
+import { runProcessors } from '../../runtime/start.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
 import { pump } from '../../generator/run.js';
 import { KafkaSink } from '../../generator/sinks.js';

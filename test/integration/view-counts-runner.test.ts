@@ -2,9 +2,9 @@
 // → real ClickHouse. The minute counts must equal the rules applied to all input, exactly —
 // also after the processor was stopped abruptly mid-stream and restarted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CatalogCache } from '../../lib/catalog-cache.js';
+import { CatalogCache } from '../../runtime/catalog-cache.js';
 import { AvroProducer } from '../../lib/kafka/producer.js';
-import { ProcessorRunner } from '../../lib/kafka/runner.js';
+import { ProcessorRunner } from '../../runtime/runner.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';

@@ -1,7 +1,7 @@
 // What the processors' /healthz and /readyz answer, for each combination of runner states.
 import { describe, expect, it } from 'vitest';
-import { healthReport } from '../../lib/kafka/processor-health.js';
-import type { RunnerHealth, RunnerState } from '../../lib/kafka/runner.js';
+import { healthReport } from '../../runtime/processor-health.js';
+import type { RunnerHealth, RunnerState } from '../../runtime/runner.js';
 
 const runner = (name: string, state: RunnerState, stuck = false): RunnerHealth => ({
   name,

@@ -18,18 +18,18 @@ import {
   type KafkaMessage,
   type Producer,
 } from 'kafkajs';
-import { dlq as dlqOutcome, type Outcome } from '../../processors/outcome.js';
-import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../../processors/topology.js';
-import { TABLES } from '../../schemas/tables.js';
-import { pushAll } from '../arrays.js';
-import { queryRows, type ClickHouseClient } from '../clickhouse/client.js';
-import { sql, v } from '../clickhouse/sql.js';
-import { ClickHouseWriter, type TableWrite } from '../clickhouse/writer.js';
-import { ViewpulseError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ProcessorMetrics } from '../metrics.js';
-import { sendDeadLetters, type DeadLetter } from './dlq.js';
-import type { AvroSerde } from './serde.js';
+import { dlq as dlqOutcome, type Outcome } from '../processors/outcome.js';
+import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../processors/topology.js';
+import { TABLES } from '../schemas/tables.js';
+import { pushAll } from '../lib/arrays.js';
+import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
+import { sql, v } from '../lib/clickhouse/sql.js';
+import { ClickHouseWriter, type TableWrite } from '../lib/clickhouse/writer.js';
+import { ViewpulseError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProcessorMetrics } from '../lib/metrics.js';
+import { sendDeadLetters, type DeadLetter } from '../lib/kafka/dlq.js';
+import type { AvroSerde } from '../lib/kafka/serde.js';
 
 export interface RunnerOptions {
   /** Flush rows to ClickHouse at least this often while records flow. */

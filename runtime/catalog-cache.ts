@@ -5,8 +5,8 @@
 import type { VideoInfo } from '../processors/playback/state.js';
 import type { Catalog } from '../processors/topology.js';
 import { TABLES } from '../schemas/tables.js';
-import { queryRows, type ClickHouseClient } from './clickhouse/client.js';
-import { sql, v } from './clickhouse/sql.js';
+import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
+import { sql, v } from '../lib/clickhouse/sql.js';
 
 interface Row {
   video_id: string;

@@ -1,17 +1,17 @@
 // chDB (ClickHouse 26.x embedded in a Python wheel) for checking the project's SQL on a current
 // ClickHouse without Docker: `viewpulse sql compat` and test/integration/clickhouse-current.
-// A Python venv under `.viewpulse/chdb-venv` with the wheels pinned in infra/chdb/requirements.txt,
+// A Python venv under `.viewpulse/chdb-venv` with the wheels pinned in tools/chdb/requirements.txt,
 // installed once: a stamp holding the requirements' hash makes the next run install nothing.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assetPath, stateHome } from './paths.js';
-import { run, which } from './process.js';
-import { PrerequisiteError } from './service.js';
+import { projectRoot, stateHome } from '../infra/paths.js';
+import { run, which } from '../infra/process.js';
+import { PrerequisiteError } from '../infra/service.js';
 
-const REQUIREMENTS = assetPath('chdb', 'requirements.txt');
-const RUNNER = assetPath('chdb', 'run-sql.py');
+const REQUIREMENTS = join(projectRoot, 'tools', 'chdb', 'requirements.txt');
+const RUNNER = join(projectRoot, 'tools', 'chdb', 'run-sql.py');
 
 export const chdbVenv = (): string => join(stateHome(), 'chdb-venv');
 const python = (): string => join(chdbVenv(), 'bin', 'python');

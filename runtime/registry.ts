@@ -3,12 +3,12 @@
 import { playEventSchema, videoSchema } from '../schemas/avro.js';
 import type { TopicKey } from '../schemas/topics.js';
 import type { PlayEvent, Video } from '../schemas/types.js';
-import { catalog } from './catalog/processor.js';
-import { engagement } from './engagement/processor.js';
-import { rawEvents } from './raw-events/processor.js';
-import { recommendations } from './recommendations/processor.js';
-import type { ProcessorDefinition } from './topology.js';
-import { viewCounts } from './view-counts/processor.js';
+import { catalog } from '../processors/catalog/processor.js';
+import { engagement } from '../processors/engagement/processor.js';
+import { rawEvents } from '../processors/raw-events/processor.js';
+import { recommendations } from '../processors/recommendations/processor.js';
+import type { ProcessorDefinition } from '../processors/topology.js';
+import { viewCounts } from '../processors/view-counts/processor.js';
 
 export interface ProcessorSpec<V> {
   /** A fresh definition with default options. */
@@ -65,3 +65,16 @@ export const PROCESSORS: {
 };
 
 export type ProcessorName = keyof typeof PROCESSORS;
+
+/** The processors `--only a,b` names (all of them without it); an unknown name throws. */
+export function parseOnly(only: string | undefined): ProcessorName[] {
+  const all = Object.keys(PROCESSORS) as ProcessorName[];
+  if (!only) return all;
+  const picked = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = picked.filter((p) => !all.includes(p as ProcessorName));
+  if (unknown.length) throw new Error(`unknown processor(s): ${unknown.join(', ')} (known: ${all.join(', ')})`);
+  return picked as ProcessorName[];
+}

@@ -1,6 +1,6 @@
 // `viewpulse sql compat`: does the project's SQL run on a current ClickHouse, and does it give
 // the same answers as on 18.16? The current version is chDB (ClickHouse 26.x in a Python wheel,
-// infra/chdb.ts), since this machine has no Docker engine. The 18.16 half is the real server.
+// tools/chdb.ts), since this machine has no Docker engine. The 18.16 half is the real server.
 //
 //  1. migrations: every statement of schemas/clickhouse/*.sql on 26.x, twice (they must be
 //     idempotent there too); then each table's columns and types compared with 18.16's.
@@ -33,7 +33,7 @@ import { DIMENSIONS } from '../api/queries/videos.js';
 import { VIDEO_SORTS } from '../api/queries/creators.js';
 import { INTERVALS } from '../api/queries/range.js';
 import { SERIES_METRICS } from '../api/routes/timeseries.js';
-import { runProcessors } from '../cli/run-processors.js';
+import { runProcessors } from '../runtime/start.js';
 import { CatalogPublisher } from '../generator/catalog-publish.js';
 import { generateTraffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
@@ -50,7 +50,7 @@ import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import { runChdb, type ChdbResult } from './chdb.js';
-import { projectRoot, stateDir } from './paths.js';
+import { projectRoot, stateDir } from '../infra/paths.js';
 import { recordingProxy } from './recording-proxy.js';
 
 type Log = (line: string) => void;
