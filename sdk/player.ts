@@ -14,9 +14,9 @@
 //   `keepalive: true`, in requests of at most 64 KiB, without waiting for a request already
 //   in flight — the page may never run code again.
 //
-// Browser-safe: no Node imports; the only import is type-only and erased.
+// Browser-safe: no Node imports, nothing imported from outside sdk/.
 
-import type { PlayEvent } from '../schemas/types.js';
+import type { PlayEvent } from './types.js';
 import { backoffDelay, parseRetryAfter } from './retry.js';
 import { KEEPALIVE_MAX_BYTES, splitBySize, utf8Length, type Chunk } from './split.js';
 import { randomUUID } from './uuid.js';
@@ -125,6 +125,11 @@ export interface Tracker {
   /** Stop taking events, flush, stop timers and page listeners. Idempotent. */
   shutdown(): Promise<void>;
   stats(): TrackerStats;
+  /**
+   * Call `listener` on `pagehide` (browser only), just before the queue leaves with keepalive,
+   * so that a last event tracked there goes out with it. Returns a function that removes it.
+   */
+  onPageHide(listener: () => void): () => void;
 }
 
 export function createTracker(options: TrackerOptions): Tracker {
@@ -180,6 +185,7 @@ class PlayerTracker implements Tracker {
   private closed = false;
   private shuttingDown: Promise<void> | undefined;
   private detachPage: () => void = noop;
+  private readonly pageHideListeners = new Set<() => void>();
 
   constructor(o: TrackerOptions) {
     if (typeof o.endpoint !== 'string' || !/^https?:\/\//i.test(o.endpoint)) {
@@ -262,6 +268,11 @@ class PlayerTracker implements Tracker {
     return this.shuttingDown;
   }
 
+  onPageHide(listener: () => void): () => void {
+    this.pageHideListeners.add(listener);
+    return () => this.pageHideListeners.delete(listener);
+  }
+
   stats(): TrackerStats {
     return {
       queued: this.queue.length,
@@ -329,7 +340,16 @@ class PlayerTracker implements Tracker {
     const onVisibility = (): void => {
       if (doc?.visibilityState === 'hidden') this.flushForPageHide();
     };
-    const onPageHide = (): void => this.flushForPageHide();
+    const onPageHide = (): void => {
+      for (const listener of this.pageHideListeners) {
+        try {
+          listener();
+        } catch {
+          // a faulty listener must not keep the queue from leaving
+        }
+      }
+      this.flushForPageHide();
+    };
     doc?.addEventListener('visibilitychange', onVisibility);
     win?.addEventListener('pagehide', onPageHide);
     this.detachPage = () => {
