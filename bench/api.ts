@@ -36,8 +36,7 @@ import type { ClickHouseSettings } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { signToken } from '../api/auth.js';
 import { runApi } from '../api/server.js';
-import { CatalogPublisher } from '../generator/catalog-publish.js';
-import { generateTraffic, type Traffic } from '../generator/index.js';
+import { generateTraffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
 import { KafkaSink } from '../generator/sinks.js';
 import { projectRoot } from '../infra/paths.js';
@@ -46,15 +45,16 @@ import { createClickHouse, exec, queryRows, type ClickHouseClient } from '../lib
 import { migrate } from '../lib/clickhouse/migrations.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { loadConfig, type Config } from '../lib/config.js';
-import { publishSchemas } from '../lib/governance.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
-import { ensureTopics } from '../lib/kafka/topics-admin.js';
 import { PROCESSORS } from '../runtime/registry.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import { waitForCommitted } from '../lib/kafka/topics-admin.js';
+import { publishCatalog, pumpIntoKafka } from '../harness/dataset.js';
+import { pipelineFor, setUpPipeline } from '../harness/pipeline.js';
 import { percentile, writeResults } from './results-file.js';
+import { HOUR, DAY } from '../lib/time.js';
 
 // ---------------------------------------------------------------------------- autocannon
 
@@ -117,8 +117,6 @@ const SEED = Number(args.seed);
 const WARM_UP_SECONDS = 2;
 const URL_MARK = 'bench-api-url:';
 const PUMP_MARK = 'bench-pump-sent:';
-const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 const PLAY_EVENT_PROCESSORS = (Object.keys(PROCESSORS) as (keyof typeof PROCESSORS)[]).filter(
   (n) => PROCESSORS[n].inputTopic === 'playEvents',
 );
@@ -212,14 +210,6 @@ async function servePump(): Promise<void> {
 
 // ---------------------------------------------------------------------------- preparation
 
-async function publishCatalog(kafka: Kafka, registryUrl: string, traffic: Traffic): Promise<void> {
-  const publisher = new CatalogPublisher(kafka, new RegistryClient(registryUrl), topics(PREFIX).videos);
-  await publisher.connect();
-  await publisher.put(traffic.catalog.videos.map((x) => x.video));
-  await publisher.disconnect();
-  await waitForCommitted(kafka, `${PREFIX}viewpulse-catalog`, topics(PREFIX).videos, 300_000);
-}
-
 async function waitForProcessors(kafka: Kafka, timeoutMs: number): Promise<void> {
   for (const name of PLAY_EVENT_PROCESSORS)
     await waitForCommitted(kafka, `${PREFIX}viewpulse-${name}`, topics(PREFIX).playEvents, timeoutMs);
@@ -273,10 +263,7 @@ async function readPrepared(ch: ClickHouseClient): Promise<Prepared | undefined>
 async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Promise<Prepared> {
   log(`preparing ${DATABASE}: ${EVENTS} events (seed ${SEED}) into ${topics(PREFIX).playEvents}`);
   await dropEverything(kafka, ch);
-  const registry = new RegistryClient(config.registry.url);
-  await ensureTopics(kafka, PREFIX, 6);
-  await publishSchemas(registry, PREFIX);
-  await migrate(ch, DATABASE, join(projectRoot, 'schemas', 'clickhouse'));
+  const p = await setUpPipeline(pipelineFor(config), 6);
 
   const traffic = generateTraffic({ events: EVENTS, seed: SEED, now: Date.now() });
   // The catalog first (the catalog processor alone), then every event straight into Kafka,
@@ -284,14 +271,13 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
   const catalogLoader = spawnProcessors(['catalog'], { prefix: PREFIX, database: DATABASE });
   let processors: ChildProcess | undefined;
   try {
-    await publishCatalog(kafka, config.registry.url, traffic);
+    await publishCatalog(p, traffic, { runLoader: false, timeoutMs: 300_000 });
     await stopChild(catalogLoader);
     log(`catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators loaded`);
-    const sink = new KafkaSink(kafka, registry, topics(PREFIX).playEvents, { chunk: 2000, maxInFlight: 8 });
-    await sink.connect();
     const started = Date.now();
-    const r = await pump(traffic, sink, {
-      rate: 0,
+    const r = await pumpIntoKafka(p, traffic, {
+      chunk: 2000,
+      maxInFlight: 8,
       progressEveryMs: 30_000,
       onProgress: (n, ms) => log(`  generated ${n} (${Math.round(n / (ms / 1000))}/s)`),
     });
@@ -322,6 +308,7 @@ async function prepare(config: Config, kafka: Kafka, ch: ClickHouseClient): Prom
   } finally {
     await stopChild(catalogLoader);
     await stopChild(processors);
+    await p.clickhouse.close();
   }
 }
 
@@ -460,8 +447,8 @@ async function main(): Promise<void> {
                  (SELECT count() FROM ${db('counts')}) AS counts,
                  (SELECT toUInt32(max(window_start)) FROM ${db('counts')} WHERE grain = 'minute') AS last`,
     );
-    const to = Math.ceil((Number(size!.last) * 1000 + 60_000) / HOUR_MS) * HOUR_MS;
-    const from = to - 7 * DAY_MS;
+    const to = Math.ceil((Number(size!.last) * 1000 + 60_000) / HOUR) * HOUR;
+    const from = to - 7 * DAY;
     const [top] = await queryRows<{ id: string; views: string }>(
       ch,
       sql`SELECT id, sum(views) AS views FROM ${db('counts')} FINAL
@@ -591,7 +578,9 @@ async function main(): Promise<void> {
     const pumpTraffic = generateTraffic({ events: 1000, seed: pumpSeed, now: Date.now() });
     const processors = startProcessors();
     children.push(processors);
-    await publishCatalog(kafka, config.registry.url, pumpTraffic);
+    const pumpPipeline = pipelineFor(config);
+    await publishCatalog(pumpPipeline, pumpTraffic, { runLoader: false, timeoutMs: 300_000 });
+    await pumpPipeline.clickhouse.close();
     const pumper = await startSelf('--serve-pump', { BENCH_PUMP_SEED: String(pumpSeed) }, PUMP_MARK);
     children.push(pumper.child);
     let sent = 0;

@@ -14,15 +14,14 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { generateTraffic } from '../generator/index.js';
-import { pump } from '../generator/run.js';
-import { KafkaSink } from '../generator/sinks.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { AvroProducer } from '../lib/kafka/producer.js';
 import { playEventSchema } from '../schemas/avro.js';
 import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
-import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from '../test/integration/pipeline-helpers.js';
+import { catalogRows, pumpIntoKafka, seedCatalog } from '../harness/dataset.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
 import { percentile, writeResults } from './results-file.js';
 import { spawnProcessors, stopChild, timed } from './children.js';
 
@@ -136,16 +135,9 @@ async function main(): Promise<void> {
   try {
     log(`generating ${EVENTS} events into ${p.topics.playEvents}`);
     const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 2000 });
-    await sink.connect();
-    await pump(traffic, sink, { rate: 0 });
+    const { sink } = await pumpIntoKafka(p, traffic, { chunk: 2000 });
     const total = sink.stats().written;
-    const catalog = traffic.catalog.videos.map((x) => ({
-      video_id: x.video.video_id,
-      creator_id: x.video.creator_id,
-      duration_ms: x.video.duration_ms,
-    }));
-    await seedCatalog(p.clickhouse, p.database, catalog);
+    await seedCatalog(p.clickhouse, p.database, catalogRows(traffic));
 
     const bare = await bareConsumer(p, total);
     log(`bare kafkajs consumer: ${Math.round(bare)} records/s`);

@@ -24,14 +24,12 @@ import { videoAudiences } from '../api/queries/recommendations.js';
 import type { Db } from '../api/queries/common.js';
 import { generateTraffic } from '../generator/index.js';
 import { MinHeap } from '../generator/heap.js';
-import { pump } from '../generator/run.js';
-import { KafkaSink } from '../generator/sinks.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { AvroProducer } from '../lib/kafka/producer.js';
 import { dayOf } from '../processors/recommendations/coview.js';
 import { DEFAULT_RECOMMENDATIONS } from '../processors/recommendations/processor.js';
-import { DEFAULT_READ } from '../processors/recommendations/score.js';
+import { DEFAULT_READ } from '../processors/semantics.js';
 import { playEventSchema } from '../schemas/avro.js';
 import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
@@ -40,8 +38,9 @@ import {
   evaluateQuality,
   MIN_VIEWERS_FOR_RECALL,
   waitForCheckpoints,
-} from '../test/integration/recommendations-helpers.js';
-import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../test/integration/pipeline-helpers.js';
+} from '../harness/recommendations-quality.js';
+import { seedAndPump, seedCatalog } from '../harness/dataset.js';
+import { endOffsets, pipeline, type Pipeline } from '../harness/pipeline.js';
 import { percentile, writeResults } from './results-file.js';
 import { spawnProcessors, timed } from './children.js';
 
@@ -121,18 +120,7 @@ async function quality(p: Pipeline): Promise<Record<string, unknown>> {
     now: Date.now(),
     faults: { malformed: 0 },
   });
-  await seedCatalog(
-    p.clickhouse,
-    p.database,
-    traffic.catalog.videos.map((x) => ({
-      video_id: x.video.video_id,
-      creator_id: x.video.creator_id,
-      duration_ms: x.video.duration_ms,
-    })),
-  );
-  const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 2000 });
-  await sink.connect();
-  await pump(traffic, sink, { rate: 0 });
+  await seedAndPump(p, traffic, { chunk: 2000 });
   const truth = traffic.truth();
   const records = await total(p);
   const run = await timedRun(p, records);

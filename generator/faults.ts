@@ -13,6 +13,7 @@
 import { type Rng } from './rng.js';
 import { toWire, type SimEvent, type SimSession, type WireEvent } from './session.js';
 import { admitEventTime } from './truth.js';
+import { DAY } from '../lib/time.js';
 
 export interface FaultRates {
   outOfOrder: number;
@@ -87,8 +88,6 @@ export interface PlannedSession {
   sentEvents: number;
   truncated: boolean;
 }
-
-const DAY = 86_400_000;
 
 function malformedBody(variant: MalformedVariant, wire: WireEvent, rng: Rng): Record<string, unknown> {
   const body: Record<string, unknown> = { ...wire, event_id: rng.uuid() };

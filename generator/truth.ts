@@ -9,10 +9,9 @@
 // counted view for the last 30 minutes (the repeat cap). Sessions must arrive roughly in
 // order of their first event time (within `ORDER_SLACK_MS`), which the generator guarantees
 // and `truthFromEvents` arranges for arbitrary event lists.
+import { DAY, MINUTE } from '../lib/time.js';
 import { MinHeap } from './heap.js';
 
-export const MINUTE_MS = 60_000;
-export const DAY_MS = 86_400_000;
 /** Views: the watched time that makes a view, unless the video is shorter. */
 export const VIEW_THRESHOLD_MS = 30_000;
 /** Views: a viewer's views of one video count at most once per this long. */
@@ -24,14 +23,14 @@ export const MAX_FUTURE_MS = 24 * 3_600_000;
 /** Rule 3: events further than this in the future (but not rejected) are clamped to received_at. */
 export const CLAMP_FUTURE_MS = 5_000;
 /** Rule 3: the default horizon (VIEWPULSE_EVENT_HORIZON_HOURS = 168). */
-export const DEFAULT_HORIZON_MS = 7 * DAY_MS;
+export const DEFAULT_HORIZON_MS = 7 * DAY;
 /** Sessions may reach the accumulator this much out of first-event-time order. */
 export const ORDER_SLACK_MS = 60_000;
 
 /** Minute windows: [floor(t / 60000) * 60000, +60000). */
-export const minuteOf = (t: number): number => Math.floor(t / MINUTE_MS) * MINUTE_MS;
+export const minuteOf = (t: number): number => Math.floor(t / MINUTE) * MINUTE;
 /** UTC calendar day start. */
-export const dayOf = (t: number): number => Math.floor(t / DAY_MS) * DAY_MS;
+export const dayOf = (t: number): number => Math.floor(t / DAY) * DAY;
 /** YYYY-MM-DD of a UTC day. */
 export const dayLabel = (t: number): string => new Date(dayOf(t)).toISOString().slice(0, 10);
 

@@ -107,7 +107,3 @@ export class SessionWindows {
     return watermark >= this.windowOf(first, last).end + this.graceMs;
   }
 }
-
-export const MINUTE = 60_000;
-export const HOUR = 60 * MINUTE;
-export const DAY = 24 * HOUR;

@@ -33,29 +33,22 @@ import { DIMENSIONS } from '../api/queries/videos.js';
 import { VIDEO_SORTS } from '../api/queries/creators.js';
 import { INTERVALS } from '../api/queries/range.js';
 import { SERIES_METRICS } from '../api/routes/timeseries.js';
-import { runProcessors } from '../runtime/start.js';
-import { CatalogPublisher } from '../generator/catalog-publish.js';
 import { generateTraffic } from '../generator/index.js';
-import { pump } from '../generator/run.js';
-import { KafkaSink } from '../generator/sinks.js';
 import { maxOf } from '../lib/arrays.js';
 import { createClickHouse, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
-import { loadMigrations, migrate } from '../lib/clickhouse/migrations.js';
+import { loadMigrations } from '../lib/clickhouse/migrations.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import type { Config } from '../lib/config.js';
-import { publishSchemas } from '../lib/governance.js';
-import { createKafka } from '../lib/kafka/client.js';
-import { RegistryClient } from '../lib/kafka/registry.js';
-import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { TABLES } from '../schemas/tables.js';
-import { topics } from '../schemas/topics.js';
+import { publishCatalog, pumpIntoKafka } from '../harness/dataset.js';
+import { pipelineFor, runToEnd, setUpPipeline } from '../harness/pipeline.js';
 import { runChdb, type ChdbResult } from './chdb.js';
 import { projectRoot, stateDir } from '../infra/paths.js';
 import { recordingProxy } from './recording-proxy.js';
+import { HOUR } from '../lib/time.js';
 
 type Log = (line: string) => void;
 const MIGRATIONS_DIR = join(projectRoot, 'schemas', 'clickhouse');
-const HOUR = 3_600_000;
 
 // ---------------------------------------------------------------------------- a dataset
 
@@ -65,52 +58,22 @@ const HOUR = 3_600_000;
  * in production. Needs the services of `viewpulse services up`.
  */
 export async function prepareDataset(config: Config, opts: { events: number; seed: number }, log: Log): Promise<void> {
-  const prefix = config.kafka.topicPrefix;
-  const kafka = createKafka(config.kafka);
-  const registry = new RegistryClient(config.registry.url);
-  const ch = createClickHouse(config.clickhouse, 'default');
-  const t = topics(prefix);
+  const p = pipelineFor(config);
   try {
-    await ensureTopics(kafka, prefix, config.kafka.playEventPartitions);
-    await publishSchemas(registry, prefix);
-    await migrate(ch, config.clickhouse.database, MIGRATIONS_DIR);
+    await setUpPipeline(p);
     const traffic = generateTraffic({ events: opts.events, seed: opts.seed, now: Date.now() });
-    const publisher = new CatalogPublisher(kafka, registry, t.videos);
-    await publisher.connect();
-    await publisher.put(traffic.catalog.videos.map((x) => x.video));
-    await publisher.disconnect();
-    const loader = await runProcessors(['catalog'], { config, metricsPort: -1 });
-    await waitForCommitted(kafka, `${prefix}viewpulse-catalog`, t.videos, 300_000);
-    await loader.stop();
-    const sink = new KafkaSink(kafka, registry, t.playEvents, { chunk: 1000, maxInFlight: 4 });
-    await sink.connect();
-    const sent = await pump(traffic, sink, { rate: 0 });
-    await sink.close();
-    log(`dataset: ${sent.delivered} generated records into ${t.playEvents}; running the processors`);
-    const names = ['view-counts', 'engagement', 'raw-events', 'recommendations'] as const;
-    const processors = await runProcessors([...names], { config, metricsPort: -1 });
-    try {
-      for (const name of names) await waitForCommitted(kafka, `${prefix}viewpulse-${name}`, t.playEvents, 300_000);
-    } finally {
-      await processors.stop();
-    }
+    await publishCatalog(p, traffic, { timeoutMs: 300_000 });
+    const sent = await pumpIntoKafka(p, traffic, { chunk: 1000, maxInFlight: 4 });
+    log(`dataset: ${sent.delivered} generated records into ${p.topics.playEvents}; running the processors`);
+    await runToEnd(p, ['view-counts', 'engagement', 'raw-events', 'recommendations'], 300_000);
   } finally {
-    await ch.close();
+    await p.clickhouse.close();
   }
 }
 
 /** Drops what prepareDataset made: the database, the prefixed topics and consumer groups. */
 export async function dropDataset(config: Config): Promise<void> {
-  const prefix = config.kafka.topicPrefix;
-  const ch = createClickHouse(config.clickhouse, 'default');
-  await ch.command({ query: sql`DROP DATABASE IF EXISTS ${v.ident(config.clickhouse.database)}`.text });
-  await ch.close();
-  const admin = createKafka(config.kafka).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: Object.values(topics(prefix)) }).catch(() => undefined);
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
-  if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
-  await admin.disconnect();
+  await pipelineFor(config).cleanup();
 }
 
 // ---------------------------------------------------------------------------- comparing results

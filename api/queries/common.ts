@@ -8,10 +8,10 @@
 //  - the catalog (videos) with FINAL, deleted videos left out.
 import { queryRows, type ClickHouseClient } from '../../lib/clickhouse/client.js';
 import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { NAME as ENGAGEMENT } from '../../processors/engagement/processor.js';
-import { DEFAULT_VIEW_COUNTS, NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
+import { ENGAGEMENT, finalizedThrough, VIEW_COUNTS } from '../../processors/semantics.js';
 import { TABLES, type TableKey } from '../../schemas/tables.js';
-import { bucketIndex, floorTo, HOUR_MS, innerUnit, segments, type Range } from './range.js';
+import { bucketIndex, floorTo, innerUnit, segments, type Range } from './range.js';
+import { HOUR } from '../../lib/time.js';
 
 export interface Db {
   clickhouse: ClickHouseClient;
@@ -199,7 +199,7 @@ export async function uniqueViewersSeries(
                uniqCombinedMerge(viewers) AS n
         FROM ${uniqTable(db, dim)}
         WHERE ${uniqKey(dim)} = ${v.string(id)}
-          AND hour >= ${v.dateTime(floorTo(boundaries[0]!, HOUR_MS))} AND hour < ${v.dateTime(boundaries[n]!)}
+          AND hour >= ${v.dateTime(floorTo(boundaries[0]!, HOUR))} AND hour < ${v.dateTime(boundaries[n]!)}
         GROUP BY bucket`,
   );
   const out = new Array<number>(n).fill(0);
@@ -357,9 +357,6 @@ export async function engagements<R extends readonly Range[]>(
 
 // ---------------------------------------------------------------------------- finality
 
-/** How long after its end a minute window still changes in place (the view-counts processor's grace). */
-export const WINDOW_GRACE_MS = DEFAULT_VIEW_COUNTS.windowGraceMs;
-
 export interface Finality {
   /**
    * Counts (view_counts) are final up to here: the lowest view-counts watermark over its input
@@ -383,5 +380,5 @@ export async function finality(db: Db): Promise<Finality> {
     return x ? num(x.wm) * 1000 : null;
   };
   const counts = wm(VIEW_COUNTS);
-  return { counts: counts === null ? null : Math.max(0, counts - WINDOW_GRACE_MS), engagement: wm(ENGAGEMENT) };
+  return { counts: counts === null ? null : finalizedThrough(counts), engagement: wm(ENGAGEMENT) };
 }

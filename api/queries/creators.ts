@@ -13,7 +13,8 @@ import {
   type Counts,
   type Db,
 } from './common.js';
-import { floorTo, HOUR_MS, iso, MINUTE_MS, type Range } from './range.js';
+import { floorTo, iso, type Range } from './range.js';
+import { MINUTE, HOUR } from '../../lib/time.js';
 
 // ---------------------------------------------------------------------------- realtime
 
@@ -63,14 +64,14 @@ async function perWindow(
  * last 60 s), and the top videos of the last 48 hours. Exact counts from view_counts.
  */
 export async function realtime(db: Db, creatorId: string, now: number, topN = 10): Promise<Realtime> {
-  const minuteFrom = floorTo(now, MINUTE_MS) - 59 * MINUTE_MS;
-  const hourFrom = floorTo(now, HOUR_MS) - 47 * HOUR_MS;
-  const hourTo = hourFrom + 48 * HOUR_MS;
+  const minuteFrom = floorTo(now, MINUTE) - 59 * MINUTE;
+  const hourFrom = floorTo(now, HOUR) - 47 * HOUR;
+  const hourTo = hourFrom + 48 * HOUR;
   // ended_at only grows from version to version, so this may narrow the stored rows too
   const recent = sql`ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`;
   const [minutes, hours, watching, top] = await Promise.all([
-    perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE_MS),
-    perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR_MS),
+    perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE),
+    perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR),
     rows<{ viewers: string; sessions: string }>(
       db,
       sql`SELECT uniqExact(viewer_id) AS viewers, count() AS sessions

@@ -3,8 +3,8 @@
 // the records of its videos the processors refused (dead letters, with their codes).
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { maxOf } from '../../lib/arrays.js';
-import { NAME as VIEW_COUNTS } from '../../processors/view-counts/processor.js';
-import { creatorVideoIds, num, rows, table, WINDOW_GRACE_MS, type Db } from './common.js';
+import { finalizedThrough, VIEW_COUNTS } from '../../processors/semantics.js';
+import { creatorVideoIds, num, rows, table, type Db } from './common.js';
 import { iso, type Range } from './range.js';
 
 export interface ProcessorWatermark {
@@ -83,9 +83,8 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
     oldest_watermark: iso(num(w.lo) * 1000),
     newest_watermark: iso(num(w.hi) * 1000),
   }));
-  // finalized_through as finality() computes it: view-counts' lowest watermark minus the grace
   const counts = wms.find((w) => w.processor === VIEW_COUNTS);
-  const finalized = counts ? Math.max(0, num(counts.lo) * 1000 - WINDOW_GRACE_MS) : null;
+  const finalized = counts ? finalizedThrough(num(counts.lo) * 1000) : null;
   const newest = wms.length ? maxOf(wms.map((w) => num(w.hi) * 1000)) : null;
   const byProcessor = new Map<string, LateEvents>();
   for (const r of late) {

@@ -8,17 +8,14 @@
 // clipped to the range.
 
 import { maxOf, minOf } from '../../lib/arrays.js';
-
-export const MINUTE_MS = 60_000;
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
+import { MINUTE, HOUR, DAY } from '../../lib/time.js';
 
 export type Interval = 'minute' | 'hour' | 'day';
 export const INTERVALS: readonly Interval[] = ['minute', 'hour', 'day'];
 
 /** Windows of the counts table, coarsest last. */
 export type Grain = 'minute' | 'hour' | 'day';
-export const GRAIN_MS: Record<Grain, number> = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS };
+export const GRAIN_MS: Record<Grain, number> = { minute: MINUTE, hour: HOUR, day: DAY };
 
 export interface Range {
   from: number;
@@ -98,14 +95,14 @@ export function offsetAt(t: number, tz: string): number {
 export function zonedInstant(tz: string, year: number, month: number, day: number, hour = 0, minute = 0): number {
   const wall = Date.UTC(year, month - 1, day, hour, minute);
   // Two offsets can apply near a transition: try both, keep those that round-trip.
-  const candidates = new Set([wall - offsetAt(wall - DAY_MS / 2, tz), wall - offsetAt(wall + DAY_MS / 2, tz)]);
+  const candidates = new Set([wall - offsetAt(wall - DAY / 2, tz), wall - offsetAt(wall + DAY / 2, tz)]);
   const exact = [...candidates].filter((t) => wallOf(t, tz) === wall).sort((a, b) => a - b);
   if (exact.length > 0) return exact[0]!;
   // A gap: the first instant whose wall time is at or after the requested one.
-  let lo = minOf(candidates) - 3 * HOUR_MS;
-  let hi = maxOf(candidates) + 3 * HOUR_MS;
-  while (hi - lo > MINUTE_MS) {
-    const mid = floorTo((lo + hi) / 2, MINUTE_MS);
+  let lo = minOf(candidates) - 3 * HOUR;
+  let hi = maxOf(candidates) + 3 * HOUR;
+  while (hi - lo > MINUTE) {
+    const mid = floorTo((lo + hi) / 2, MINUTE);
     if (wallOf(mid, tz) >= wall) hi = mid;
     else lo = mid;
   }
@@ -132,16 +129,16 @@ export function startOfHour(t: number, tz: string): number {
 
 /** Start of the bucket of `interval` (in `tz`) containing `t`. */
 export function bucketStart(t: number, interval: Interval, tz: string): number {
-  if (interval === 'minute') return floorTo(t, MINUTE_MS);
+  if (interval === 'minute') return floorTo(t, MINUTE);
   return interval === 'hour' ? startOfHour(t, tz) : startOfDay(t, tz);
 }
 
 /** The bucket after the one starting at `start`. */
 function nextBucket(start: number, interval: Interval, tz: string): number {
   let next: number;
-  if (interval === 'minute') next = start + MINUTE_MS;
-  else if (interval === 'hour') next = startOfHour(start + HOUR_MS + MINUTE_MS / 2, tz);
-  else next = startOfDay(start + DAY_MS + HOUR_MS, tz);
+  if (interval === 'minute') next = start + MINUTE;
+  else if (interval === 'hour') next = startOfHour(start + HOUR + MINUTE / 2, tz);
+  else next = startOfDay(start + DAY + HOUR, tz);
   // Never loop: every bucket is at least a minute long, and never longer than 26 hours.
   return next > start ? next : start + GRAIN_MS[interval];
 }
@@ -196,15 +193,15 @@ export function segments(range: Range): Segment[] {
   const push = (grain: Grain, a: number, b: number): void => {
     if (a < b) out.push({ grain, from: a, to: b });
   };
-  const h1 = ceilTo(from, HOUR_MS);
-  const h2 = floorTo(to, HOUR_MS);
+  const h1 = ceilTo(from, HOUR);
+  const h2 = floorTo(to, HOUR);
   if (h1 >= h2) {
     push('minute', from, to);
     return out;
   }
   push('minute', from, h1);
-  const d1 = ceilTo(h1, DAY_MS);
-  const d2 = floorTo(h2, DAY_MS);
+  const d1 = ceilTo(h1, DAY);
+  const d2 = floorTo(h2, DAY);
   if (d1 >= d2) push('hour', h1, h2);
   else {
     push('hour', h1, d1);
@@ -226,7 +223,7 @@ const gcd = (a: number, b: number): number => {
  * that unit never straddle a bucket boundary.
  */
 export function innerUnit(innerBoundaries: readonly number[]): { unitSeconds: number; grain: Grain } {
-  let g = DAY_MS / 1000;
+  let g = DAY / 1000;
   for (const b of innerBoundaries) g = gcd(g, Math.floor(b / 1000));
   // Boundaries are whole minutes, so g is a multiple of 60.
   const grain: Grain = g % 86_400 === 0 ? 'day' : g % 3_600 === 0 ? 'hour' : 'minute';
@@ -269,7 +266,7 @@ export function parseInstant(text: string, tz: string): number {
       const oh = Number(zone.slice(1, 3));
       const om = Number(zone.slice(4, 6));
       if (oh > 23 || om > 59) throw new RangeError('no such offset');
-      offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * MINUTE_MS;
+      offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * MINUTE;
     }
     t = Date.UTC(year, month - 1, day, hour, minute, second) + Math.floor(frac) - offset;
   }

@@ -23,12 +23,12 @@ import {
   type ReadOptions,
   type RelatedCreator,
   type RelatedVideo,
-} from '../../processors/recommendations/score.js';
+} from '../../processors/semantics.js';
 import { TABLES } from '../../schemas/tables.js';
-import { DAY } from '../../processors/windows.js';
+import { DAY } from '../../lib/time.js';
 import type { Db } from './common.js';
 
-export { DEFAULT_READ, PRIVACY_MIN_VIEWERS } from '../../processors/recommendations/score.js';
+export { DEFAULT_READ, PRIVACY_MIN_VIEWERS } from '../../processors/semantics.js';
 
 export type ReadParams = Partial<Omit<ReadOptions, 'asOf'>> & { asOf?: string };
 

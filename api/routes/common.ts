@@ -8,16 +8,15 @@ import { ProblemError } from '../problem.js';
 import { creatorExists, finality, openViews, type Db, type Dim, type Finality } from '../queries/common.js';
 import {
   bucketBoundaries,
-  DAY_MS,
   floorTo,
   isTimeZone,
   iso,
-  MINUTE_MS,
   parseInstant,
   type Interval,
   type Range,
 } from '../queries/range.js';
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS } from '../schemas.js';
+import { DAY, MINUTE } from '../../lib/time.js';
 
 /** A route file exports one of these; ./index.ts lists them in ROUTES. */
 export type ApiRoutes = FastifyPluginAsync;
@@ -64,15 +63,15 @@ export function parseRange(q: RangeQuery, now: number, maxDays = MAX_RANGE_DAYS)
   const tz = parseTz(q.tz);
   const instant = (name: 'from' | 'to', text: string): number => {
     try {
-      return floorTo(parseInstant(text, tz), MINUTE_MS);
+      return floorTo(parseInstant(text, tz), MINUTE);
     } catch (err) {
       throw badRequest(`${name}: ${(err as Error).message}`);
     }
   };
-  const to = q.to === undefined ? floorTo(now, MINUTE_MS) + MINUTE_MS : instant('to', q.to);
-  const from = q.from === undefined ? to - DEFAULT_RANGE_DAYS * DAY_MS : instant('from', q.from);
+  const to = q.to === undefined ? floorTo(now, MINUTE) + MINUTE : instant('to', q.to);
+  const from = q.from === undefined ? to - DEFAULT_RANGE_DAYS * DAY : instant('from', q.from);
   if (to <= from) throw badRequest('to must be at least a minute after from');
-  if (to - from > maxDays * DAY_MS) throw badRequest(`the range may span at most ${maxDays} days`);
+  if (to - from > maxDays * DAY) throw badRequest(`the range may span at most ${maxDays} days`);
   return { range: { from, to }, tz };
 }
 

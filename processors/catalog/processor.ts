@@ -17,8 +17,9 @@ import {
   type ProcessorDefinition,
   type TableSpec,
 } from '../topology.js';
+import { CATALOG } from '../semantics.js';
 
-export const NAME = 'catalog';
+export const NAME = CATALOG;
 export const VIDEO_RULES_CODE = 'VP_ERR_VIDEO_RULES';
 
 export const VIDEOS_TABLE: TableSpec = {

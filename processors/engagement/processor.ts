@@ -40,7 +40,8 @@ import {
   type ProcessorDefinition,
   type TableSpec,
 } from '../topology.js';
-import { MINUTE, TimeWindows } from '../windows.js';
+import { TimeWindows } from '../windows.js';
+import { MINUTE } from '../../lib/time.js';
 import {
   ObservationBuffer,
   rowVersion,
@@ -49,8 +50,9 @@ import {
   type SessionMeta,
   type SessionRow,
 } from './rows.js';
+import { ENGAGEMENT } from '../semantics.js';
 
-export const NAME = 'engagement';
+export const NAME = ENGAGEMENT;
 
 export const SESSIONS_TABLE: TableSpec = {
   name: TABLES.sessions,

@@ -2,6 +2,7 @@
 // session, and (video, creator, viewer, time) viewer observations.
 import { contributions, coveredBuckets } from '../playback/session.js';
 import type { SessionEntry } from '../playback/state.js';
+import { HOUR } from '../../lib/time.js';
 
 /** One row of `sessions` (schemas/clickhouse/004_engagement.sql); times are epoch ms. */
 export interface SessionRow {
@@ -112,8 +113,6 @@ export interface ObservationRow {
   viewer_id: string;
   event_time: number;
 }
-
-const HOUR = 3_600_000;
 
 /**
  * Observations waiting for the next drain, at most one per (video, creator, viewer, hour):

@@ -2,7 +2,7 @@
 // docs/semantics.md defines them. Pure: no I/O, no clocks. The session keeps its events in
 // session order (event time, then event_id), so out-of-order arrival changes nothing but
 // the moment a number becomes known.
-import { MINUTE } from '../windows.js';
+import { MINUTE } from '../../lib/time.js';
 import type { EventType } from '../../schemas/types.js';
 
 /** What a session needs to remember of one event. */

@@ -22,8 +22,9 @@ import {
 import { Watermark } from '../watermark.js';
 import { checkPlayEvent } from '../rules.js';
 import { RecentIds, type RecentIdsOptions, type RecentIdsSnapshot } from './seen.js';
+import { RAW_EVENTS } from '../semantics.js';
 
-export const NAME = 'raw-events';
+export const NAME = RAW_EVENTS;
 
 export const PLAY_EVENTS_TABLE: TableSpec = {
   name: TABLES.playEvents,

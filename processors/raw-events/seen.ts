@@ -13,7 +13,7 @@
 // order — never on when snapshots or eviction passes happen — so a replay from a checkpoint
 // makes the same decisions. (Eviction runs whenever the horizon's minute moves; the set of
 // evictable buckets is a function of that minute alone.)
-import { MINUTE } from '../windows.js';
+import { MINUTE } from '../../lib/time.js';
 import { minOf } from '../../lib/arrays.js';
 
 export interface RecentIdsOptions {

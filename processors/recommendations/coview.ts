@@ -15,7 +15,8 @@
 // ClickHouse folds these into distinct-viewer sets per day, so a viewer counts a pair at most
 // once per day, however many windows (or replays) repeat it.
 import { maxOf, minOf } from '../../lib/arrays.js';
-import { DAY, SessionWindows } from '../windows.js';
+import { SessionWindows } from '../windows.js';
+import { DAY } from '../../lib/time.js';
 
 export interface CoviewWindow {
   /** Earliest view time in the window (any view, kept or not). */

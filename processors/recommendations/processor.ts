@@ -55,7 +55,8 @@ import {
   type ProcessorDefinition,
   type TableSpec,
 } from '../topology.js';
-import { MINUTE, SessionWindows } from '../windows.js';
+import { SessionWindows } from '../windows.js';
+import { MINUTE } from '../../lib/time.js';
 import {
   addView,
   windowObservations,
@@ -63,8 +64,9 @@ import {
   type PairObservation,
   type VideoObservation,
 } from './coview.js';
+import { RECOMMENDATIONS } from '../semantics.js';
 
-export const NAME = 'recommendations';
+export const NAME = RECOMMENDATIONS;
 
 /** Null tables: plain appends, no key — the uniqExact states downstream make repeats harmless. */
 export const PAIR_OBSERVATIONS_TABLE: TableSpec = { name: TABLES.recommendationPairObservations };

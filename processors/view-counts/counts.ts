@@ -15,7 +15,8 @@
 // Every row is a deterministic function of the checkpointed state and the input, so a replay
 // after a crash rewrites the same keys with the same values: nothing lost, nothing doubled.
 // Readers sum `FINAL` rows over partitions and seqs.
-import { DAY, HOUR, MINUTE, TimeWindows } from '../windows.js';
+import { TimeWindows } from '../windows.js';
+import { DAY, HOUR, MINUTE } from '../../lib/time.js';
 
 export type Dim = 'video' | 'creator';
 export type Grain = 'minute' | 'hour' | 'day';

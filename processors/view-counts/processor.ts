@@ -16,12 +16,13 @@ import {
   type ProcessorDefinition,
   type TableSpec,
 } from '../topology.js';
-import { MINUTE } from '../windows.js';
+import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
 import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
 
-export const NAME = 'view-counts';
+export const NAME = VIEW_COUNTS;
 
 export const COUNTS_TABLE: TableSpec = {
   name: TABLES.counts,
@@ -36,7 +37,7 @@ export interface ViewCountsOptions {
   windowGraceMs: number;
 }
 
-export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: 60_000 };
+export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: WINDOW_GRACE_MS };
 
 interface Snapshot {
   playback: PlaybackSnapshot;

@@ -17,7 +17,7 @@ import type { RunningProcessors } from '../../runtime/start.js';
 import { CHROMIUM_FLAGS, chromiumVersion, ensureChromium } from '../../infra/chromium.js';
 import { projectRoot } from '../../infra/paths.js';
 import { sendThroughCollector, startPipeline, waitForPipeline } from '../integration/e2e-helpers.js';
-import { pipeline, type Pipeline } from '../integration/pipeline-helpers.js';
+import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { testNow } from '../clock.js';
 
 const ARTIFACTS = join(projectRoot, 'test-artifacts');

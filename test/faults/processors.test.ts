@@ -16,7 +16,7 @@ import {
   truthMinutes,
   type Sent,
 } from '../integration/e2e-helpers.js';
-import { pipeline, waitForCommitted, type Pipeline } from '../integration/pipeline-helpers.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate } from './processes.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_FAULT_EVENTS ?? 200_000);

@@ -16,8 +16,6 @@ import { playEventSchema } from '../../schemas/avro.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { generateTraffic } from '../../generator/index.js';
-import { pump } from '../../generator/run.js';
-import { KafkaSink } from '../../generator/sinks.js';
 import { projectRoot } from '../../infra/paths.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
 import { migrate } from '../../lib/clickhouse/migrations.js';
@@ -26,9 +24,10 @@ import type { Config } from '../../lib/config.js';
 import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { rng } from '../unit/processors/fixtures.js';
-import { endOffsets, pipeline, seedCatalog, type Pipeline } from '../integration/pipeline-helpers.js';
+import { seedAndPump } from '../../harness/dataset.js';
+import { endOffsets, pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
-import { checkpointed, waitForCheckpoints } from '../integration/recommendations-helpers.js';
+import { checkpointed, waitForCheckpoints } from '../../harness/recommendations-quality.js';
 import type { Db } from '../../api/queries/common.js';
 import { testNow } from '../clock.js';
 
@@ -92,16 +91,7 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     crashDb = `${p.database}_k`;
     await migrate(p.clickhouse, crashDb, join(projectRoot, 'schemas', 'clickhouse'));
     const traffic = generateTraffic({ events: EVENTS, seed: 12, spanMs: 2 * 86_400_000, now: testNow() });
-    const catalog = traffic.catalog.videos.map((x) => ({
-      video_id: x.video.video_id,
-      creator_id: x.video.creator_id,
-      duration_ms: x.video.duration_ms,
-    }));
-    await seedCatalog(p.clickhouse, p.database, catalog);
-    await seedCatalog(p.clickhouse, crashDb, catalog);
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 2000 });
-    await sink.connect();
-    await pump(traffic, sink, { rate: 0 });
+    await seedAndPump(p, traffic, { chunk: 2000, databases: [p.database, crashDb] });
     asOf = dayOf(traffic.truth().time.last_event);
   }, 600_000);
   afterAll(async () => {

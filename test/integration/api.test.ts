@@ -19,7 +19,7 @@ import { TABLES } from '../../schemas/tables.js';
 import type { TruthReport } from '../../generator/index.js';
 import type { Catalog } from '../../generator/catalog.js';
 import { sendThroughCollector, startPipeline, waitForPipeline } from './e2e-helpers.js';
-import { pipeline, type Pipeline } from './pipeline-helpers.js';
+import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { qs, type QueryValue } from '../url.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_API_TEST_EVENTS ?? 30_000);

@@ -25,8 +25,6 @@ import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';
 import { recommendations } from '../../processors/recommendations/processor.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
-import { pump } from '../../generator/run.js';
-import { KafkaSink } from '../../generator/sinks.js';
 import { playEventSchema } from '../../schemas/avro.js';
 import { TABLES } from '../../schemas/tables.js';
 import { valueSubject } from '../../schemas/topics.js';
@@ -34,7 +32,8 @@ import type { PlayEvent } from '../../schemas/types.js';
 import { clickhouseMinutes, retentionError, truthMinutes, uniquesError } from './e2e-helpers.js';
 import { unionTruth } from '../../harness/truth-check.js';
 import { writeTruthFile } from '../../generator/truth-file.js';
-import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+import { catalogRows, pumpIntoKafka, seedCatalog } from '../../harness/dataset.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_BACKLOG_EVENTS ?? 100_000);
 const RECENT_EVENTS = 2_000;
@@ -96,17 +95,11 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
     // Two generated traffics (seeds give disjoint videos and viewers): recent, then older.
     const recent = generateTraffic({ events: RECENT_EVENTS, seed: 14, videos: 50, creators: 10, now: NOW });
     const older = generateTraffic({ events: EVENTS, seed: 13, videos: 2_000, creators: 200, now: NOW - 6 * HOUR });
-    const catalog = [...recent.catalog.videos, ...older.catalog.videos].map((x) => ({
-      video_id: x.video.video_id,
-      creator_id: x.video.creator_id,
-      duration_ms: x.video.duration_ms,
-    }));
+    const catalog = catalogRows(recent, older);
     await seedCatalog(p.clickhouse, p.database, catalog);
     await seedCatalog(p.clickhouse, smallDb, catalog);
     for (const traffic of [recent, older]) {
-      const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 5_000 });
-      await sink.connect();
-      await pump(traffic, sink, { rate: 0 });
+      await pumpIntoKafka(p, traffic, { chunk: 5_000 });
     }
     truth = unionTruth([recent.truth(), older.truth()]);
     truthFiles = [];

@@ -18,7 +18,7 @@ import { readTruthFile, type TruthFile } from '../../generator/truth-file.js';
 import { truthFromEvents } from '../../generator/truth.js';
 import { defaultSpanMs, defaultStart } from '../../generator/index.js';
 import { testNow } from '../clock.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('catgen');
 const t = topics(s.prefix);

@@ -10,7 +10,7 @@ import { videoSchema } from '../../schemas/avro.js';
 import { topics, valueSubject } from '../../schemas/topics.js';
 import type { Video } from '../../schemas/types.js';
 import { registerCatalog } from '../../cli/catalog.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('catalog');
 const topic = topics(s.prefix).videos;

@@ -13,7 +13,7 @@ import {
   type CompatReport,
 } from '../../tools/sql-compat.js';
 import type { Config } from '../../lib/config.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('chcurrent');
 const config: Config = {

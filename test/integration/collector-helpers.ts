@@ -6,7 +6,7 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { CollectorOptionsInput } from '../../api/collector/options.js';
 import { runCollector, type RunningCollector } from '../../api/collector/server.js';
 import { topics } from '../../schemas/topics.js';
-import { realServices, type RealServices } from './helpers.js';
+import { realServices, type RealServices } from '../../harness/services.js';
 
 export const WRITE_KEY = 'it-collector-write-key';
 

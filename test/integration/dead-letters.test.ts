@@ -14,7 +14,8 @@ import { playEventSchema } from '../../schemas/avro.js';
 import { TABLES } from '../../schemas/tables.js';
 import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
-import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+import { seedCatalog } from '../../harness/dataset.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 import { testNow } from '../clock.js';
 import { qs } from '../url.js';
 

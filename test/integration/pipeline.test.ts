@@ -15,7 +15,7 @@ import {
   waitForPipeline,
   type Sent,
 } from './e2e-helpers.js';
-import { pipeline, type Pipeline } from './pipeline-helpers.js';
+import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_E2E_EVENTS ?? 40_000);
 

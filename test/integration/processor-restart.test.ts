@@ -23,7 +23,8 @@ import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { spawnProcessor } from '../faults/processes.js';
 import { clickhouseMinutes, truthMinutes } from './e2e-helpers.js';
-import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+import { seedAndPump } from '../../harness/dataset.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 
 // Kafka-direct traffic has no receive-time horizon: a fixed clock makes the data the same at any hour.
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -97,18 +98,7 @@ describe('processor supervision: restart after a crash, give up on a crash loop'
   beforeAll(async () => {
     p = await pipeline('restart', 2);
     traffic = generateTraffic({ events: 6_000, seed: 31, videos: 60, creators: 12, now: NOW });
-    await seedCatalog(
-      p.clickhouse,
-      p.database,
-      traffic.catalog.videos.map((x) => ({
-        video_id: x.video.video_id,
-        creator_id: x.video.creator_id,
-        duration_ms: x.video.duration_ms,
-      })),
-    );
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 1000 });
-    await sink.connect();
-    await pump(traffic, sink, { rate: 0 });
+    await seedAndPump(p, traffic, { chunk: 1000 });
   }, 300_000);
   afterAll(() => p.cleanup());
 

@@ -14,11 +14,12 @@ import { projectRoot } from '../../infra/paths.js';
 import { TestDriver } from '../../processors/driver.js';
 import { dayOf, type PairObservation, type VideoObservation } from '../../processors/recommendations/coview.js';
 import { recommendations } from '../../processors/recommendations/processor.js';
-import { CoviewIndex, DEFAULT_READ, type ReadOptions } from '../../processors/recommendations/score.js';
+import { CoviewIndex } from '../../processors/recommendations/score.js';
+import { DEFAULT_READ, type ReadOptions } from '../../processors/semantics.js';
 import { TABLES } from '../../schemas/tables.js';
 import type { PlayEvent } from '../../schemas/types.js';
-import { realServices } from './helpers.js';
-import { seedCatalog } from './pipeline-helpers.js';
+import { realServices } from '../../harness/services.js';
+import { catalogRows, seedCatalog } from '../../harness/dataset.js';
 
 const s = realServices('recsql');
 const db = { clickhouse: s.clickhouse, database: s.database };
@@ -78,15 +79,7 @@ describe('recommendations SQL on ClickHouse', () => {
         .filter((x) => !DELETED.has(x.video.video_id))
         .map((x) => [x.video.video_id, x.video.creator_id]),
     );
-    await seedCatalog(
-      s.clickhouse,
-      s.database,
-      traffic.catalog.videos.map((x) => ({
-        video_id: x.video.video_id,
-        creator_id: x.video.creator_id,
-        duration_ms: x.video.duration_ms,
-      })),
-    );
+    await seedCatalog(s.clickhouse, s.database, catalogRows(traffic));
     await new ClickHouseWriter(s.clickhouse, s.database).write({
       table: TABLES.videos,
       times: ['published_at'],

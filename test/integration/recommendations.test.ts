@@ -9,14 +9,13 @@ import { signToken } from '../../api/auth.js';
 import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
 import { runProcessors } from '../../runtime/start.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
-import { pump } from '../../generator/run.js';
-import { KafkaSink } from '../../generator/sinks.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
-import { pipeline, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
-import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from './recommendations-helpers.js';
+import { seedAndPump } from '../../harness/dataset.js';
+import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
+import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from '../../harness/recommendations-quality.js';
 import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_EVENTS ?? 80_000);
@@ -47,18 +46,7 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
       now: NOW,
     });
     creatorOf = new Map(traffic.catalog.videos.map((x) => [x.video.video_id, x.video.creator_id]));
-    await seedCatalog(
-      p.clickhouse,
-      p.database,
-      traffic.catalog.videos.map((x) => ({
-        video_id: x.video.video_id,
-        creator_id: x.video.creator_id,
-        duration_ms: x.video.duration_ms,
-      })),
-    );
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 2000 });
-    await sink.connect();
-    await pump(traffic, sink, { rate: 0 });
+    await seedAndPump(p, traffic, { chunk: 2000 });
     truth = traffic.truth();
     const processors = await runProcessors(['recommendations'], { config: p.testConfig, metricsPort: -1 });
     await waitForCommitted(p.kafka, `${p.prefix}viewpulse-recommendations`, p.topics.playEvents);

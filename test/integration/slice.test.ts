@@ -8,7 +8,7 @@ import { AvroSerde } from '../../lib/kafka/serde.js';
 import { makeSmokeEvents, runSmoke, smokeSchema, type SmokeEvent } from '../../lib/smoke.js';
 import { valueSubject } from '../../schemas/topics.js';
 import { smokeTopic } from '../../schemas/topics.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('slice');
 const topic = smokeTopic(s.prefix);

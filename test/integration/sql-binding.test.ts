@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('sql');
 afterAll(() => s.clickhouse.close());

@@ -6,7 +6,7 @@ import { exec } from '../../lib/clickhouse/client.js';
 import { migrate } from '../../lib/clickhouse/migrations.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { projectRoot } from '../../infra/paths.js';
-import { realServices } from './helpers.js';
+import { realServices } from '../../harness/services.js';
 
 const s = realServices('sqldocs');
 const doc = readFileSync(join(projectRoot, 'docs', 'sql.md'), 'utf8');

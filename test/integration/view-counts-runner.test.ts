@@ -14,7 +14,8 @@ import type { PlayEvent } from '../../schemas/types.js';
 import { valueSubject } from '../../schemas/topics.js';
 import { traffic } from '../unit/processors/fixtures.js';
 import { referenceCounts } from '../unit/processors/reference.js';
-import { pipeline, readMinuteCounts, seedCatalog, waitForCommitted, type Pipeline } from './pipeline-helpers.js';
+import { seedCatalog } from '../../harness/dataset.js';
+import { pipeline, readMinuteCounts, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 
 let p: Pipeline;
 const groupId = (): string => `${p.prefix}viewpulse-view-counts`;

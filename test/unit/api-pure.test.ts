@@ -4,14 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { signToken, verifyToken } from '../../api/auth.js';
 import { TokenBuckets } from '../../lib/rate-limit.js';
 import { parseCsv, toCsv } from '../../api/csv.js';
+import { DAY as DAY_MS, HOUR as HOUR_MS, MINUTE as MINUTE_MS } from '../../lib/time.js';
 import {
   bucketBoundaries,
   bucketIndex,
-  DAY_MS,
-  HOUR_MS,
   innerUnit,
   isTimeZone,
-  MINUTE_MS,
   offsetAt,
   parseInstant,
   segments,

@@ -21,7 +21,7 @@ import {
 import { DEFAULT_PLAYBACK, toCompact } from '../../../processors/playback/state.js';
 import { countedViews } from '../../../processors/playback/views.js';
 import type { Catalog } from '../../../processors/topology.js';
-import { DAY, HOUR, MINUTE } from '../../../processors/windows.js';
+import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, traffic } from './fixtures.js';
 import { referenceCounts } from './reference.js';

@@ -11,7 +11,7 @@ import {
 } from '../../../processors/raw-events/processor.js';
 import { playEventProblems } from '../../../processors/rules.js';
 import type { Outcome } from '../../../processors/outcome.js';
-import { HOUR, MINUTE } from '../../../processors/windows.js';
+import { HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, T0, traffic } from './fixtures.js';
 

@@ -22,15 +22,11 @@ import {
   type RecommendationsPartition,
 } from '../../../processors/recommendations/processor.js';
 import { clusterSizes, popularBaseline, recallAtK } from '../../../processors/recommendations/quality.js';
-import {
-  CoviewIndex,
-  decayWeight,
-  DEFAULT_READ,
-  PRIVACY_MIN_VIEWERS,
-  type ReadOptions,
-} from '../../../processors/recommendations/score.js';
+import { CoviewIndex } from '../../../processors/recommendations/score.js';
+import { decayWeight, DEFAULT_READ, PRIVACY_MIN_VIEWERS, type ReadOptions } from '../../../processors/semantics.js';
 import type { Catalog } from '../../../processors/topology.js';
-import { DAY, HOUR, MINUTE, SessionWindows } from '../../../processors/windows.js';
+import { SessionWindows } from '../../../processors/windows.js';
+import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import { TABLES } from '../../../schemas/tables.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng } from './fixtures.js';

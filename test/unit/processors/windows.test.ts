@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR, MINUTE, SessionWindows, TimeWindows } from '../../../processors/windows.js';
+import { SessionWindows, TimeWindows } from '../../../processors/windows.js';
+import { HOUR, MINUTE } from '../../../lib/time.js';
 import { Watermark } from '../../../processors/watermark.js';
 
 const t0 = Date.UTC(2026, 10, 21, 10, 0, 0);

@@ -4,13 +4,13 @@
 //    MIN_VIEWERS_FOR_RECALL distinct viewers, next to the "most popular videos" baseline;
 //  - waiting for the processor by its checkpoints in ClickHouse (what a restart trusts; a
 //    Kafka commit can lag behind a checkpoint when a process is killed between the two).
-import { relatedVideos, videoAudiences, type ReadParams } from '../../api/queries/recommendations.js';
-import type { Db } from '../../api/queries/common.js';
-import { queryRows } from '../../lib/clickhouse/client.js';
-import { sql, v } from '../../lib/clickhouse/sql.js';
-import { NAME } from '../../processors/recommendations/processor.js';
-import { TABLES } from '../../schemas/tables.js';
-import { clusterSizes, popularBaseline, recallAtK } from '../../processors/recommendations/quality.js';
+import { relatedVideos, videoAudiences, type ReadParams } from '../api/queries/recommendations.js';
+import type { Db } from '../api/queries/common.js';
+import { queryRows } from '../lib/clickhouse/client.js';
+import { sql, v } from '../lib/clickhouse/sql.js';
+import { NAME } from '../processors/recommendations/processor.js';
+import { TABLES } from '../schemas/tables.js';
+import { clusterSizes, popularBaseline, recallAtK } from '../processors/recommendations/quality.js';
 
 /** "Enough views": a video is scored when at least this many distinct viewers had it in a co-view window. */
 export const MIN_VIEWERS_FOR_RECALL = 30;

@@ -1,10 +1,10 @@
 // Shared wiring for integration tests: real clients from the real configuration, and a
 // unique topic prefix and database per test file so runs never see each other's data.
 import { randomUUID } from 'node:crypto';
-import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse/client.js';
-import { loadConfig, type Config } from '../../lib/config.js';
-import { createKafka } from '../../lib/kafka/client.js';
-import { RegistryClient } from '../../lib/kafka/registry.js';
+import { createClickHouse, type ClickHouseClient } from '../lib/clickhouse/client.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { RegistryClient } from '../lib/kafka/registry.js';
 import type { Kafka } from 'kafkajs';
 
 export interface RealServices {
