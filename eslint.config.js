@@ -15,6 +15,79 @@ const NO_ARGUMENT_SPREAD = {
   message: 'No spread of an array into call arguments: use pushAll/maxOf/minOf from lib/arrays.ts, or a loop.',
 };
 
+// The layers (DESIGN.md "Layout"): imports point down the flow only,
+//   schemas ← lib ← processors ← runtime ← api ← harness ← cli / bench / tools,
+// generator beside them (it knows only schemas and lib, so its truth stays independent);
+// infra/ holds only the services; nothing but tests imports test/.
+const TOP = [
+  'schemas',
+  'lib',
+  'processors',
+  'runtime',
+  'api',
+  'generator',
+  'harness',
+  'infra',
+  'tools',
+  'cli',
+  'bench',
+  'test',
+  'sdk',
+];
+const layer = (folder, allowed, extra = []) => {
+  const banned = TOP.filter((t) => t !== folder && !allowed.includes(t));
+  return {
+    files: [`${folder}/**/*.{ts,js,mjs}`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${banned.join('|')})(/|$)`,
+              message: `${folder}/ must not import ${banned.join(', ')}: imports point down the layers (DESIGN.md "Layout").`,
+            },
+            ...extra,
+          ],
+        },
+      ],
+    },
+  };
+};
+const LAYERS = [
+  layer('schemas', []),
+  layer('lib', ['schemas']),
+  layer(
+    'processors',
+    ['schemas', 'lib'],
+    [
+      {
+        regex:
+          '^(\\.\\./)+lib/(kafka|clickhouse)(/|$)|^(kafkajs|@clickhouse/client|prom-client)$|^(node:)?(fs|fs/promises|http|net|child_process)$',
+        message: 'processors/ are pure: no Kafka, ClickHouse, metrics or I/O (the runtime in runtime/ does it).',
+      },
+    ],
+  ),
+  layer('runtime', ['schemas', 'lib', 'processors']),
+  layer(
+    'api',
+    ['schemas', 'lib', 'processors'],
+    [
+      {
+        regex: '^(\\.\\./)+processors/(?!semantics\\.js$)',
+        message:
+          'api/ reads what processors wrote through the shared definitions in processors/semantics.ts, not their internals.',
+      },
+    ],
+  ),
+  layer('generator', ['schemas', 'lib']),
+  layer('infra', ['schemas', 'lib']),
+  layer('harness', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'infra']),
+  layer('tools', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra']),
+  layer('cli', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra', 'tools']),
+  layer('bench', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra', 'tools']),
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.viewpulse/', 'bench/results/', 'coverage/', 'dist/'] },
   js.configs.recommended,
@@ -28,4 +101,5 @@ export default tseslint.config(
     },
   },
   { files: ['test/**'], rules: { 'no-restricted-syntax': ['error', SQL_BY_TAG] } },
+  ...LAYERS,
 );
