@@ -464,6 +464,31 @@ describe('page hide (browser)', () => {
     expect(collector.requests.map((r) => [r.init.keepalive, r.ids])).toEqual([[true, ids]]);
   });
 
+  it('onPageHide listeners run on pagehide before the queue leaves; a throwing one is ignored; removal works', () => {
+    const collector = fakeCollector();
+    const { tracker, track } = setup(collector);
+    const ids = track(1);
+    const calls: string[] = [];
+    tracker.onPageHide(() => {
+      throw new Error('faulty listener');
+    });
+    const remove = tracker.onPageHide(() => {
+      calls.push('last');
+      ids.push(tracker.track(playEvent({ event_type: 'play_end' })));
+    });
+    setVisibility('hidden'); // hidden alone is not pagehide
+    expect(calls).toEqual([]);
+    win.dispatchEvent(new Event('pagehide'));
+    expect(calls).toEqual(['last']);
+    expect(collector.requests.map((r) => [r.init.keepalive, r.ids])).toEqual([
+      [true, ids.slice(0, 1)],
+      [true, ids.slice(1)],
+    ]);
+    remove();
+    win.dispatchEvent(new Event('pagehide'));
+    expect(calls).toEqual(['last']);
+  });
+
   it('splits more than 64 KiB into keepalive requests of at most 65536 bytes each, counting UTF-8 bytes', async () => {
     const collector = fakeCollector();
     const { tracker, track } = setup(collector, { maxBatch: 1000 });
