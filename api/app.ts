@@ -37,6 +37,7 @@ import {
 } from './problem.js';
 import { ROUTES } from './routes/index.js';
 import { plusAsSpaceDetail, problemSchema } from './schemas.js';
+import { registerMetricsRoute } from './metrics.js';
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -286,19 +287,13 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
         );
       },
     );
-    root.get(
-      '/metrics',
-      {
-        schema: {
-          tags: ['operations'],
-          summary: 'Prometheus metrics',
-          description:
-            'Requests by route and status, durations, refused authentications and rate limits, process metrics ' +
-            '(text exposition format). No authentication: bind the API to a private interface.',
-        },
-      },
-      async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
-    );
+    registerMetricsRoute(root, registry, {
+      tags: ['operations'],
+      summary: 'Prometheus metrics',
+      description:
+        'Requests by route and status, durations, refused authentications and rate limits, process metrics ' +
+        '(text exposition format). No authentication: bind the API to a private interface.',
+    });
 
     await root.register(async (v1) => {
       installAuth(v1, {

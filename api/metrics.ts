@@ -1,19 +1,14 @@
-// Prometheus metrics for the HTTP surfaces: one prom-client registry per process (or per test
-// app), served as text on GET /metrics.
-import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+// GET /metrics (Prometheus) on the fastify apps: the insights API and the collector. Each
+// process has one registry (lib/metrics.ts createRegistry); the processors serve the same
+// scrape() from runtime/start.ts.
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { Registry } from 'prom-client';
+import { scrape } from '../lib/metrics.js';
 
-/** A fresh registry; `defaultMetrics` adds process metrics (CPU, memory, event loop lag). */
-export function createMetricsRegistry(opts: { defaultMetrics?: boolean } = {}): Registry {
-  const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'viewpulse_' });
-  return registry;
-}
-
-/** GET /metrics in the Prometheus text format. */
-export function registerMetricsRoute(app: FastifyInstance, registry: Registry): void {
-  app.get('/metrics', async (_request, reply) => {
-    const text = await registry.metrics();
-    return reply.type(registry.contentType).send(text);
+/** GET /metrics in the Prometheus text format; `schema` documents it in an OpenAPI document. */
+export function registerMetricsRoute(app: FastifyInstance, registry: Registry, schema?: FastifySchema): void {
+  app.get('/metrics', schema ? { schema } : {}, async (_request, reply) => {
+    const { contentType, body } = await scrape(registry);
+    return reply.type(contentType).send(body);
   });
 }

@@ -4,7 +4,7 @@ import { dashboardPlugin } from './dashboard/plugin.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp } from './app.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './auth.js';
-import { createMetricsRegistry } from './metrics.js';
+import { createRegistry } from '../lib/metrics.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { ConfigError, int, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -78,7 +78,7 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
     logger,
     corsOrigins: options.corsOrigins,
     rateLimit: options.rateLimit,
-    metrics: createMetricsRegistry({ defaultMetrics: true }),
+    metrics: createRegistry(),
     ...(overrides.now ? { now: overrides.now } : {}),
     // the dashboard at / is part of the served API (README, issue: "served by the API")
     plugins: [dashboardPlugin, ...(overrides.plugins ?? [])],

@@ -8,6 +8,11 @@ export function createRegistry(defaults = true): Registry {
   return registry;
 }
 
+/** The Prometheus text exposition of a registry: what every /metrics answers. */
+export async function scrape(registry: Registry): Promise<{ contentType: string; body: string }> {
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
 export interface ProcessorMetrics {
   records: Counter<'processor' | 'outcome'>;
   deadLetters: Counter<'processor' | 'code'>;

@@ -13,17 +13,5 @@ export const ok: Outcome = Object.freeze({ kind: 'ok' });
 export const drop = (reason: string): Outcome => ({ kind: 'drop', reason });
 export const dlq = (code: string, reason: string): Outcome => ({ kind: 'dlq', code, reason });
 
-/** Counts outcomes by kind and reason, e.g. { ok: 10, 'drop:duplicate': 2 }. */
-export class OutcomeCounter {
-  readonly counts = new Map<string, number>();
-
-  count(o: Outcome): Outcome {
-    const key = o.kind === 'ok' ? 'ok' : `${o.kind}:${o.reason.split(':')[0]}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    return o;
-  }
-
-  get(key: string): number {
-    return this.counts.get(key) ?? 0;
-  }
-}
+/** The metrics label of an outcome: `ok`, or kind and the reason's first part, e.g. `drop:duplicate`. */
+export const outcomeLabel = (o: Outcome): string => (o.kind === 'ok' ? 'ok' : `${o.kind}:${o.reason.split(':')[0]}`);

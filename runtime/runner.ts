@@ -18,7 +18,7 @@ import {
   type KafkaMessage,
   type Producer,
 } from 'kafkajs';
-import { dlq as dlqOutcome, type Outcome } from '../processors/outcome.js';
+import { dlq as dlqOutcome, outcomeLabel, type Outcome } from '../processors/outcome.js';
 import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../processors/topology.js';
 import { TABLES } from '../schemas/tables.js';
 import { pushAll } from '../lib/arrays.js';
@@ -471,7 +471,7 @@ export class ProcessorRunner<V> {
         ]);
         this.deps.metrics.deadLetters.inc({ processor: name, code: outcome.code });
       }
-      const label = outcome.kind === 'ok' ? 'ok' : `${outcome.kind}:${outcome.reason.split(':')[0]}`;
+      const label = outcomeLabel(outcome);
       outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
       task.lastOffset = offset;
       resolveOffset(d.message.offset);

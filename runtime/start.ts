@@ -11,7 +11,7 @@ import { healthReport } from './processor-health.js';
 import { ProcessorRunner, type RunnerHealth } from './runner.js';
 import { AvroSerde } from '../lib/kafka/serde.js';
 import { createLogger } from '../lib/logger.js';
-import { createRegistry, processorMetrics } from '../lib/metrics.js';
+import { createRegistry, processorMetrics, scrape } from '../lib/metrics.js';
 import type { Registry } from 'prom-client';
 import { topics, valueSubject } from '../schemas/topics.js';
 
@@ -100,8 +100,8 @@ export async function serveProcessorHealth(
 ): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      void registry.metrics().then((body) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
+      void scrape(registry).then(({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType });
         res.end(body);
       });
     } else if (req.url === '/healthz' || req.url === '/readyz') {

@@ -2,7 +2,7 @@
 // benchmarks, tests). This is the only place that connects the producer and opens the collector's port.
 import { buildCollectorApp, type EventSink } from './app.js';
 import { collectorOptions, collectorOptionsFromEnv, type CollectorOptionsInput } from './options.js';
-import { createMetricsRegistry } from '../metrics.js';
+import { createRegistry } from '../../lib/metrics.js';
 import { type Config } from '../../lib/config.js';
 import { createKafka } from '../../lib/kafka/client.js';
 import { AvroProducer } from '../../lib/kafka/producer.js';
@@ -66,7 +66,7 @@ export async function runCollector(config: Config, overrides: RunCollectorOverri
     writeKeys: config.collector.writeKeys,
     options,
     logger,
-    metrics: createMetricsRegistry({ defaultMetrics: true }),
+    metrics: createRegistry(),
     ready,
   });
   const host = overrides.host ?? '127.0.0.1';

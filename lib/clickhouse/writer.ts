@@ -84,9 +84,4 @@ export class ClickHouseWriter {
       }
     }
   }
-
-  /** Writes tables one after another, in the given order. */
-  async writeAll(writes: readonly TableWrite[]): Promise<void> {
-    for (const w of writes) await this.write(w);
-  }
 }

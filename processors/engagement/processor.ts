@@ -4,7 +4,7 @@
 // runtime feeds it records and writes what it drains.
 //
 // How a session row reaches ClickHouse exactly once, whatever crashes: `sessions` is a
-// ReplacingMergeTree keyed by (creator_id, video_id, session_id) with version = offset * 2 +
+// ReplacingMergeTree keyed by (video_id, session_id) with version = offset * 2 +
 // closed (rows.ts). A session is rewritten, with its full current value,
 //  - after every record that changed it, versioned by that record's offset;
 //  - when the repeat cap flips whether it counts as a view because ANOTHER session of the same

@@ -2,7 +2,7 @@
 // ad-hoc SQL. Pure: the runtime feeds it records and writes what it drains.
 //
 // Effectively once: a row is a function of the record alone (plus the catalog's creator of the
-// video), keyed like the table's ORDER BY (creator, video, event time, event id). A replay after
+// video), keyed like the table's ORDER BY (video, event time, event id). A replay after
 // a crash rewrites identical rows, which the ReplacingMergeTree collapses. Duplicate copies of
 // an event_id within the dedup horizon are dropped here; older ones collapse in ClickHouse
 // (see seen.ts).

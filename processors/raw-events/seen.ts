@@ -6,7 +6,7 @@
 //  - by count: above `maxIds`, the oldest buckets go first.
 // An event older than the horizon cannot be checked any more; it is written anyway (it may be
 // a legitimate offline upload). If it is in fact a copy it carries the same ORDER BY key
-// (creator, video, event time, event id), so play_events' ReplacingMergeTree collapses the two
+// (video, event time, event id), so play_events' ReplacingMergeTree collapses the two
 // when parts merge and FINAL hides the extra one before that.
 //
 // Deterministic: which ids are remembered depends only on the ids and times admitted, in

@@ -164,10 +164,6 @@ export class CountStore {
     return this.rows.splice(0, this.rows.length);
   }
 
-  get openWindows(): number {
-    return this.open.size;
-  }
-
   private row(e: Entry, final: boolean): CountRow {
     return {
       dim: e.dim,
