@@ -1,4 +1,4 @@
-// The creator insights API as a fastify instance that never listens: cli/run-api.ts gives it a
+// The creator insights API as a fastify instance that never listens: api/server.ts gives it a
 // ClickHouse client and a port; tests call `app.inject()` with a fixed clock.
 //
 //   GET /v1/creators/:id/...   /v1/videos/:id/...   insights (api/routes/*, listed in ROUTES);
@@ -36,7 +36,7 @@ import {
   type Problem,
 } from './problem.js';
 import { ROUTES } from './routes/index.js';
-import { plusAsSpaceDetail, problemSchema } from './schemas.js';
+import { plusAsSpaceDetail, problemSchema } from './route-schemas.js';
 import { registerMetricsRoute } from './metrics.js';
 
 export interface ApiDeps {

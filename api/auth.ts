@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { TokenBuckets, type RateLimitOptions } from '../lib/rate-limit.js';
 import { ProblemError } from './problem.js';
-import { findVideo, type Db, type VideoInfo } from './queries/common.js';
+import { findVideo, type Db, type VideoRecord } from './queries/common.js';
 
 export const ROLES = ['creator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -191,7 +191,7 @@ export function assertCreatorAccess(request: FastifyRequest, creatorId: string):
  * The catalog entry of `videoId` when the token may read it; otherwise the video 404 (unknown,
  * deleted and someone else's video answer the same).
  */
-export async function assertVideoAccess(request: FastifyRequest, videoId: string): Promise<VideoInfo> {
+export async function assertVideoAccess(request: FastifyRequest, videoId: string): Promise<VideoRecord> {
   const p = principalOf(request);
   const video = ID_RE.test(videoId) ? await findVideo(request.server.viewpulse, videoId) : undefined;
   if (!video || (p.role !== 'admin' && video.creator_id !== p.sub)) throw notFound('video');

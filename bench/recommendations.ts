@@ -6,7 +6,7 @@
 //     recommendations`): events/s from start until its checkpoints cover the topic, and peak
 //     RSS → ClickHouse → recall@10 of same-cluster videos over the videos with ≥ 30 distinct
 //     viewers, and the same for the "most popular videos" baseline
-//     (test/integration/recommendations-helpers.ts, processors/recommendations/quality.ts);
+//     (harness/recommendations-quality.ts, processors/recommendations/quality.ts);
 //  2. scale: a synthetic stream with V distinct viewers (default 1,000,000) over 24 h, each
 //     watching two videos in one visit (two qualifying sessions of three events: play_start and
 //     two heartbeats) → the processor as its own process: events/s and peak RSS with every

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { migrate } from '../lib/clickhouse/migrations.js';
 import { loadConfig } from '../lib/config.js';
-import { publishSchemas } from '../lib/governance.js';
+import { publishSchemas } from '../lib/kafka/publish-schemas.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { ensureTopics } from '../lib/kafka/topics-admin.js';

@@ -2,7 +2,7 @@
 // the tree against every version the registry has published.
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.js';
-import { checkAllSchemas } from '../lib/governance.js';
+import { checkAllSchemas } from '../lib/kafka/publish-schemas.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 
 export function registerSchemas(program: Command): void {

@@ -75,7 +75,7 @@ export interface CatalogVideo {
   rank: number;
 }
 
-export interface Catalog {
+export interface GeneratedCatalog {
   tag: string;
   clusterNames: string[];
   creators: Creator[];
@@ -112,7 +112,7 @@ export function validateCatalogOptions(o: CatalogOptions): void {
   if (!(o.zipf >= 0 && o.zipf <= 5)) throw new RangeError('zipf must be in 0..5');
 }
 
-export function buildCatalog(o: CatalogOptions): Catalog {
+export function buildCatalog(o: CatalogOptions): GeneratedCatalog {
   validateCatalogOptions(o);
   const rng = Rng.for(o.seed, 'catalog');
   const tag = idTag(o.seed);

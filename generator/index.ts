@@ -22,7 +22,7 @@
 // until no later session can deliver anything earlier, so memory holds what is in flight
 // (a few sessions per active visit), never the run. The truth accumulates session by session.
 import type { TrafficSource } from '../schemas/types.js';
-import { buildCatalog, type Catalog, type CatalogVideo } from './catalog.js';
+import { buildCatalog, type GeneratedCatalog, type CatalogVideo } from './catalog.js';
 import { DEFAULT_FAULT_RATES, planDeliveries, validateFaultRates, type Delivery, type FaultRates } from './faults.js';
 import { MinHeap } from './heap.js';
 import { Rng, WeightedTable } from './rng.js';
@@ -38,7 +38,7 @@ import {
 } from './viewers.js';
 
 export type { Delivery, EventDelivery, MalformedDelivery, FaultRates } from './faults.js';
-export type { Catalog, CatalogVideo } from './catalog.js';
+export type { GeneratedCatalog, CatalogVideo } from './catalog.js';
 
 /** Events end at most this long after the span: the last visits' sessions, late and repeated deliveries. */
 export const TAIL_MS = 4 * 3_600_000;
@@ -184,7 +184,7 @@ export interface TruthReport extends TruthTables {
 
 export interface Traffic {
   readonly options: ResolvedOptions;
-  readonly catalog: Catalog;
+  readonly catalog: GeneratedCatalog;
   /** The deliveries, in delivery order. One pass: call once. */
   deliveries(): AsyncIterableIterator<Delivery>;
   /** The same, synchronously. */

@@ -10,7 +10,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { runProcessors, type RunningProcessors } from '../runtime/start.js';
 import type { ProcessorName } from '../runtime/registry.js';
-import { publishSchemas } from '../lib/governance.js';
+import { publishSchemas } from '../lib/kafka/publish-schemas.js';
 import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { projectRoot } from '../infra/paths.js';
 import { TABLES } from '../schemas/tables.js';

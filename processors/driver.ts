@@ -3,7 +3,7 @@
 // like Kafka Streams' TopologyTestDriver. Tests use it to pipe records, crash the processor
 // at any point, restore it from its last checkpoint, replay, and read the tables.
 import type { Outcome } from './outcome.js';
-import type { Catalog, PartitionProcessor, ProcessorDefinition, TableSpec } from './topology.js';
+import type { VideoLookup, PartitionProcessor, ProcessorDefinition, TableSpec } from './contract.js';
 
 interface Checkpoint {
   offset: number;
@@ -46,7 +46,7 @@ export class TestDriver<V> {
 
   constructor(
     readonly definition: ProcessorDefinition<V>,
-    readonly catalog: Catalog = { get: () => undefined },
+    readonly catalog: VideoLookup = { get: () => undefined },
     readonly topic = 'play-events',
   ) {
     for (const spec of definition.tables) this.tables.set(spec.name, new MemoryTable(spec));

@@ -1,7 +1,7 @@
 // Rows every processor writes the same way: late events and watermarks.
 import type { PlayEvent } from '../schemas/types.js';
 import { TABLES } from '../schemas/tables.js';
-import type { InputRecord, TableSpec } from './topology.js';
+import type { InputRecord, TableSpec } from './contract.js';
 
 export const LATE_EVENTS_TABLE: TableSpec = {
   name: TABLES.lateEvents,

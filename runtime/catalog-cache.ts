@@ -3,7 +3,7 @@
 // runtime calls `ensure()` with a batch's video ids before processing it, so one query
 // fetches whatever is missing.
 import type { VideoInfo } from '../processors/playback/state.js';
-import type { Catalog } from '../processors/topology.js';
+import type { VideoLookup } from '../processors/contract.js';
 import { TABLES } from '../schemas/tables.js';
 import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -14,7 +14,7 @@ interface Row {
   duration_ms: string | number;
 }
 
-export class CatalogCache implements Catalog {
+export class CatalogCache implements VideoLookup {
   private readonly known = new Map<string, VideoInfo>();
   /** Unknown ids and when they were last looked up, so a miss is not asked again at once. */
   private readonly missing = new Map<string, number>();

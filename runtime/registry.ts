@@ -7,7 +7,7 @@ import { catalog } from '../processors/catalog/processor.js';
 import { engagement } from '../processors/engagement/processor.js';
 import { rawEvents } from '../processors/raw-events/processor.js';
 import { recommendations } from '../processors/recommendations/processor.js';
-import type { ProcessorDefinition } from '../processors/topology.js';
+import type { ProcessorDefinition } from '../processors/contract.js';
 import { viewCounts } from '../processors/view-counts/processor.js';
 
 export interface ProcessorSpec<V> {

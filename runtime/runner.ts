@@ -19,7 +19,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import { dlq as dlqOutcome, outcomeLabel, type Outcome } from '../processors/outcome.js';
-import type { Catalog, InputRecord, PartitionProcessor, ProcessorDefinition } from '../processors/topology.js';
+import type { VideoLookup, InputRecord, PartitionProcessor, ProcessorDefinition } from '../processors/contract.js';
 import { TABLES } from '../schemas/tables.js';
 import { pushAll } from '../lib/arrays.js';
 import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
@@ -77,7 +77,7 @@ export interface RunnerDeps<V> {
   dlqTopic: string;
   /** Decodes the input topic; null record values (tombstones) reach the processor as null. */
   serde: AvroSerde<NonNullable<V>>;
-  catalog: Catalog & { ensure?: (ids: Iterable<string>) => Promise<void> };
+  catalog: VideoLookup & { ensure?: (ids: Iterable<string>) => Promise<void> };
   /** Video ids a record refers to, so the catalog can fetch missing ones before processing. */
   videoIdOf?: (value: NonNullable<V>) => string | undefined;
   logger: Logger;

@@ -1,4 +1,4 @@
-// The HTTP collector as a fastify instance that never listens: cli/run-collector.ts gives it a
+// The HTTP collector as a fastify instance that never listens: api/collector/server.ts gives it a
 // Kafka producer and a port; tests give it an in-memory sink and a fake clock and call
 // `app.inject()`.
 //

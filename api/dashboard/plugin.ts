@@ -10,7 +10,7 @@
 // and a Content-Security-Policy that allows only this origin. The page itself is public; the
 // data comes from the JSON API with the bearer token the user pastes.
 //
-//   runApi(config)                                      // cli/run-api.ts always serves it
+//   runApi(config)                                      // api/server.ts always serves it
 //   buildApp({ ..., plugins: [dashboardPlugin] })       // at the root, outside /v1's auth
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';

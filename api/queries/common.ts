@@ -28,7 +28,7 @@ export async function rows<T>(db: Db, q: SqlFragment): Promise<T[]> {
 
 // ---------------------------------------------------------------------------- catalog
 
-export interface VideoInfo {
+export interface VideoRecord {
   video_id: string;
   creator_id: string;
   title: string;
@@ -44,7 +44,7 @@ interface VideoRow {
   published: number;
 }
 
-const toVideo = (r: VideoRow): VideoInfo => ({
+const toVideo = (r: VideoRow): VideoRecord => ({
   video_id: r.video_id,
   creator_id: r.creator_id,
   title: r.title,
@@ -53,7 +53,7 @@ const toVideo = (r: VideoRow): VideoInfo => ({
 });
 
 /** The catalog entry of a video; undefined when unknown or deleted. */
-export async function findVideo(db: Db, videoId: string): Promise<VideoInfo | undefined> {
+export async function findVideo(db: Db, videoId: string): Promise<VideoRecord | undefined> {
   const [r] = await rows<VideoRow>(
     db,
     sql`SELECT video_id, creator_id, title, duration_ms, toUInt32(published_at) AS published

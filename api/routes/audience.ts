@@ -2,7 +2,7 @@
 // countries and devices.
 import type { Cell } from '../csv.js';
 import { audience } from '../queries/creators.js';
-import { arrayOf, insightsSchema, objectSchema, rangeSchema } from '../schemas.js';
+import { arrayOf, insightsSchema, objectSchema, rangeSchema } from '../route-schemas.js';
 import {
   accessCreator,
   ctxOf,

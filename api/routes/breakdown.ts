@@ -2,7 +2,7 @@
 import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { breakdown, DIMENSIONS, type Dimension } from '../queries/videos.js';
-import { arrayOf, insightsSchema, limitParam, objectSchema, rangeSchema, videoSchema } from '../schemas.js';
+import { arrayOf, insightsSchema, limitParam, objectSchema, rangeSchema, videoSchema } from '../route-schemas.js';
 import {
   ctxOf,
   intParam,

@@ -15,7 +15,7 @@ import {
   type Interval,
   type Range,
 } from '../queries/range.js';
-import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS } from '../schemas.js';
+import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS } from '../route-schemas.js';
 import { DAY, MINUTE } from '../../lib/time.js';
 
 /** A route file exports one of these; ./index.ts lists them in ROUTES. */

@@ -8,7 +8,7 @@ import {
   nullableString,
   objectSchema,
   rangeSchema,
-} from '../schemas.js';
+} from '../route-schemas.js';
 import { ID_PATTERN } from '../auth.js';
 import { MAX_TIME_MS, MIN_TIME_MS } from '../queries/range.js';
 import {

@@ -8,7 +8,7 @@ import {
   nullableString,
   objectSchema,
   rangeSchema,
-} from '../schemas.js';
+} from '../route-schemas.js';
 import { accessCreator, ctxOf, parseRange, rangeJson, type ApiRoutes, type RangeQuery } from './common.js';
 
 const okSchema = objectSchema({

@@ -3,7 +3,7 @@
 import type { Cell } from '../csv.js';
 import { countsSeries, engagements, uniqueViewers, type Counts } from '../queries/common.js';
 import { iso } from '../queries/range.js';
-import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../schemas.js';
+import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../route-schemas.js';
 import {
   accessCreator,
   ctxOf,

@@ -2,7 +2,7 @@
 // watching now, and what is hot.
 import type { Cell } from '../csv.js';
 import { realtime } from '../queries/creators.js';
-import { arrayOf, countsProperties, insightsSchema, nullableString, objectSchema } from '../schemas.js';
+import { arrayOf, countsProperties, insightsSchema, nullableString, objectSchema } from '../route-schemas.js';
 import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
 
 const TOP_VIDEOS = 10;

@@ -12,7 +12,7 @@ import {
   resolveRead,
   type ReadParams,
 } from '../queries/recommendations.js';
-import { arrayOf, insightsSchema, limitParam, objectSchema } from '../schemas.js';
+import { arrayOf, insightsSchema, limitParam, objectSchema } from '../route-schemas.js';
 import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
 
 const MAX_LIMIT = 50;

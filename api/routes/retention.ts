@@ -2,7 +2,7 @@
 import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { RETENTION_POINTS, retention } from '../queries/videos.js';
-import { arrayOf, insightsSchema, objectSchema, rangeSchema, videoSchema } from '../schemas.js';
+import { arrayOf, insightsSchema, objectSchema, rangeSchema, videoSchema } from '../route-schemas.js';
 import { ctxOf, finalityFor, parseRange, rangeJson, sendTabular, type ApiRoutes, type RangeQuery } from './common.js';
 
 const pointsSchema = arrayOf(

@@ -9,7 +9,7 @@ import {
   objectSchema,
   QUERY,
   rangeSchema,
-} from '../schemas.js';
+} from '../route-schemas.js';
 import {
   accessCreator,
   badRequest,

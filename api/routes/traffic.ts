@@ -10,7 +10,7 @@ import {
   objectSchema,
   rangeSchema,
   videoSchema,
-} from '../schemas.js';
+} from '../route-schemas.js';
 import { breakdownRowSchema } from './breakdown.js';
 import {
   ctxOf,

@@ -12,7 +12,7 @@ import {
   QUERY,
   rangeSchema,
   videoSchema,
-} from '../schemas.js';
+} from '../route-schemas.js';
 import {
   boundariesOf,
   ctxOf,

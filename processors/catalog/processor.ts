@@ -16,7 +16,7 @@ import {
   type PartitionProcessor,
   type ProcessorDefinition,
   type TableSpec,
-} from '../topology.js';
+} from '../contract.js';
 import { CATALOG } from '../semantics.js';
 
 export const NAME = CATALOG;

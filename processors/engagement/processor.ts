@@ -33,13 +33,13 @@ import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
-  type Catalog,
+  type VideoLookup,
   type InputRecord,
   type OutputRows,
   type PartitionProcessor,
   type ProcessorDefinition,
   type TableSpec,
-} from '../topology.js';
+} from '../contract.js';
 import { TimeWindows } from '../windows.js';
 import { MINUTE } from '../../lib/time.js';
 import {
@@ -109,7 +109,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   constructor(
     readonly partition: number,
     snapshot: Snapshot | undefined,
-    private readonly catalog: Catalog,
+    private readonly catalog: VideoLookup,
     readonly options: EngagementOptions = DEFAULT_ENGAGEMENT,
   ) {
     this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);

@@ -5,23 +5,23 @@
 // video), keyed like the table's ORDER BY (video, event time, event id). A replay after
 // a crash rewrites identical rows, which the ReplacingMergeTree collapses. Duplicate copies of
 // an event_id within the dedup horizon are dropped here; older ones collapse in ClickHouse
-// (see seen.ts).
+// (see event-id-horizon.ts).
 import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import { WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
-  type Catalog,
+  type VideoLookup,
   type InputRecord,
   type OutputRows,
   type PartitionProcessor,
   type ProcessorDefinition,
   type TableSpec,
-} from '../topology.js';
+} from '../contract.js';
 import { Watermark } from '../watermark.js';
 import { checkPlayEvent } from '../rules.js';
-import { RecentIds, type RecentIdsOptions, type RecentIdsSnapshot } from './seen.js';
+import { EventIdHorizon, type EventIdHorizonOptions, type EventIdHorizonSnapshot } from './event-id-horizon.js';
 import { RAW_EVENTS } from '../semantics.js';
 
 export const NAME = RAW_EVENTS;
@@ -33,7 +33,7 @@ export const PLAY_EVENTS_TABLE: TableSpec = {
 };
 
 export interface RawEventsOptions {
-  dedup: RecentIdsOptions;
+  dedup: EventIdHorizonOptions;
   /** Allowed out-of-orderness of the partition watermark written to processor_watermarks. */
   outOfOrdernessMs: number;
 }
@@ -107,11 +107,11 @@ export function playEventRow(r: InputRecord<PlayEvent>, creatorId: string): Play
 
 interface Snapshot {
   watermark: ReturnType<Watermark['toJSON']>;
-  seen: RecentIdsSnapshot;
+  seen: EventIdHorizonSnapshot;
 }
 
 export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
-  private readonly seen: RecentIds;
+  private readonly seen: EventIdHorizon;
   private readonly clock: Watermark;
   private rows: PlayEventRow[] = [];
   private lastOffset = -1;
@@ -119,10 +119,10 @@ export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
   constructor(
     readonly partition: number,
     snapshot: Snapshot | undefined,
-    private readonly catalog: Catalog,
+    private readonly catalog: VideoLookup,
     readonly options: RawEventsOptions = DEFAULT_RAW_EVENTS,
   ) {
-    this.seen = RecentIds.fromJSON(options.dedup, snapshot?.seen);
+    this.seen = EventIdHorizon.fromJSON(options.dedup, snapshot?.seen);
     this.clock = Watermark.fromJSON(options.outOfOrdernessMs, snapshot?.watermark);
   }
 

@@ -48,13 +48,13 @@ import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateEventRow, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
-  type Catalog,
+  type VideoLookup,
   type InputRecord,
   type OutputRows,
   type PartitionProcessor,
   type ProcessorDefinition,
   type TableSpec,
-} from '../topology.js';
+} from '../contract.js';
 import { SessionWindows } from '../windows.js';
 import { MINUTE } from '../../lib/time.js';
 import {
@@ -119,7 +119,7 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   constructor(
     readonly partition: number,
     snapshot: Snapshot | undefined,
-    private readonly catalog: Catalog,
+    private readonly catalog: VideoLookup,
     readonly options: RecommendationsOptions = DEFAULT_RECOMMENDATIONS,
   ) {
     if (!Number.isSafeInteger(options.maxVideosPerWindow) || options.maxVideosPerWindow < 2)

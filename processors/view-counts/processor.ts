@@ -9,13 +9,13 @@ import { DEFAULT_PLAYBACK, PlaybackState, type PlaybackOptions, type PlaybackSna
 import type { Candidate } from '../playback/views.js';
 import {
   pushRows,
-  type Catalog,
+  type VideoLookup,
   type InputRecord,
   type OutputRows,
   type PartitionProcessor,
   type ProcessorDefinition,
   type TableSpec,
-} from '../topology.js';
+} from '../contract.js';
 import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
 import { checkPlayEvent } from '../rules.js';
@@ -73,7 +73,7 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   constructor(
     readonly partition: number,
     snapshot: Snapshot | undefined,
-    private readonly catalog: Catalog,
+    private readonly catalog: VideoLookup,
     private readonly options: ViewCountsOptions = DEFAULT_VIEW_COUNTS,
   ) {
     this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);

@@ -17,7 +17,7 @@ import { join as joinSql, sql, v, type SqlFragment } from '../../lib/clickhouse/
 import { projectRoot } from '../../infra/paths.js';
 import { TABLES } from '../../schemas/tables.js';
 import type { TruthReport } from '../../generator/index.js';
-import type { Catalog } from '../../generator/catalog.js';
+import type { GeneratedCatalog } from '../../generator/catalog.js';
 import { sendThroughCollector, startPipeline, waitForPipeline } from './e2e-helpers.js';
 import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { qs, type QueryValue } from '../url.js';
@@ -32,7 +32,7 @@ const iso = (t: number): string => new Date(t).toISOString();
 
 let p: Pipeline;
 let truth: TruthReport;
-let catalog: Catalog;
+let catalog: GeneratedCatalog;
 let app: FastifyInstance;
 let NOW: number;
 let tokens: { a: string; b: string; admin: string; w: string };

@@ -12,7 +12,7 @@ import { ProcessorRunner } from '../../runtime/runner.js';
 import { AvroSerde } from '../../lib/kafka/serde.js';
 import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';
-import type { ProcessorDefinition } from '../../processors/topology.js';
+import type { ProcessorDefinition } from '../../processors/contract.js';
 import { viewCounts } from '../../processors/view-counts/processor.js';
 import { generateTraffic, type Traffic } from '../../generator/index.js';
 import { pump } from '../../generator/run.js';

@@ -2,7 +2,7 @@
 // without a default or changing a type fails with a message naming the field and the rule.
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMPATIBILITY, publishSchemas } from '../../lib/governance.js';
+import { COMPATIBILITY, publishSchemas } from '../../lib/kafka/publish-schemas.js';
 import { RegistryClient } from '../../lib/kafka/registry.js';
 import { checkSchema } from '../../lib/kafka/schema-gate.js';
 import { loadConfig } from '../../lib/config.js';

@@ -20,7 +20,7 @@ import {
 } from '../../../processors/playback/session.js';
 import { DEFAULT_PLAYBACK, toCompact } from '../../../processors/playback/state.js';
 import { countedViews } from '../../../processors/playback/views.js';
-import type { Catalog } from '../../../processors/topology.js';
+import type { VideoLookup } from '../../../processors/contract.js';
 import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, traffic } from './fixtures.js';
@@ -166,7 +166,7 @@ class Harness {
   readonly tables = new Map(engagement().tables.map((spec) => [spec.name, new MemoryTable(spec)]));
   private offset = 0;
 
-  constructor(catalog: Catalog) {
+  constructor(catalog: VideoLookup) {
     this.processor = engagement().create(0, undefined, catalog) as EngagementPartition;
   }
 
@@ -229,7 +229,7 @@ function ev(
     ...extra,
   };
 }
-const oneVideo: Catalog = { get: (id) => (id === 'v1' ? { creatorId: 'c1', durationMs: 600_000 } : undefined) };
+const oneVideo: VideoLookup = { get: (id) => (id === 'v1' ? { creatorId: 'c1', durationMs: 600_000 } : undefined) };
 
 describe('engagement processor: session rows', () => {
   it.each([1, 2, 3, 4, 5])('every session row equals the rules applied to all input (seed %i)', (seed) => {

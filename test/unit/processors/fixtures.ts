@@ -1,7 +1,7 @@
 // Small seeded traffic for processor tests: sessions of heartbeats, pauses, seeks and
 // completes, delivered out of order, with duplicates and late stragglers.
 import type { PlayEvent } from '../../../schemas/types.js';
-import type { Catalog } from '../../../processors/topology.js';
+import type { VideoLookup } from '../../../processors/contract.js';
 
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -17,7 +17,7 @@ export function rng(seed: number): () => number {
 export const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);
 
 export interface Traffic {
-  catalog: Catalog;
+  catalog: VideoLookup;
   durations: Map<string, number>;
   creators: Map<string, string>;
   /** delivery order, per partition (viewer hash) */
@@ -110,7 +110,7 @@ export function traffic(
     if (r() < 0.03) delivered.push({ key: e.t + delay + r() * 30_000, partition: e.partition, event: e.event });
   }
   delivered.sort((a, b) => a.key - b.key);
-  const catalog: Catalog = {
+  const catalog: VideoLookup = {
     get: (videoId) =>
       durations.has(videoId) ? { creatorId: creators.get(videoId)!, durationMs: durations.get(videoId)! } : undefined,
   };

@@ -24,7 +24,7 @@ import {
 import { clusterSizes, popularBaseline, recallAtK } from '../../../processors/recommendations/quality.js';
 import { CoviewIndex } from '../../../processors/recommendations/score.js';
 import { decayWeight, DEFAULT_READ, PRIVACY_MIN_VIEWERS, type ReadOptions } from '../../../processors/semantics.js';
-import type { Catalog } from '../../../processors/topology.js';
+import type { VideoLookup } from '../../../processors/contract.js';
 import { SessionWindows } from '../../../processors/windows.js';
 import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import { TABLES } from '../../../schemas/tables.js';
@@ -81,11 +81,11 @@ function watch(viewer: string, video: string, at: number, watchS = 40, session =
 /** A far-later event of another viewer: pushes the watermark so every window closes. */
 const closer = (at: number): PlayEvent => ev(`closer-${at}`, 'closer', 'zz', 'play_start', at, 0);
 
-const anyVideo: Catalog = { get: (id) => ({ creatorId: `c-${id}`, durationMs: 600_000 }) };
+const anyVideo: VideoLookup = { get: (id) => ({ creatorId: `c-${id}`, durationMs: 600_000 }) };
 
 type Row = Record<string, unknown>;
 
-function drive(events: PlayEvent[], catalog: Catalog = anyVideo): TestDriver<PlayEvent> {
+function drive(events: PlayEvent[], catalog: VideoLookup = anyVideo): TestDriver<PlayEvent> {
   const driver = new TestDriver(recommendations(), catalog);
   for (const e of events) driver.pipe(0, e);
   driver.flush();
@@ -171,7 +171,7 @@ function reference(
 // ------------------------------------------------------------------ generated visits
 
 interface Visits {
-  catalog: Catalog;
+  catalog: VideoLookup;
   durations: (video: string) => number;
   /** delivery order, per partition */
   deliveries: { partition: number; event: PlayEvent }[];
@@ -331,7 +331,7 @@ describe('recommendations processor: pairs from co-view windows', () => {
   });
 
   it('only qualified sessions are views: min(30 s, length) watched, or complete', () => {
-    const short: Catalog = { get: (id) => ({ creatorId: 'c', durationMs: id === 'clip' ? 12_000 : 600_000 }) };
+    const short: VideoLookup = { get: (id) => ({ creatorId: 'c', durationMs: id === 'clip' ? 12_000 : 600_000 }) };
     const d = drive(
       [
         ...watch('u1', 'a', T, 20), // 20 s of a 10-minute video: no view

@@ -16,22 +16,22 @@
 import { MINUTE } from '../../lib/time.js';
 import { minOf } from '../../lib/arrays.js';
 
-export interface RecentIdsOptions {
+export interface EventIdHorizonOptions {
   horizonMs: number;
   maxIds: number;
 }
 
-export type RecentIdsSnapshot = { clock: number | null; buckets: [number, string[]][] };
+export type EventIdHorizonSnapshot = { clock: number | null; buckets: [number, string[]][] };
 
 export type Admission = 'new' | 'duplicate' | 'unchecked';
 
-export class RecentIds {
+export class EventIdHorizon {
   private readonly buckets = new Map<number, string[]>();
   private readonly ids = new Set<string>();
   private clock = Number.NEGATIVE_INFINITY;
   private evictedThrough = Number.NEGATIVE_INFINITY;
 
-  constructor(readonly options: RecentIdsOptions) {
+  constructor(readonly options: EventIdHorizonOptions) {
     if (!Number.isSafeInteger(options.horizonMs) || options.horizonMs < MINUTE)
       throw new RangeError('the dedup horizon must be at least one minute');
     if (!Number.isSafeInteger(options.maxIds) || options.maxIds < 1) throw new RangeError('maxIds must be ≥ 1');
@@ -75,15 +75,15 @@ export class RecentIds {
     this.buckets.delete(minute);
   }
 
-  toJSON(): RecentIdsSnapshot {
+  toJSON(): EventIdHorizonSnapshot {
     return {
       clock: Number.isFinite(this.clock) ? this.clock : null,
       buckets: [...this.buckets].sort((a, b) => a[0] - b[0]),
     };
   }
 
-  static fromJSON(options: RecentIdsOptions, snap: RecentIdsSnapshot | undefined): RecentIds {
-    const seen = new RecentIds(options);
+  static fromJSON(options: EventIdHorizonOptions, snap: EventIdHorizonSnapshot | undefined): EventIdHorizon {
+    const seen = new EventIdHorizon(options);
     if (!snap) return seen;
     if (snap.clock !== null) seen.clock = snap.clock;
     for (const [minute, ids] of snap.buckets) {

@@ -19,7 +19,8 @@ export interface InputRecord<V> {
 /** Rows per ClickHouse table name. */
 export type OutputRows = Map<string, object[]>;
 
-export interface Catalog {
+/** The catalog side input as a processor sees it: a video's owner and length, undefined while unknown. */
+export interface VideoLookup {
   get(videoId: string): VideoInfo | undefined;
 }
 
@@ -50,7 +51,7 @@ export interface ProcessorDefinition<V> {
   name: string;
   /** Tables this processor writes, in write order. */
   tables: readonly TableSpec[];
-  create(partition: number, snapshot: unknown, catalog: Catalog): PartitionProcessor<V>;
+  create(partition: number, snapshot: unknown, catalog: VideoLookup): PartitionProcessor<V>;
 }
 
 /** Adds rows to an OutputRows map. */

@@ -1,9 +1,9 @@
 // Publishing the Avro contracts: every subject in schemas/subjects.ts is held at
 // BACKWARD_TRANSITIVE and its schema registered only after the gate passed.
-import { SUBJECTS, subjectName } from '../schemas/subjects.js';
-import { ViewpulseError } from './errors.js';
-import type { RegistryClient } from './kafka/registry.js';
-import { checkSchema, type GateResult } from './kafka/schema-gate.js';
+import { SUBJECTS, subjectName } from '../../schemas/subjects.js';
+import { ViewpulseError } from '../errors.js';
+import type { RegistryClient } from './registry.js';
+import { checkSchema, type GateResult } from './schema-gate.js';
 
 export const COMPATIBILITY = 'BACKWARD_TRANSITIVE';
 
