@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { signToken } from '../../api/auth.js';
-import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
+import { relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
 import { runProcessors } from '../../runtime/start.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
@@ -16,6 +16,14 @@ import { TABLES } from '../../schemas/tables.js';
 import { seedAndPump } from '../../harness/dataset.js';
 import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 import { evaluateQuality, MIN_VIEWERS_FOR_RECALL, type Quality } from '../../harness/recommendations-quality.js';
+import { Partitioners } from 'kafkajs';
+import { TestDriver } from '../../processors/driver.js';
+import { recommendations } from '../../processors/recommendations/processor.js';
+import type { PairObservation, VideoObservation } from '../../processors/recommendations/coview.js';
+import { CoviewIndex } from '../../processors/recommendations/score.js';
+import { DEFAULT_READ, type ReadOptions } from '../../processors/semantics.js';
+import { KafkaSink } from '../../generator/sinks.js';
+import type { PlayEvent } from '../../schemas/types.js';
 import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_EVENTS ?? 80_000);
@@ -28,25 +36,75 @@ let creatorOf: Map<string, string>;
 let asOf: string;
 let quality: Quality;
 let app: FastifyInstance;
+/** The reference: the processor's observations in memory, scored by the in-memory scoring (not the serving SQL). */
+let reference: CoviewIndex;
+
+const PARTITIONS = 4;
+
+/** The partition Kafka gives a viewer's records (kafkajs' default partitioner, as the sink uses). */
+function kafkaPartitionOf(): (viewerId: string) => number {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return (viewerId) =>
+    partitioner({ topic: 'play-events', partitionMetadata, message: { key: viewerId, value: null } });
+}
 const db = (): { clickhouse: Pipeline['clickhouse']; database: string } => ({
   clickhouse: p.clickhouse,
   database: p.database,
 });
 
+/** Same videos in the same order, the catalog's creator, support exact, scores equal to 1e-9. */
+function expectSameRelated(
+  got: { video_id: string; creator_id: string; score: number; support: number }[],
+  want: { video_id: string; score: number; support: number }[],
+): void {
+  expect(got.map((r) => r.video_id)).toEqual(want.map((r) => r.video_id));
+  got.forEach((r, i) => {
+    expect(r.creator_id).toBe(creatorOf.get(r.video_id));
+    expect(r.support).toBe(want[i]!.support);
+    expect(Math.abs(r.score - want[i]!.score)).toBeLessThan(1e-9);
+  });
+}
+
 describe(`recommendations end to end (${EVENTS} generated records)`, () => {
   beforeAll(async () => {
-    p = await pipeline('recs', 4);
+    p = await pipeline('recs', PARTITIONS);
     // A smaller catalog than the benchmark's, so a small sample still gives videos enough viewers.
-    const traffic = generateTraffic({
+    const options = {
       events: EVENTS,
       seed: 5,
       videos: 150,
       creators: 30,
       spanMs: 86_400_000,
       now: NOW,
-    });
+    };
+    const traffic = generateTraffic(options);
     creatorOf = new Map(traffic.catalog.videos.map((x) => [x.video.video_id, x.video.creator_id]));
     await seedAndPump(p, traffic, { chunk: 2000 });
+    const driver = new TestDriver<PlayEvent>(recommendations(), {
+      get: (id) => {
+        const x = traffic.catalog.byId.get(id);
+        return x ? { creatorId: x.video.creator_id, durationMs: x.video.duration_ms } : undefined;
+      },
+    });
+    const partitionOf = kafkaPartitionOf();
+    // the same traffic again (a seed makes it; its deliveries can be iterated once)
+    for (const d of generateTraffic(options).deliveriesSync()) {
+      if (d.kind !== 'event') continue;
+      const e = KafkaSink.record(d);
+      driver.pipe(partitionOf(e.viewer_id), e);
+    }
+    driver.flush();
+    reference = CoviewIndex.from(
+      driver.table(TABLES.recommendationPairObservations).rows() as unknown as PairObservation[],
+      driver.table(TABLES.recommendationVideoObservations).rows() as unknown as VideoObservation[],
+    );
     truth = traffic.truth();
     const processors = await runProcessors(['recommendations'], { config: p.testConfig, metricsPort: -1 });
     await waitForCommitted(p.kafka, `${p.prefix}viewpulse-recommendations`, p.topics.playEvents);
@@ -112,18 +170,25 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
     };
     expect(body.video_id).toBe(video);
     expect(body.min_viewers).toBe(5);
-    // the API's "today" and this one are the same day, even when the test runs across midnight
-    const want = await relatedVideos(db(), video, { limit: 5 }, NOW);
-    expect(body.recommendations.map((r) => r.video_id)).toEqual(want.map((r) => r.video_id));
-    expect(body.recommendations.length).toBeGreaterThan(0);
-    for (const r of body.recommendations) expect(r.score).toBeGreaterThan(0);
+    // The reference scoring over the processor's observations, read on the API's "today"
+    // (the pinned now): the same videos in the same order, with the same score and support.
+    const read: ReadOptions = { ...DEFAULT_READ, asOf: dayOf(NOW), limit: 5 };
+    const want = reference.related(video, read, (y) => !creatorOf.has(y));
+    expect(want).toHaveLength(5);
+    expectSameRelated(body.recommendations, want);
 
     const excluded = await app.inject({
       url: `/v1/videos/${video}/recommendations?exclude_same_creator=true&limit=50`,
       headers: { authorization: `Bearer ${creatorToken}` },
     });
     const ex = JSON.parse(excluded.body) as typeof body;
-    expect(ex.recommendations.length).toBeGreaterThan(0);
+    const wantEx = reference.related(
+      video,
+      { ...read, limit: 50 },
+      (y) => !creatorOf.has(y) || creatorOf.get(y) === owner,
+    );
+    expect(wantEx.length).toBeGreaterThan(0);
+    expectSameRelated(ex.recommendations, wantEx);
     expect(ex.recommendations.every((r) => r.creator_id !== owner)).toBe(true);
 
     const csv = await app.inject({
@@ -166,10 +231,21 @@ describe(`recommendations end to end (${EVENTS} generated records)`, () => {
     const body = JSON.parse(res.body) as {
       creators: { creator_id: string; share: number; lift: number; support: number }[];
     };
-    expect(body.creators.length).toBeGreaterThan(0);
     expect(body.creators.every((c) => c.creator_id !== creator && c.support >= 5 && c.lift > 0)).toBe(true);
-    const want = await alsoWatchedCreators(db(), creator, { sort: 'lift' }, NOW);
+    // the reference share and lift over the processor's observations, on the API's "today"
+    const want = reference.alsoWatched(
+      creator,
+      (vid) => creatorOf.get(vid),
+      { ...DEFAULT_READ, asOf: dayOf(NOW) },
+      'lift',
+    );
+    expect(want.length).toBeGreaterThan(0);
     expect(body.creators.map((c) => c.creator_id)).toEqual(want.map((c) => c.creator_id));
+    body.creators.forEach((c, i) => {
+      expect(c.support).toBe(want[i]!.support);
+      expect(Math.abs(c.share - want[i]!.share)).toBeLessThan(1e-9);
+      expect(Math.abs(c.lift - want[i]!.lift)).toBeLessThan(1e-9);
+    });
     const lifts = body.creators.map((c) => c.lift);
     expect(lifts).toEqual([...lifts].sort((a, b) => b - a));
     const forbidden = await app.inject({
