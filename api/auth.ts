@@ -17,7 +17,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { TokenBuckets, type RateLimitOptions } from '../lib/rate-limit.js';
 import { ProblemError } from './problem.js';
-import { findVideo, type Db, type VideoRecord } from './queries/common.js';
+import { findVideo, type VideoRecord } from './queries/video-catalog.js';
+import type { Db } from './queries/db.js';
 
 export const ROLES = ['creator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

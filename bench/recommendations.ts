@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { buildApp } from '../api/app.js';
 import { signToken } from '../api/auth.js';
 import { videoAudiences } from '../api/queries/recommendations.js';
-import type { Db } from '../api/queries/common.js';
+import type { Db } from '../api/queries/db.js';
 import { generateTraffic } from '../generator/index.js';
 import { MinHeap } from '../generator/heap.js';
 import { queryRows } from '../lib/clickhouse/client.js';

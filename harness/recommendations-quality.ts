@@ -5,7 +5,7 @@
 //  - waiting for the processor by its checkpoints in ClickHouse (what a restart trusts; a
 //    Kafka commit can lag behind a checkpoint when a process is killed between the two).
 import { relatedVideos, videoAudiences, type ReadParams } from '../api/queries/recommendations.js';
-import type { Db } from '../api/queries/common.js';
+import type { Db } from '../api/queries/db.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { NAME } from '../processors/recommendations/processor.js';

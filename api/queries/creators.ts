@@ -1,18 +1,9 @@
 // Creator-level queries: realtime numbers, the list of a creator's videos, the audience.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import {
-  creatorVideoIds,
-  num,
-  rows,
-  segmentFilter,
-  sessionsOf,
-  table,
-  titles,
-  uniqueViewers,
-  viewsIn,
-  type Counts,
-  type Db,
-} from './common.js';
+import { creatorVideoIds, titles } from './video-catalog.js';
+import { num, rows, table, type Db } from './db.js';
+import { segmentFilter, uniqueViewers, type Counts } from './counts.js';
+import { sessionsOf, viewsIn } from './sessions.js';
 import { floorTo, iso, type Range } from './range.js';
 import { MINUTE, HOUR } from '../../lib/time.js';
 

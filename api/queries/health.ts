@@ -4,7 +4,8 @@
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { maxOf } from '../../lib/arrays.js';
 import { finalizedThrough, VIEW_COUNTS } from '../../processors/semantics.js';
-import { creatorVideoIds, num, rows, table, type Db } from './common.js';
+import { creatorVideoIds } from './video-catalog.js';
+import { num, rows, table, type Db } from './db.js';
 import { iso, type Range } from './range.js';
 
 export interface ProcessorWatermark {

@@ -26,7 +26,7 @@ import {
 } from '../../processors/semantics.js';
 import { TABLES } from '../../schemas/tables.js';
 import { DAY } from '../../lib/time.js';
-import type { Db } from './common.js';
+import type { Db } from './db.js';
 
 export { DEFAULT_READ, PRIVACY_MIN_VIEWERS } from '../../processors/semantics.js';
 

@@ -1,7 +1,9 @@
 // Video-level queries over the latest sessions (counted_view = 1, view_time in the range):
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { latestSessions, num, rows, table, titles, viewsIn, type Db } from './common.js';
+import { latestSessions, viewsIn } from './sessions.js';
+import { num, rows, table, type Db } from './db.js';
+import { titles } from './video-catalog.js';
 import type { Range } from './range.js';
 
 // ---------------------------------------------------------------------------- retention

@@ -3,16 +3,10 @@
 import type { Cell } from '../csv.js';
 import { audience } from '../queries/creators.js';
 import { arrayOf, insightsSchema, objectSchema, rangeSchema } from '../route-schemas.js';
-import {
-  accessCreator,
-  ctxOf,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { accessCreator, finalityFor } from './access.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { sendTabular } from './tabular.js';
 
 const rowSchema = objectSchema({
   value: { type: 'string' },

@@ -3,16 +3,10 @@ import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { breakdown, DIMENSIONS, type Dimension } from '../queries/videos.js';
 import { arrayOf, insightsSchema, limitParam, objectSchema, rangeSchema, videoSchema } from '../route-schemas.js';
-import {
-  ctxOf,
-  intParam,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { ctxOf, intParam, type ApiRoutes } from './context.js';
+import { finalityFor } from './access.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { sendTabular } from './tabular.js';
 
 export const breakdownRowSchema = objectSchema({
   value: { type: 'string' },

@@ -11,20 +11,12 @@ import {
 } from '../route-schemas.js';
 import { ID_PATTERN } from '../auth.js';
 import { MAX_TIME_MS, MIN_TIME_MS } from '../queries/range.js';
-import {
-  accessCreator,
-  intParam,
-  badRequest,
-  ctxOf,
-  decodeCursor,
-  encodeCursor,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { accessCreator, finalityFor } from './access.js';
+import { intParam, ctxOf, type ApiRoutes } from './context.js';
+import { badRequest } from './context.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { sendTabular } from './tabular.js';
 
 const MAX_LIMIT = 100;
 

@@ -9,7 +9,9 @@ import {
   objectSchema,
   rangeSchema,
 } from '../route-schemas.js';
-import { accessCreator, ctxOf, parseRange, rangeJson, type ApiRoutes, type RangeQuery } from './common.js';
+import { accessCreator } from './access.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
 
 const okSchema = objectSchema({
   creator_id: { type: 'string' },

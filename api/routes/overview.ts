@@ -1,20 +1,14 @@
 // GET /v1/creators/:id/overview — the headline numbers of a range, each with the previous
 // period of equal length and the change.
 import type { Cell } from '../csv.js';
-import { countsSeries, engagements, uniqueViewers, type Counts } from '../queries/common.js';
+import { countsSeries, uniqueViewers, type Counts } from '../queries/counts.js';
+import { engagements } from '../queries/sessions.js';
 import { iso } from '../queries/range.js';
 import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../route-schemas.js';
-import {
-  accessCreator,
-  ctxOf,
-  finalityFor,
-  parseRange,
-  previousOf,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { accessCreator, finalityFor } from './access.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { parseRange, previousOf, rangeJson, type RangeQuery } from './range-params.js';
+import { sendTabular } from './tabular.js';
 
 export const OVERVIEW_METRICS = [
   'plays',

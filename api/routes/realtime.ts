@@ -3,7 +3,9 @@
 import type { Cell } from '../csv.js';
 import { realtime } from '../queries/creators.js';
 import { arrayOf, countsProperties, insightsSchema, nullableString, objectSchema } from '../route-schemas.js';
-import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
+import { accessCreator } from './access.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { sendTabular } from './tabular.js';
 
 const TOP_VIDEOS = 10;
 

@@ -13,7 +13,9 @@ import {
   type ReadParams,
 } from '../queries/recommendations.js';
 import { arrayOf, insightsSchema, limitParam, objectSchema } from '../route-schemas.js';
-import { accessCreator, ctxOf, sendTabular, type ApiRoutes } from './common.js';
+import { accessCreator } from './access.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { sendTabular } from './tabular.js';
 
 const MAX_LIMIT = 50;
 

@@ -3,7 +3,10 @@ import type { Cell } from '../csv.js';
 import { assertVideoAccess } from '../auth.js';
 import { RETENTION_POINTS, retention } from '../queries/videos.js';
 import { arrayOf, insightsSchema, objectSchema, rangeSchema, videoSchema } from '../route-schemas.js';
-import { ctxOf, finalityFor, parseRange, rangeJson, sendTabular, type ApiRoutes, type RangeQuery } from './common.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { finalityFor } from './access.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { sendTabular } from './tabular.js';
 
 const pointsSchema = arrayOf(
   objectSchema({

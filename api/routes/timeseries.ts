@@ -1,5 +1,5 @@
 // GET /v1/creators/:id/timeseries — one metric of a creator per minute, hour or day.
-import { countsSeries, uniqueViewersSeries } from '../queries/common.js';
+import { countsSeries, uniqueViewersSeries } from '../queries/counts.js';
 import { iso, type Interval } from '../queries/range.js';
 import {
   arrayOf,
@@ -10,18 +10,11 @@ import {
   QUERY,
   rangeSchema,
 } from '../route-schemas.js';
-import {
-  accessCreator,
-  badRequest,
-  boundariesOf,
-  ctxOf,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { accessCreator, finalityFor } from './access.js';
+import { badRequest } from './context.js';
+import { boundariesOf, parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { sendTabular } from './tabular.js';
 
 export const SERIES_METRICS = ['plays', 'views', 'watch_time_ms', 'unique_viewers'] as const;
 export type SeriesMetric = (typeof SERIES_METRICS)[number];

@@ -12,16 +12,10 @@ import {
   videoSchema,
 } from '../route-schemas.js';
 import { breakdownRowSchema } from './breakdown.js';
-import {
-  ctxOf,
-  intParam,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { ctxOf, intParam, type ApiRoutes } from './context.js';
+import { finalityFor } from './access.js';
+import { parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { sendTabular } from './tabular.js';
 
 const okSchema = objectSchema({
   video: videoSchema,

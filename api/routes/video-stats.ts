@@ -1,6 +1,7 @@
 // GET /v1/videos/:id/stats — a video's totals and series over a range.
 import { assertVideoAccess } from '../auth.js';
-import { countsSeries, engagement, sumCounts, uniqueViewers } from '../queries/common.js';
+import { countsSeries, sumCounts, uniqueViewers } from '../queries/counts.js';
+import { engagement } from '../queries/sessions.js';
 import { iso, type Interval } from '../queries/range.js';
 import {
   arrayOf,
@@ -13,16 +14,10 @@ import {
   rangeSchema,
   videoSchema,
 } from '../route-schemas.js';
-import {
-  boundariesOf,
-  ctxOf,
-  finalityFor,
-  parseRange,
-  rangeJson,
-  sendTabular,
-  type ApiRoutes,
-  type RangeQuery,
-} from './common.js';
+import { boundariesOf, parseRange, rangeJson, type RangeQuery } from './range-params.js';
+import { ctxOf, type ApiRoutes } from './context.js';
+import { finalityFor } from './access.js';
+import { sendTabular } from './tabular.js';
 import { MAX_POINTS } from './timeseries.js';
 
 const okSchema = objectSchema({

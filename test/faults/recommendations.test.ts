@@ -28,7 +28,7 @@ import { seedAndPump } from '../../harness/dataset.js';
 import { endOffsets, pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
 import { checkpointed, waitForCheckpoints } from '../../harness/recommendations-quality.js';
-import type { Db } from '../../api/queries/common.js';
+import type { Db } from '../../api/queries/db.js';
 import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_FAULT_EVENTS ?? 400_000);

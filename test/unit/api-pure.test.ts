@@ -17,7 +17,9 @@ import {
   startOfHour,
   zonedInstant,
 } from '../../api/queries/range.js';
-import { decodeCursor, encodeCursor, parseRange, wantsCsv } from '../../api/routes/common.js';
+import { decodeCursor, encodeCursor } from '../../api/routes/cursor.js';
+import { parseRange } from '../../api/routes/range-params.js';
+import { wantsCsv } from '../../api/routes/tabular.js';
 import { changePercent } from '../../api/routes/overview.js';
 import { ProblemError } from '../../api/problem.js';
 import { parseTtl } from '../../cli/token.js';

@@ -1,0 +1,131 @@
+// Plays, views, watch time and unique viewers of a video or a creator:
+//  - view_counts with FINAL, summed over source partitions and late-event seqs, at the
+//    coarsest grain that fits the range exactly (range.ts: segments, innerUnit);
+//  - uniq states merged (uniqCombinedMerge), first-seen states with minMerge.
+import { type Db, num, rows, table } from './db.js';
+import { bucketIndex, floorTo, innerUnit, type Range, segments } from './range.js';
+import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
+import { HOUR } from '../../lib/time.js';
+
+// ---------------------------------------------------------------------------- counts
+
+export type Dim = 'video' | 'creator';
+
+export interface Counts {
+  plays: number;
+  views: number;
+  watch_time_ms: number;
+}
+
+export const ZERO_COUNTS: Counts = { plays: 0, views: 0, watch_time_ms: 0 };
+
+/** The sum of some counts (a series' buckets add up to the range exactly). */
+export const sumCounts = (list: readonly Counts[]): Counts =>
+  list.reduce(
+    (t, c) => ({
+      plays: t.plays + c.plays,
+      views: t.views + c.views,
+      watch_time_ms: t.watch_time_ms + c.watch_time_ms,
+    }),
+    { ...ZERO_COUNTS },
+  );
+
+interface CountRow {
+  plays: string;
+  views: string;
+  watch: string;
+}
+
+/** `(grain = 'minute' AND window_start >= .. AND window_start < ..) OR ...` covering the range exactly. */
+export function segmentFilter(range: Range): SqlFragment {
+  const parts = segments(range).map(
+    (s) =>
+      sql`(grain = ${v.string(s.grain)} AND window_start >= ${v.dateTime(s.from)} AND window_start < ${v.dateTime(s.to)})`,
+  );
+  return parts.length ? sql`(${join(parts, ' OR ')})` : sql`0`;
+}
+
+const idFilter = (dim: Dim, id: string): SqlFragment => sql`dim = ${v.string(dim)} AND id = ${v.string(id)}`;
+
+/**
+ * Counts per bucket, exact: `boundaries` = [from, b1, ..., to] (range.ts bucketBoundaries). The
+ * first and last bucket are read as exact segments, the inner ones grouped by the largest unit
+ * dividing every inner boundary (so at the coarsest grain that fits), in one query.
+ */
+export async function countsSeries(db: Db, dim: Dim, id: string, boundaries: readonly number[]): Promise<Counts[]> {
+  const n = boundaries.length - 1;
+  const out = Array.from({ length: n }, () => ({ ...ZERO_COUNTS }));
+  const first = boundaries[0]!;
+  const last = boundaries[n]!;
+  let where: SqlFragment;
+  let unit = 60;
+  if (n === 1) where = segmentFilter({ from: first, to: last });
+  else {
+    // Head and tail buckets as exact segments (no row of theirs crosses a boundary); inner
+    // buckets at the coarsest grain every inner boundary is aligned to.
+    const inner = boundaries.slice(1, n);
+    const u = innerUnit(inner);
+    unit = u.unitSeconds;
+    const b1 = inner[0]!;
+    const bl = inner[inner.length - 1]!;
+    const middle =
+      b1 < bl
+        ? sql` OR (grain = ${v.string(u.grain)} AND window_start >= ${v.dateTime(b1)} AND window_start < ${v.dateTime(bl)})`
+        : sql``;
+    where = sql`(${segmentFilter({ from: first, to: b1 })} OR ${segmentFilter({ from: bl, to: last })}${middle})`;
+  }
+  const r = await rows<CountRow & { u: string | number }>(
+    db,
+    sql`SELECT intDiv(toUInt32(window_start), ${v.uint(unit, 'UInt32')}) * ${v.uint(unit, 'UInt32')} AS u,
+               sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'counts')} FINAL
+        WHERE ${idFilter(dim, id)} AND ${where}
+        GROUP BY u`,
+  );
+  for (const row of r) {
+    const i = bucketIndex(boundaries, num(row.u) * 1000);
+    const c = out[i]!;
+    c.plays += num(row.plays);
+    c.views += num(row.views);
+    c.watch_time_ms += num(row.watch);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------- unique viewers
+
+const uniqTable = (db: Db, dim: Dim): SqlFragment =>
+  dim === 'video' ? table(db, 'videoViewersHourly') : table(db, 'creatorViewersHourly');
+const uniqKey = (dim: Dim): SqlFragment => (dim === 'video' ? sql`video_id` : sql`creator_id`);
+
+/**
+ * Unique viewers per bucket from the hourly uniq states, merged: each UTC hour counts in the
+ * bucket where it starts (hours from the one containing `from`, up to `to`). `boundaries` as for
+ * countsSeries; a range is one bucket.
+ */
+export async function uniqueViewersSeries(
+  db: Db,
+  dim: Dim,
+  id: string,
+  boundaries: readonly number[],
+): Promise<number[]> {
+  const n = boundaries.length - 1;
+  const inner = boundaries.slice(1, n).map((b) => Math.floor(b / 1000));
+  const r = await rows<{ bucket: number | string; n: string }>(
+    db,
+    sql`SELECT arrayCount(b -> b <= toUInt32(hour), ${v.array(inner, 'UInt32')}) AS bucket,
+               uniqCombinedMerge(viewers) AS n
+        FROM ${uniqTable(db, dim)}
+        WHERE ${uniqKey(dim)} = ${v.string(id)}
+          AND hour >= ${v.dateTime(floorTo(boundaries[0]!, HOUR))} AND hour < ${v.dateTime(boundaries[n]!)}
+        GROUP BY bucket`,
+  );
+  const out = new Array<number>(n).fill(0);
+  for (const row of r) out[num(row.bucket)] = num(row.n);
+  return out;
+}
+
+export async function uniqueViewers(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
+  const [n] = await uniqueViewersSeries(db, dim, id, [range.from, range.to]);
+  return n ?? 0;
+}

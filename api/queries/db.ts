@@ -1,0 +1,19 @@
+// The read models' handle on ClickHouse: a database, its tables by key, rows as numbers. Every
+// value reaches SQL through the `sql` tag and `v.*` (lib/clickhouse/sql.ts); every table is read
+// the way docs/sql.md reads it (the modules next to this one say how).
+import { type ClickHouseClient, queryRows } from '../../lib/clickhouse/client.js';
+import { type SqlFragment, v } from '../../lib/clickhouse/sql.js';
+import { type TableKey, TABLES } from '../../schemas/tables.js';
+
+export interface Db {
+  clickhouse: ClickHouseClient;
+  database: string;
+}
+
+export const table = (db: Db, key: TableKey): SqlFragment => v.table(db.database, TABLES[key]);
+
+export const num = (x: unknown): number => (x === null || x === undefined ? 0 : Number(x));
+
+export async function rows<T>(db: Db, q: SqlFragment): Promise<T[]> {
+  return queryRows<T>(db.clickhouse, q);
+}
