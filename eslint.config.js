@@ -102,4 +102,21 @@ export default tseslint.config(
   },
   { files: ['test/**'], rules: { 'no-restricted-syntax': ['error', SQL_BY_TAG] } },
   ...LAYERS,
+  // The batch reference of the processor tests is written from docs/semantics.md alone.
+  {
+    files: ['test/unit/processors/reference.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+processors(/|$)',
+              message: 'the reference must not reuse processor code: write the rule from docs/semantics.md.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
