@@ -9,6 +9,7 @@ import { registerRun } from './run.js';
 import { registerSchemas } from './schemas.js';
 import { registerServices } from './services.js';
 import { registerSql } from './sql.js';
+import { registerStatus } from './status.js';
 import { registerToken } from './token.js';
 import { registerVerify } from './verify.js';
 
@@ -28,5 +29,6 @@ export async function main(argv: string[]): Promise<void> {
   registerDemo(program);
   registerSql(program);
   registerVerify(program);
+  registerStatus(program);
   await program.parseAsync(argv);
 }

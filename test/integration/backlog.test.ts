@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcessors, type RunningProcessors } from '../../runtime/start.js';
+import { processorStatus } from '../../runtime/status.js';
 import { projectRoot } from '../../infra/paths.js';
 import { CatalogCache } from '../../runtime/catalog-cache.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
@@ -183,6 +184,31 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
     const large = await recommendationCounts(p.database);
     expect(large[0]!.length).toBeGreaterThan(0);
     expect(large).toEqual(await recommendationCounts(smallDb));
+  });
+
+  it('`viewpulse status`: every play-events processor at lag 0, with a watermark per partition', async () => {
+    const list = await processorStatus({
+      kafka: p.kafka,
+      clickhouse: p.clickhouse,
+      database: p.database,
+      topicPrefix: p.prefix,
+      now: () => NOW,
+    });
+    for (const name of PROCESSORS) {
+      const s = list.find((x) => x.processor === name)!;
+      expect(
+        s.partitions.map((x) => [x.partition, x.lag, x.committed === x.end]),
+        name,
+      ).toEqual([
+        [0, 0, true],
+        [1, 0, true],
+      ]);
+    }
+    // view-counts' watermark: the newest event time of each partition minus the 10 s allowed lateness
+    const vc = list.find((x) => x.processor === 'view-counts')!;
+    expect(vc.watermark).not.toBeNull();
+    expect(vc.watermark!).toBeLessThanOrEqual(truth.time.last_event - 10_000);
+    expect(vc.freshnessMs).toBe(NOW - vc.watermark!);
   });
 
   it('`viewpulse verify --truth` over both truth files finds every number equal', async () => {
