@@ -3,6 +3,7 @@
 import { dashboardPlugin } from './dashboard/plugin.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { buildApp } from './app.js';
+import { listening, type Listening } from './listening.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './auth.js';
 import { createRegistry } from '../lib/metrics.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
@@ -46,10 +47,7 @@ export function apiOptionsFromEnv(env: Env = process.env): ApiOptions {
   return { corsOrigins, rateLimit: perSecond === 0 ? false : { perSecond, burst } };
 }
 
-export interface RunningApi {
-  url: string;
-  close(): Promise<void>;
-}
+export type RunningApi = Listening;
 
 export interface RunApiOverrides {
   /** Interface to listen on (default 127.0.0.1). */
@@ -91,19 +89,11 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
     await clickhouse.close();
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.api.port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url, database: config.clickhouse.database }, 'insights API listening');
-
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    close: () =>
-      (closing ??= (async () => {
-        await app.close();
-        await clickhouse.close();
-        logger.info('insights API stopped');
-      })()),
-  };
+  const running = listening(app, host, config.api.port, async () => {
+    await app.close();
+    await clickhouse.close();
+    logger.info('insights API stopped');
+  });
+  logger.info({ url: running.url, database: config.clickhouse.database }, 'insights API listening');
+  return running;
 }

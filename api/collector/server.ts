@@ -1,6 +1,7 @@
 // Starting the HTTP collector with the real Kafka producer behind it (`viewpulse run collector`,
 // benchmarks, tests). This is the only place that connects the producer and opens the collector's port.
 import { buildCollectorApp, type EventSink } from './app.js';
+import { listening, type Listening } from '../listening.js';
 import { collectorOptions, collectorOptionsFromEnv, type CollectorOptionsInput } from './options.js';
 import { createRegistry } from '../../lib/metrics.js';
 import { type Config } from '../../lib/config.js';
@@ -12,10 +13,7 @@ import { playEventSchema } from '../../schemas/avro.js';
 import { topics } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 
-export interface RunningCollector {
-  url: string;
-  close(): Promise<void>;
-}
+export type RunningCollector = Listening;
 
 export interface RunCollectorOverrides {
   /** Interface to listen on (default 127.0.0.1). */
@@ -76,20 +74,12 @@ export async function runCollector(config: Config, overrides: RunCollectorOverri
     await producer.disconnect();
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.collector.port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url, topic: topics(config.kafka.topicPrefix).playEvents }, 'collector listening');
-
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    close: () =>
-      (closing ??= (async () => {
-        await app.close();
-        connected = false;
-        await producer.disconnect();
-        logger.info('collector stopped');
-      })()),
-  };
+  const running = listening(app, host, config.collector.port, async () => {
+    await app.close();
+    connected = false;
+    await producer.disconnect();
+    logger.info('collector stopped');
+  });
+  logger.info({ url: running.url, topic: topics(config.kafka.topicPrefix).playEvents }, 'collector listening');
+  return running;
 }
