@@ -4,7 +4,9 @@
 /* global document, window, location */
 import { claims, clearToken, get, getToken, onUnauthorized, setToken, enc } from './api.js';
 import { h, replace } from './dom.js';
-import { adminHome, creatorView, videoView } from './views.js';
+import { adminHome } from './admin-page.js';
+import { creatorView } from './creator-page.js';
+import { videoView } from './video-page.js';
 
 const $ = (id) => document.getElementById(id);
 const view = $('view');
