@@ -1,0 +1,264 @@
+// The insights API's operational behaviour on the real pipeline: health from the tables, ETag and
+// 304 for final ranges, the authorization matrix on real data, hostile input against a checksum of
+// the database.
+import { describe, expect, it } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import { ID_PATTERN, signToken } from '../../api/auth.js';
+import { queryRows } from '../../lib/clickhouse/client.js';
+import { sql, v } from '../../lib/clickhouse/sql.js';
+import { TABLES } from '../../schemas/tables.js';
+import { qs } from '../url.js';
+import {
+  A,
+  B,
+  EVENTS,
+  first,
+  floor,
+  FULL,
+  get,
+  HOUR,
+  iso,
+  NOW,
+  ok,
+  p,
+  q,
+  tokens,
+  videosOf,
+  useApiFixture,
+} from './api-fixture.js';
+
+describe(`insights API on the real pipeline: health, caching, authorization, hostile input (${EVENTS} generated records)`, () => {
+  useApiFixture();
+  it('health: freshness, finalized_through and late events from the tables', async () => {
+    const h = await ok<{
+      freshness_seconds: number;
+      newest_watermark: string;
+      finalized_through: string;
+      processors: Array<{ processor: string; partitions: number }>;
+      late_events: { applied: number; set_aside: number };
+    }>(`/v1/creators/${A}/health?${q(FULL)}`);
+    const wms = await queryRows<{ processor: string; lo: number; hi: number }>(
+      p.clickhouse,
+      sql`SELECT processor, toUInt32(min(watermark)) AS lo, toUInt32(max(watermark)) AS hi
+          FROM ${v.table(p.database, TABLES.watermarks)} FINAL GROUP BY processor`,
+    );
+    const newest = Math.max(...wms.map((w) => w.hi * 1000));
+    expect(h.newest_watermark).toBe(iso(newest));
+    expect(h.freshness_seconds).toBe(Math.round((NOW - newest) / 1000));
+    expect(h.finalized_through).toBe(iso(wms.find((w) => w.processor === 'view-counts')!.lo * 1000 - 60_000));
+    expect(h.processors.map((x) => x.processor).sort()).toEqual(wms.map((w) => w.processor).sort());
+    const late = await queryRows<{ applied: number; n: string }>(
+      p.clickhouse,
+      sql`SELECT applied, count() AS n FROM ${v.table(p.database, TABLES.lateEvents)} FINAL
+          WHERE video_id IN ${v.inList(videosOf(A), 'String')}
+            AND event_time >= ${v.dateTime(FULL.from)} AND event_time < ${v.dateTime(FULL.to)}
+          GROUP BY applied`,
+    );
+    expect(h.late_events.applied).toBe(Number(late.find((x) => x.applied === 1)?.n ?? 0));
+    expect(h.late_events.set_aside).toBe(Number(late.find((x) => x.applied === 0)?.n ?? 0));
+  });
+
+  // ------------------------------------------------------------------------------ caching
+
+  it('a final range has an ETag and Cache-Control and answers 304 on If-None-Match; a live one does not', async () => {
+    const early = { from: floor(first, HOUR), to: floor(first, HOUR) + HOUR };
+    const url = `/v1/creators/${A}/timeseries?${q(early, { interval: 'minute' })}`;
+    const res = await get(url);
+    expect(res.statusCode).toBe(200);
+    const etag = res.headers.etag as string;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    expect(res.headers['cache-control']).toBe('private, max-age=300');
+    expect(String(res.headers.vary)).toMatch(/Authorization/);
+    const again = await get(url, tokens.a, { 'if-none-match': etag });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+    expect(again.headers.etag).toBe(etag);
+    const stale = await get(url, tokens.a, { 'if-none-match': '"something-else"' });
+    expect(stale.statusCode).toBe(200);
+    const csv = await get(url, tokens.a, { accept: 'text/csv', 'if-none-match': etag });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers.etag).not.toBe(etag);
+    const live = await get(
+      `/v1/creators/${A}/timeseries?${q({ from: FULL.from, to: NOW + HOUR }, { interval: 'hour' })}`,
+    );
+    expect(live.statusCode).toBe(200);
+    expect(live.headers.etag).toBeUndefined();
+    expect(live.headers['cache-control']).toBe('no-store');
+    const realtime = await get(`/v1/creators/${A}/realtime`);
+    expect(realtime.headers.etag).toBeUndefined();
+  });
+
+  // ------------------------------------------------------------------------------ authorization
+
+  it('authorization matrix on real data: own 200, someone else’s 404 like a missing one, admin 200, bad tokens 401', async () => {
+    const videoOfA = videosOf(A)[0]!;
+    const videoOfB = videosOf(B)[0]!;
+    const r = `?${q(FULL)}`;
+    const creatorPaths = (c: string): string[] => [
+      `/v1/creators/${c}/overview${r}`,
+      `/v1/creators/${c}/timeseries${r}`,
+      `/v1/creators/${c}/realtime`,
+      `/v1/creators/${c}/videos${r}`,
+      `/v1/creators/${c}/audience${r}`,
+      `/v1/creators/${c}/health${r}`,
+    ];
+    const videoPaths = (id: string): string[] => [
+      `/v1/videos/${id}/stats${r}`,
+      `/v1/videos/${id}/retention${r}`,
+      `/v1/videos/${id}/breakdown?${q(FULL, { dimension: 'device' })}`,
+      `/v1/videos/${id}/traffic${r}`,
+    ];
+    const status = async (url: string, token: string | null): Promise<LightMyRequestResponse> => get(url, token);
+    const body404 = new Set<string>();
+    const strip = (res: LightMyRequestResponse): string => {
+      const { request_id: _r, ...rest } = JSON.parse(res.body) as Record<string, unknown>;
+      return JSON.stringify(rest);
+    };
+    for (const [i, url] of creatorPaths(A).entries()) {
+      expect((await status(url, tokens.a)).statusCode, url).toBe(200);
+      expect((await status(url, tokens.admin)).statusCode, url).toBe(200);
+      const theirs = await status(creatorPaths(B)[i]!, tokens.a);
+      const missing = await status(creatorPaths('nobody-at-all')[i]!, tokens.a);
+      const adminMissing = await status(creatorPaths('nobody-at-all')[i]!, tokens.admin);
+      for (const res of [theirs, missing, adminMissing]) {
+        expect(res.statusCode, url).toBe(404);
+        body404.add(`creator ${strip(res)}`);
+      }
+      expect((await status(creatorPaths(B)[i]!, tokens.admin)).statusCode).toBe(200);
+      expect((await status(creatorPaths(B)[i]!, tokens.b)).statusCode).toBe(200);
+    }
+    for (const [i, url] of videoPaths(videoOfA).entries()) {
+      expect((await status(url, tokens.a)).statusCode, url).toBe(200);
+      expect((await status(url, tokens.admin)).statusCode, url).toBe(200);
+      const theirs = await status(videoPaths(videoOfB)[i]!, tokens.a);
+      const missing = await status(videoPaths('no-such-video')[i]!, tokens.a);
+      const adminMissing = await status(videoPaths('no-such-video')[i]!, tokens.admin);
+      for (const res of [theirs, missing, adminMissing]) {
+        expect(res.statusCode, url).toBe(404);
+        body404.add(`video ${strip(res)}`);
+      }
+      expect((await status(videoPaths(videoOfB)[i]!, tokens.admin)).statusCode).toBe(200);
+    }
+    // one body for "not yours" and "does not exist", per kind
+    expect([...body404].sort()).toEqual([
+      'creator {"type":"urn:viewpulse:problem:not-found","title":"Not found","status":404,"detail":"no such creator","code":"VP_ERR_HTTP_NOT_FOUND"}',
+      'video {"type":"urn:viewpulse:problem:not-found","title":"Not found","status":404,"detail":"no such video","code":"VP_ERR_HTTP_NOT_FOUND"}',
+    ]);
+    const secret = p.testConfig.api.jwtSecret;
+    const expired = await signToken({ secret, sub: A, role: 'creator', ttlSeconds: 60, now: NOW - HOUR });
+    const forged = await signToken({ secret: `${secret}-forged`, sub: A, role: 'admin', ttlSeconds: 60, now: NOW });
+    for (const [token, reason] of [
+      [null, 'missing_token'],
+      [expired, 'token_expired'],
+      [forged, 'invalid_token'],
+      ['garbage', 'invalid_token'],
+    ] as const) {
+      const res = await get(`/v1/creators/${A}/overview${r}`, token);
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect(JSON.parse(res.body).reason).toBe(reason);
+    }
+  });
+
+  // ------------------------------------------------------------------------------ hostile input
+
+  it('hostile input is a 400 problem (or a 404 for a well-formed unknown id), never a 500, and changes nothing', async () => {
+    const checksum = async (): Promise<string> => {
+      const tables = await queryRows<{ name: string; engine: string }>(
+        p.clickhouse,
+        sql`SELECT name, engine FROM system.tables WHERE database = ${v.string(p.database)} ORDER BY name`,
+      );
+      const parts: string[] = [];
+      for (const t of tables) {
+        if (!/MergeTree/.test(t.engine)) {
+          parts.push(`${t.name}:${t.engine}`);
+          continue;
+        }
+        // FINAL: a background merge must not look like a change.
+        const final = t.engine === 'MergeTree' ? sql`` : sql`FINAL`;
+        const [c] = await queryRows<{ n: string }>(
+          p.clickhouse,
+          sql`SELECT count() AS n FROM ${v.table(p.database, t.name)} ${final}`,
+        );
+        parts.push(`${t.name}:${c!.n}`);
+      }
+      const [s] = await queryRows<Record<string, string>>(
+        p.clickhouse,
+        sql`SELECT sum(plays) AS p, sum(views) AS v, sum(watch_ms) AS w FROM ${v.table(p.database, TABLES.counts)} FINAL`,
+      );
+      const [x] = await queryRows<Record<string, string>>(
+        p.clickhouse,
+        sql`SELECT sum(watch_ms) AS w, sum(counted_view) AS c FROM ${v.table(p.database, TABLES.sessions)} FINAL`,
+      );
+      const [y] = await queryRows<Record<string, string>>(
+        p.clickhouse,
+        sql`SELECT groupBitXor(cityHash64(video_id, creator_id, title)) AS h FROM ${v.table(p.database, TABLES.videos)} FINAL`,
+      );
+      return JSON.stringify({ parts, s, x, y });
+    };
+    const before = await checksum();
+    const enc = encodeURIComponent;
+    const hostile = [
+      "' OR 1=1 --",
+      `${A}' OR '1'='1`,
+      "'; DROP TABLE view_counts; --",
+      "x') UNION ALL SELECT * FROM system.tables --",
+      '%00',
+      '\u0000',
+      '\\',
+      '1e309',
+      '-99999999999999999999',
+      'NaN',
+      '2026-11-20T10:00:00Z; DROP DATABASE x',
+      'x'.repeat(300),
+    ];
+    const video = videosOf(A)[0]!;
+    const urls: string[] = [];
+    for (const h of hostile) {
+      const e = enc(h); // as a path segment
+      urls.push(
+        `/v1/creators/${A}/overview?${qs({ from: h })}`,
+        `/v1/creators/${A}/overview?${qs({ to: h })}`,
+        `/v1/creators/${A}/overview?${qs({ tz: h })}`,
+        `/v1/creators/${A}/timeseries?${qs({ metric: h })}`,
+        `/v1/creators/${A}/timeseries?${qs({ interval: h })}`,
+        `/v1/creators/${A}/videos?${qs({ sort: h })}`,
+        `/v1/creators/${A}/videos?${qs({ limit: h })}`,
+        `/v1/creators/${A}/videos?${qs({ cursor: h })}`,
+        `/v1/creators/${A}/audience?${qs({ from: h })}`,
+        `/v1/creators/${A}/health?${qs({ to: h })}`,
+        `/v1/videos/${video}/stats?${qs({ interval: h })}`,
+        `/v1/videos/${video}/retention?${qs({ tz: h })}`,
+        `/v1/videos/${video}/breakdown?${qs({ dimension: h })}`,
+        `/v1/videos/${video}/breakdown?${qs({ dimension: 'os', limit: h })}`,
+        `/v1/videos/${video}/traffic?${qs({ limit: h })}`,
+        `/v1/creators/${e}/overview`,
+        `/v1/videos/${e}/stats`,
+        `/v1/videos/${video}/stats?${qs({ [h]: 1 })}`,
+      );
+      // a cursor this API could have made, but with a hostile id (a well-formed one is a valid cursor)
+      if (!new RegExp(ID_PATTERN).test(h)) {
+        const cursor = Buffer.from(JSON.stringify({ s: 'views', v: 1, id: h, f: FULL.from, t: FULL.to }));
+        urls.push(`/v1/creators/${A}/videos?${qs({ cursor: cursor.toString('base64url') })}`);
+      }
+    }
+    urls.push(
+      `/v1/creators/${A}/overview?${q({ from: FULL.to, to: FULL.from })}`,
+      `/v1/creators/${A}/overview?${qs({ from: '2020-01-01', to: '2026-01-01' })}`,
+      `/v1/creators/${A}/timeseries?${qs({ interval: 'minute', from: '2026-01-01', to: '2026-02-01' })}`,
+      `/v1/creators/${A}/overview?${qs({ tz: 'Mars/Olympus' })}`,
+      `/v1/creators/${A}/overview?tz=Etc/GMT+4`, // unencoded on purpose: "Etc/GMT 4", with a hint
+      `/v1/videos/${video}/breakdown?${qs({ dimension: 'country', limit: 100000 })}`,
+    );
+    for (const token of [tokens.a, tokens.admin]) {
+      for (const url of urls) {
+        const res = await get(url, token);
+        expect([400, 404], `${url.slice(0, 160)} → ${res.statusCode} ${res.body.slice(0, 200)}`).toContain(
+          res.statusCode,
+        );
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      }
+    }
+    expect(await checksum()).toBe(before);
+  });
+});
