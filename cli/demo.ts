@@ -4,12 +4,16 @@
 // dashboard's address and tokens to sign in with, drives generated traffic through the
 // collector at a steady rate, shows what ClickHouse counts as it happens, and at the end
 // compares the totals with the generator's ground truth. Then it keeps running so the
-// dashboard can be browsed (`--exit` stops after the comparison). Ctrl-C stops everything
-// cleanly; the services keep running.
+// dashboard can be browsed, with live traffic stamped "now" over the same videos so the
+// realtime numbers move (`--exit` stops after the comparison). Structured logs go to a file
+// under .viewpulse/logs/demo/ (its path is printed); the terminal shows one progress line.
+// Ctrl-C stops everything cleanly; the services keep running.
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { signToken } from '../api/auth.js';
 import { createClickHouse, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
+import { flushLogs } from '../lib/logger.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
@@ -19,6 +23,7 @@ import { pump } from '../generator/run.js';
 import { CollectorSink } from '../generator/sinks.js';
 import { TABLES } from '../schemas/tables.js';
 import { smokeTopic } from '../schemas/topics.js';
+import { stateDir } from '../infra/paths.js';
 import { PrerequisiteError } from '../infra/service.js';
 import { formatTable, servicesUp } from '../infra/services.js';
 import { publishCatalog } from './generate.js';
@@ -38,6 +43,40 @@ interface DemoOptions {
 
 /** How long the printed tokens stay valid. */
 const TOKEN_TTL_SECONDS = 12 * 3600;
+/**
+ * Live phase: about 20 records/s. It starts an hour back, so the last hour arrives at once and
+ * the rest as it happens: the realtime card starts full instead of ramping up for an hour.
+ */
+const LIVE_EVENTS = 500_000;
+const LIVE_SPAN_MS = 7 * 3_600_000;
+const LIVE_BACKFILL_MS = 3_600_000;
+
+/**
+ * One status line: rewritten in place on a terminal, or printed every 5 s when the output is
+ * a file or a pipe (CI logs stay readable).
+ */
+function progressLine(): { update(text: string): void; done(): void } {
+  const tty = process.stdout.isTTY === true;
+  let last = '';
+  let printedAt = 0;
+  return {
+    update(text) {
+      last = text;
+      if (tty) process.stdout.write(`\r\x1b[2K${text}`);
+      else if (Date.now() - printedAt >= 5_000) {
+        printedAt = Date.now();
+        console.log(text);
+      }
+    },
+    done() {
+      if (tty && last) process.stdout.write('\n');
+      else if (!tty && last) console.log(last);
+      last = '';
+    },
+  };
+}
+
+const n = (x: number): string => x.toLocaleString('en-US');
 
 /**
  * The creator with the largest expected share of the traffic: videos are picked by Zipf
@@ -121,8 +160,12 @@ export function registerDemo(program: Command): void {
         say('\nstopping…');
         abort.abort();
       });
+      // Structured logs of every component go to a file: the terminal is for people.
+      const logFile = join(stateDir('logs', 'demo'), `demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+      process.env.VIEWPULSE_LOG_FILE = logFile;
       try {
         const config = loadConfig();
+        say(`logs: ${logFile}`);
         say(formatTable(await servicesUp((l) => console.error(l))));
         if (opts.smoke) return await smoke(config, 1000);
         await migrateAll((l) => say(`migrate: ${l}`));
@@ -177,15 +220,28 @@ export function registerDemo(program: Command): void {
           writeKey: config.collector.writeKeys[0]!,
           maxHold: 200,
         });
-        const ticker = setInterval(() => {
-          void totals(ch, config.clickhouse.database).then((t) =>
-            say(
-              `  ClickHouse: ${t.events} events · ${t.plays} plays · ${t.views} views · ${t.watchHours.toFixed(1)} h watched`,
-            ),
+        const progress = progressLine();
+        let delivered = 0;
+        const counted = (label: () => string) => (t: Awaited<ReturnType<typeof totals>>) =>
+          progress.update(
+            `${label()} · ClickHouse: ${n(t.events)} events · ${n(t.plays)} plays · ${n(t.views)} views · ${t.watchHours.toFixed(1)} h watched`,
           );
-        }, 5_000);
-        const result = await pump(traffic, sink, { rate, signal: abort.signal });
+        const ticker = setInterval(
+          () =>
+            void totals(ch, config.clickhouse.database).then(
+              counted(() => `sent ${n(delivered)}/${n(events)} records`),
+              () => undefined,
+            ),
+          1_000,
+        );
+        const result = await pump(traffic, sink, {
+          rate,
+          signal: abort.signal,
+          onProgress: (d) => (delivered = d),
+          progressEveryMs: 250,
+        });
         clearInterval(ticker);
+        progress.done();
         if (!result.complete) return;
 
         // Let the processors catch up (watermarks, final flush), then compare with the truth.
@@ -222,8 +278,45 @@ export function registerDemo(program: Command): void {
         );
         if (!opts.exit && !abort.signal.aborted) {
           signIn();
-          say('the dashboard keeps running; Ctrl-C stops the API, collector and processors');
-          await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+          // Live: traffic of another seed over the same videos, each record sent when its
+          // simulated time comes, so the realtime card and the last minutes keep moving.
+          const live = generateTraffic({
+            events: LIVE_EVENTS,
+            seed: (seed + 1) % 4_294_967_296,
+            catalogSeed: seed,
+            start: Date.now() - LIVE_BACKFILL_MS,
+            spanMs: LIVE_SPAN_MS,
+          });
+          say('live traffic stamped "now" keeps flowing; Ctrl-C stops the API, collector and processors');
+          // small requests: at 20 records/s a request of 100 would wait 5 s
+          const liveSink = new CollectorSink({
+            url: `${collector.url}/v1/events`,
+            writeKey: config.collector.writeKeys[0]!,
+            maxBatch: 20,
+            maxHold: 20,
+          });
+          delivered = 0;
+          const liveTicker = setInterval(
+            () =>
+              void totals(ch, config.clickhouse.database).then(
+                counted(() => `live: sent ${n(delivered)} records`),
+                () => undefined,
+              ),
+            1_000,
+          );
+          await pump(live, liveSink, {
+            rate: 0,
+            realtime: true,
+            signal: abort.signal,
+            onProgress: (d) => (delivered = d),
+            progressEveryMs: 250,
+          });
+          clearInterval(liveTicker);
+          progress.done();
+          if (!abort.signal.aborted)
+            await new Promise<void>((resolve) =>
+              abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+            );
         }
         say('services keep running; stop them with: npx viewpulse services down');
       } catch (err) {
@@ -231,6 +324,7 @@ export function registerDemo(program: Command): void {
         process.exitCode = 1;
       } finally {
         await stopAll();
+        flushLogs();
       }
     });
 }

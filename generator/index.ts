@@ -69,6 +69,11 @@ export interface GenerateOptions {
   /** Records to deliver in total: events, duplicate copies and malformed records. */
   events: number;
   seed?: number;
+  /**
+   * Seed of the catalog (default: `seed`): traffic of another seed — other viewers, other
+   * event ids — over the videos of an earlier run (the demo's live phase).
+   */
+  catalogSeed?: number;
   /** Simulated time of the first visit, epoch ms. Default: early enough that everything ends before `now`. */
   start?: number;
   /** Simulated period over which visits start. Default: 10 ms per event, 1 h .. 3 days. */
@@ -91,6 +96,7 @@ export interface GenerateOptions {
 export interface ResolvedOptions {
   events: number;
   seed: number;
+  catalogSeed: number;
   start: number;
   spanMs: number;
   viewers: number;
@@ -131,9 +137,11 @@ export function resolveOptions(o: GenerateOptions): ResolvedOptions {
   const creators = int('creators', o.creators ?? Math.max(40, clusters), clusters, 100_000);
   const onTaste = o.onTaste ?? 0.88;
   if (!(onTaste >= 0 && onTaste <= 1)) throw new RangeError('onTaste must be in 0..1');
+  const seed = int('seed', o.seed ?? 1, 0, 0xffffffff);
   return {
     events,
-    seed: int('seed', o.seed ?? 1, 0, 0xffffffff),
+    seed,
+    catalogSeed: int('catalogSeed', o.catalogSeed ?? seed, 0, 0xffffffff),
     start: o.start ?? defaultStart(spanMs, o.now ?? Date.now()),
     spanMs,
     viewers: int('viewers', o.viewers ?? Math.max(100, Math.round(events / 100)), 1, 100_000_000),
@@ -216,7 +224,7 @@ interface Pending {
 export function generateTraffic(input: GenerateOptions): Traffic {
   const o = resolveOptions(input);
   const catalog = buildCatalog({
-    seed: o.seed,
+    seed: o.catalogSeed,
     videos: o.videos,
     creators: o.creators,
     clusters: o.clusters,

@@ -5,6 +5,11 @@ import type { Sink } from './sinks.js';
 export interface PumpOptions {
   /** Deliveries per second; 0 = as fast as possible. */
   rate: number;
+  /**
+   * Deliver each record when the clock reaches its simulated delivery time (traffic generated
+   * with `start` near now arrives as it happens: live traffic). Overrides `rate`.
+   */
+  realtime?: boolean;
   /** Called at most every `progressEveryMs` and once at the end. */
   onProgress?: (delivered: number, elapsedMs: number) => void;
   progressEveryMs?: number;
@@ -34,14 +39,17 @@ export async function pump(traffic: Traffic, sink: Sink, options: PumpOptions): 
       complete = false;
       break;
     }
-    if (options.rate > 0) {
+    if (options.realtime) {
+      const ahead = d.deliverAt - now();
+      if (ahead >= 5) await sleep(ahead);
+    } else if (options.rate > 0) {
       const due = t0 + (delivered / options.rate) * 1000;
       const ahead = due - now();
       if (ahead >= 5) await sleep(ahead);
     }
     await sink.write(d);
     delivered++;
-    if (options.onProgress && (delivered & 255) === 0) {
+    if (options.onProgress && (options.realtime || (delivered & 255) === 0)) {
       const t = now();
       if (t - lastProgress >= every) {
         lastProgress = t;
