@@ -206,6 +206,8 @@ export function registerDemo(program: Command): void {
         const signIn = (): void => {
           say('');
           say(`dashboard: ${api.url}/   (API docs: ${api.url}/docs)`);
+          // the token rides in the fragment: browsers never send it to a server
+          say(`  open signed in as the top creator: ${api.url}/#token=${creatorToken}`);
           say(`  sign in as the top creator (${creator}), token valid ${TOKEN_TTL_SECONDS / 3600} h:`);
           say(`  ${creatorToken}`);
           say('  or as an admin (every creator):');

@@ -412,6 +412,19 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('#view').textContent()).toBe('');
   });
 
+  it('signs in from a link with the token in the fragment, and takes it out of the address bar', async () => {
+    needsBrowser();
+    await inPage(`sessionStorage.clear()`);
+    await page.goto(`${api.url}/#token=${token}`);
+    await eventually(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Your channel');
+    await page.locator('#overview .tile').first().waitFor();
+    expect(page.url()).toBe(`${api.url}/#/creators/${encodeURIComponent(creatorId)}`);
+    expect(page.url()).not.toContain(token);
+    expect(await storedToken()).toBe(token);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await eventually(() => page.locator('#sign-in').isVisible()).toBe(true);
+  });
+
   it('lets an admin open any creator', async () => {
     needsBrowser();
     const admin = await signToken({ secret, sub: 'admin', role: 'admin', ttlSeconds: 600, now: NOW });

@@ -23,3 +23,13 @@ describe('humanDuration', () => {
     [Number.POSITIVE_INFINITY, '–'],
   ])('%d ms → %s', (ms, text) => expect(humanDuration(ms)).toBe(text));
 });
+
+describe("the dashboard's elapsed()", () => {
+  it('reads lags exactly as humanDuration does, from 1 s to 30 days', async () => {
+    // @ts-expect-error plain browser JavaScript, no declarations
+    const { elapsed } = (await import('../../api/dashboard/public/format.js')) as { elapsed: (ms: number) => string };
+    for (let ms = 1_000; ms < 30 * 86_400_000; ms = Math.ceil(ms * 1.07) + 333)
+      expect(elapsed(ms), `${ms} ms`).toBe(humanDuration(ms));
+    expect(elapsed(1_668_000)).toBe('28 min');
+  });
+});

@@ -1,7 +1,9 @@
-// The dashboard's shell: sign-in with a pasted token (sessionStorage), sign-out, and a hash
-// router — #/creators/<id> (a creator's channel) and #/videos/<id> (one video). A 401 from any
-// request clears the token and shows the sign-in form again.
-/* global document, window, location */
+// The dashboard's shell: sign-in with a pasted token (sessionStorage) or a sign-in link
+// (`/#token=<jwt>`: in the fragment, which never reaches a server or its logs; it is taken
+// out of the address bar and the history at once), sign-out, and a hash router —
+// #/creators/<id> (a creator's channel) and #/videos/<id> (one video). A 401 from any request
+// clears the token and shows the sign-in form again.
+/* global document, window, location, history */
 import { claims, clearToken, get, getToken, onUnauthorized, setToken, enc } from './api.js';
 import { h, replace } from './dom.js';
 import { adminHome } from './admin-page.js';
@@ -108,5 +110,24 @@ function route() {
   window.scrollTo(0, 0);
 }
 
-window.addEventListener('hashchange', route);
+/** A sign-in link: keep its token, and replace the fragment with the page it signs in to. */
+function adoptLinkToken() {
+  const m = /^#token=([\w-]+\.[\w-]+\.[\w-]+)$/.exec(location.hash);
+  if (!m) return;
+  const c = claims(m[1]);
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  if (!c || (typeof c.exp === 'number' && c.exp * 1000 < Date.now())) {
+    $('sign-in-error').textContent = 'The sign-in link holds no valid token (expired?); paste a token.';
+    return;
+  }
+  setToken(m[1]);
+  if (c.role !== 'admin') history.replaceState(null, '', `#/creators/${enc(String(c.sub))}`);
+}
+
+// A link followed while the page is open changes only the fragment: no reload, a hashchange.
+window.addEventListener('hashchange', () => {
+  adoptLinkToken();
+  route();
+});
+adoptLinkToken();
 route();

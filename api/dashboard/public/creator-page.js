@@ -4,7 +4,7 @@
 import { enc, get } from './api.js';
 import { chart } from './charts.js';
 import { card, empty, fill, h, replace } from './dom.js';
-import { count, duration, hours, isNum, label, metric, short, when } from './format.js';
+import { count, duration, elapsed, hours, isNum, label, metric, short, when } from './format.js';
 import {
   HOUR_MS,
   MINUTE_SERIES_HOURS,
@@ -54,7 +54,7 @@ export function creatorView(creatorId, session) {
     .then((r) =>
       replace(
         status,
-        isNum(r?.freshness_seconds) ? `data ${short(Math.max(0, r.freshness_seconds))} s behind` : 'no data yet',
+        isNum(r?.freshness_seconds) ? `data ${elapsed(Math.max(0, r.freshness_seconds) * 1000)} behind` : 'no data yet',
         r?.finalized_through ? ` · final through ${when(r.finalized_through)}` : '',
       ),
     )

@@ -26,6 +26,28 @@ export function duration(ms) {
   return hh ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
 }
 
+/**
+ * A lag for people: "12 s", "28 min", "3 h 5 min", "2 d 4 h", rounded to the last unit shown
+ * (the rule of lib/durations.ts, which `viewpulse status` uses).
+ */
+export function elapsed(ms) {
+  if (!isNum(ms)) return '—';
+  const S = 1000;
+  const MIN = 60 * S;
+  const H = 60 * MIN;
+  const D = 24 * H;
+  const two = (big, bigName, small, smallName) => {
+    const smalls = Math.round(ms / small);
+    const b = Math.floor(smalls / (big / small));
+    const rest = smalls - b * (big / small);
+    return rest === 0 ? `${b} ${bigName}` : `${b} ${bigName} ${rest} ${smallName}`;
+  };
+  if (ms < MIN - S / 2) return `${Math.round(ms / S)} s`;
+  if (ms < H - MIN / 2) return `${Math.round(ms / MIN)} min`;
+  if (ms < D - H / 2) return two(H, 'h', MIN, 'min');
+  return two(D, 'd', H, 'h');
+}
+
 /** ms → "12.3 h" / "45 min" (watch time totals) */
 export function hours(ms) {
   if (!isNum(ms)) return '—';
