@@ -89,7 +89,7 @@ const LAYERS = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.viewpulse/', 'bench/results/', 'coverage/', 'dist/'] },
+  { ignores: ['node_modules/', '.viewpulse/', 'bench/results/', 'coverage/', '**/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -34,8 +34,6 @@ await build({
   target: ['es2020'],
   tsconfig: join(here, 'tsconfig.build.json'),
   legalComments: 'none',
-  // The repository lints everything under sdk/ but dist/ at its root only: build output is not its code.
-  banner: { js: '/* eslint-disable */' },
   logLevel: 'warning',
 });
 
