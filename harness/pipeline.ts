@@ -14,7 +14,15 @@ import { publishSchemas } from '../lib/kafka/publish-schemas.js';
 import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { projectRoot } from '../infra/paths.js';
 import { TABLES } from '../schemas/tables.js';
-import { topics } from '../schemas/topics.js';
+import { topics, valueSubject } from '../schemas/topics.js';
+import { playEventSchema } from '../schemas/avro.js';
+import type { PlayEvent } from '../schemas/types.js';
+import { AvroSerde } from '../lib/kafka/serde.js';
+import { createLogger } from '../lib/logger.js';
+import { createRegistry, processorMetrics, type ProcessorMetrics } from '../lib/metrics.js';
+import type { ProcessorDefinition } from '../processors/contract.js';
+import { CatalogCache } from '../runtime/catalog-cache.js';
+import { ProcessorRunner, type RunnerOptions } from '../runtime/runner.js';
 import { realServices, type RealServices } from './services.js';
 
 export interface Pipeline extends RealServices {
@@ -135,4 +143,39 @@ export async function readMinuteCounts(
     out.set(r.id, m);
   }
   return out;
+}
+
+/**
+ * One play-events processor on the real Kafka runtime in this process, for tests that drive a
+ * runner directly (crash it, abandon it, run a second one beside it).
+ */
+export function playEventsRunner(
+  p: Pipeline,
+  definition: ProcessorDefinition<PlayEvent>,
+  o: {
+    groupId: string;
+    /** Where it writes and reads its catalog; default the pipeline's database. */
+    database?: string;
+    options?: Partial<RunnerOptions>;
+    logLevel?: string;
+    metrics?: ProcessorMetrics;
+    onFailed?: (err: Error) => void;
+  },
+): ProcessorRunner<PlayEvent> {
+  const database = o.database ?? p.database;
+  return new ProcessorRunner<PlayEvent>({
+    kafka: p.kafka,
+    clickhouse: p.clickhouse,
+    database,
+    definition,
+    topic: p.topics.playEvents,
+    dlqTopic: p.topics.playEventsDlq,
+    serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
+    catalog: new CatalogCache(p.clickhouse, database),
+    videoIdOf: (e) => e.video_id,
+    logger: createLogger(o.logLevel ?? 'warn'),
+    metrics: o.metrics ?? processorMetrics(createRegistry(false)),
+    onFailed: o.onFailed,
+    options: { groupId: o.groupId, ...o.options },
+  });
 }

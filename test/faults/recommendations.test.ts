@@ -6,14 +6,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
-import { CatalogCache } from '../../runtime/catalog-cache.js';
 import { ProcessorRunner } from '../../runtime/runner.js';
-import { AvroSerde } from '../../lib/kafka/serde.js';
-import { createLogger } from '../../lib/logger.js';
-import { createRegistry, processorMetrics } from '../../lib/metrics.js';
 import { recommendations } from '../../processors/recommendations/processor.js';
-import { playEventSchema } from '../../schemas/avro.js';
-import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { generateTraffic } from '../../generator/index.js';
 import { projectRoot } from '../../infra/paths.js';
@@ -25,7 +19,7 @@ import { dayOf } from '../../processors/recommendations/coview.js';
 import { TABLES } from '../../schemas/tables.js';
 import { rng } from '../unit/processors/fixtures.js';
 import { seedAndPump } from '../../harness/dataset.js';
-import { endOffsets, pipeline, type Pipeline } from '../../harness/pipeline.js';
+import { endOffsets, pipeline, playEventsRunner, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
 import { checkpointed, waitForCheckpoints } from '../../harness/recommendations-quality.js';
 import type { Db } from '../../api/queries/db.js';
@@ -69,20 +63,7 @@ async function counts(database: string): Promise<Record<string, unknown[]>> {
 
 /** The recommendations processor in this process, with its own consumer group. */
 function cleanRunner(): ProcessorRunner<PlayEvent> {
-  return new ProcessorRunner<PlayEvent>({
-    kafka: p.kafka,
-    clickhouse: p.clickhouse,
-    database: p.database,
-    definition: recommendations(),
-    topic: p.topics.playEvents,
-    dlqTopic: p.topics.playEventsDlq,
-    serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
-    catalog: new CatalogCache(p.clickhouse, p.database),
-    videoIdOf: (e) => e.video_id,
-    logger: createLogger('warn'),
-    metrics: processorMetrics(createRegistry(false)),
-    options: { groupId: `${p.prefix}clean-recommendations` },
-  });
+  return playEventsRunner(p, recommendations(), { groupId: `${p.prefix}clean-recommendations` });
 }
 
 describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {

@@ -16,25 +16,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcessors, type RunningProcessors } from '../../runtime/start.js';
 import { processorStatus } from '../../runtime/status.js';
 import { projectRoot } from '../../infra/paths.js';
-import { CatalogCache } from '../../runtime/catalog-cache.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
 import { migrate } from '../../lib/clickhouse/migrations.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { ProcessorRunner } from '../../runtime/runner.js';
-import { AvroSerde } from '../../lib/kafka/serde.js';
-import { createLogger } from '../../lib/logger.js';
-import { createRegistry, processorMetrics } from '../../lib/metrics.js';
 import { recommendations } from '../../processors/recommendations/processor.js';
 import { generateTraffic, type TruthReport } from '../../generator/index.js';
-import { playEventSchema } from '../../schemas/avro.js';
 import { TABLES } from '../../schemas/tables.js';
-import { valueSubject } from '../../schemas/topics.js';
-import type { PlayEvent } from '../../schemas/types.js';
 import { clickhouseMinutes, retentionError, truthMinutes, uniquesError } from './e2e-helpers.js';
 import { unionTruth } from '../../harness/truth-check.js';
 import { writeTruthFile } from '../../generator/truth-file.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../../harness/dataset.js';
-import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
+import { pipeline, playEventsRunner, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_BACKLOG_EVENTS ?? 100_000);
 const RECENT_EVENTS = 2_000;
@@ -127,19 +119,10 @@ describe(`a backlog of ${EVENTS} records over 2,000 videos behind the watermark,
     await running.stop();
 
     // The same recommendations processor in small batches (64 KiB fetches), into its own database.
-    const small = new ProcessorRunner<PlayEvent>({
-      kafka: p.kafka,
-      clickhouse: p.clickhouse,
+    const small = playEventsRunner(p, recommendations(), {
+      groupId: `${p.prefix}small-recommendations`,
       database: smallDb,
-      definition: recommendations(),
-      topic: p.topics.playEvents,
-      dlqTopic: p.topics.playEventsDlq,
-      serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
-      catalog: new CatalogCache(p.clickhouse, smallDb),
-      videoIdOf: (e) => e.video_id,
-      logger: createLogger('warn'),
-      metrics: processorMetrics(createRegistry(false)),
-      options: { groupId: `${p.prefix}small-recommendations`, maxBytesPerPartition: 64 * 1024 },
+      options: { maxBytesPerPartition: 64 * 1024 },
     });
     await small.start();
     await waitForCommitted(p.kafka, `${p.prefix}small-recommendations`, p.topics.playEvents, 600_000);

@@ -7,24 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveProcessorHealth } from '../../runtime/start.js';
 import { exec } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { CatalogCache } from '../../runtime/catalog-cache.js';
-import { ProcessorRunner } from '../../runtime/runner.js';
-import { AvroSerde } from '../../lib/kafka/serde.js';
-import { createLogger } from '../../lib/logger.js';
 import { createRegistry, processorMetrics } from '../../lib/metrics.js';
 import type { ProcessorDefinition } from '../../processors/contract.js';
 import { viewCounts } from '../../processors/view-counts/processor.js';
 import { generateTraffic, type Traffic } from '../../generator/index.js';
 import { pump } from '../../generator/run.js';
 import { KafkaSink } from '../../generator/sinks.js';
-import { playEventSchema } from '../../schemas/avro.js';
 import { TABLES } from '../../schemas/tables.js';
-import { valueSubject } from '../../schemas/topics.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { spawnProcessor } from '../faults/processes.js';
 import { clickhouseMinutes, truthMinutes } from './e2e-helpers.js';
 import { seedAndPump } from '../../harness/dataset.js';
-import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
+import { pipeline, playEventsRunner, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 
 // Kafka-direct traffic has no receive-time horizon: a fixed clock makes the data the same at any hour.
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -69,20 +63,12 @@ function runner(
   onFailed?: (err: Error) => void,
   metrics = processorMetrics(createRegistry(false)),
 ) {
-  return new ProcessorRunner<PlayEvent>({
-    kafka: p.kafka,
-    clickhouse: p.clickhouse,
-    database: p.database,
-    definition,
-    topic: p.topics.playEvents,
-    dlqTopic: p.topics.playEventsDlq,
-    serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
-    catalog: new CatalogCache(p.clickhouse, p.database),
-    videoIdOf: (e) => e.video_id,
-    logger: createLogger('silent'),
-    metrics,
+  return playEventsRunner(p, definition, {
+    groupId,
     onFailed,
-    options: { groupId, flushIntervalMs: 200, checkpointIntervalMs: 300, restartBackoffMs: 100, maxRestarts: 3 },
+    metrics,
+    logLevel: 'silent',
+    options: { flushIntervalMs: 200, checkpointIntervalMs: 300, restartBackoffMs: 100, maxRestarts: 3 },
   });
 }
 

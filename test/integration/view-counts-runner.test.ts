@@ -2,39 +2,29 @@
 // → real ClickHouse. The minute counts must equal the rules applied to all input, exactly —
 // also after the processor was stopped abruptly mid-stream and restarted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CatalogCache } from '../../runtime/catalog-cache.js';
 import { AvroProducer } from '../../lib/kafka/producer.js';
 import { ProcessorRunner } from '../../runtime/runner.js';
-import { AvroSerde } from '../../lib/kafka/serde.js';
-import { createLogger } from '../../lib/logger.js';
-import { createRegistry, processorMetrics } from '../../lib/metrics.js';
 import { viewCounts } from '../../processors/view-counts/processor.js';
 import { playEventSchema } from '../../schemas/avro.js';
 import type { PlayEvent } from '../../schemas/types.js';
-import { valueSubject } from '../../schemas/topics.js';
 import { traffic } from '../unit/processors/fixtures.js';
 import { referenceCounts } from '../unit/processors/reference.js';
 import { seedCatalog } from '../../harness/dataset.js';
-import { pipeline, readMinuteCounts, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
+import {
+  pipeline,
+  playEventsRunner,
+  readMinuteCounts,
+  waitForCommitted,
+  type Pipeline,
+} from '../../harness/pipeline.js';
 
 let p: Pipeline;
 const groupId = (): string => `${p.prefix}viewpulse-view-counts`;
 
 function runner(): ProcessorRunner<PlayEvent> {
-  const metrics = processorMetrics(createRegistry(false));
-  return new ProcessorRunner<PlayEvent>({
-    kafka: p.kafka,
-    clickhouse: p.clickhouse,
-    database: p.database,
-    definition: viewCounts(),
-    topic: p.topics.playEvents,
-    dlqTopic: p.topics.playEventsDlq,
-    serde: new AvroSerde<PlayEvent>(p.registry, valueSubject(p.topics.playEvents), playEventSchema()),
-    catalog: new CatalogCache(p.clickhouse, p.database),
-    videoIdOf: (e) => e.video_id,
-    logger: createLogger('warn'),
-    metrics,
-    options: { groupId: groupId(), flushIntervalMs: 200, checkpointIntervalMs: 500 },
+  return playEventsRunner(p, viewCounts(), {
+    groupId: groupId(),
+    options: { flushIntervalMs: 200, checkpointIntervalMs: 500 },
   });
 }
 
