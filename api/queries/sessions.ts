@@ -24,7 +24,13 @@ export type SessionColumn =
   | 'device'
   | 'os'
   | 'traffic_source'
-  | 'referrer_video_id';
+  | 'referrer_video_id'
+  | 'started_at'
+  | 'plays'
+  | 'startup_ms'
+  | 'rebuffer_ms'
+  | 'rebuffers'
+  | 'errors';
 
 /**
  * The latest version of each session among the stored rows matching `where`, as a sub-query

@@ -15,6 +15,7 @@ import { retentionRoutes } from './retention.js';
 import { breakdownRoutes } from './breakdown.js';
 import { trafficRoutes } from './traffic.js';
 import { recommendationsRoutes } from './recommendations.js';
+import { qoeRoutes } from './qoe.js';
 
 export type { ApiRoutes } from './context.js';
 
@@ -30,4 +31,5 @@ export const ROUTES: ApiRoutes[] = [
   breakdownRoutes,
   trafficRoutes,
   recommendationsRoutes,
+  qoeRoutes,
 ];
