@@ -2,7 +2,7 @@
 // problem document, and building blocks of responses. fastify validates every request against
 // them (unknown query parameters are refused) and @fastify/swagger publishes them at /docs.
 import { ID_PATTERN } from './auth.js';
-import { INTERVALS } from './queries/range.js';
+import { INTERVALS, parseInstant } from './queries/range.js';
 
 type Schema = Record<string, unknown>;
 
@@ -26,10 +26,41 @@ export function idParams(what: 'creator' | 'video'): Schema {
   };
 }
 
-const INSTANT_PATTERN =
-  '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$';
+// A real calendar day of 2000..2099 (29 February in leap years only), 1999-12-31 or 2100-01-01
+// (which an offset can bring into the bounds); a real time of day; an offset of at most ±23:59.
+// The instant must also lie in [2000-01-01, 2100-01-01] UTC (after the offset, or tz for a bare
+// date), which a pattern cannot say: the description does.
+const YEAR = '20[0-9]{2}';
+const DAY_OF_YEAR =
+  `(${YEAR}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])` +
+  `|${YEAR}-(0[469]|11)-(0[1-9]|[12][0-9]|30)` +
+  `|${YEAR}-02-(0[1-9]|1[0-9]|2[0-8])` +
+  '|20([02468][048]|[13579][26])-02-29' +
+  '|1999-12-31|2100-01-01)';
+const TIME_OF_DAY = '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
+const INSTANT_PATTERN = `^${DAY_OF_YEAR}(T${TIME_OF_DAY})?$`;
 
 const TZ_PATTERN = '^[A-Za-z0-9_+\\-/]+$';
+
+/** Most buckets of a series, and the interval description that says so. */
+export function intervalParam(o: {
+  intervals?: readonly string[];
+  default: string;
+  maxPoints: number;
+  /** more rules of this route's interval, a sentence */
+  more?: string;
+}): Schema {
+  const intervals = o.intervals ?? INTERVALS;
+  return {
+    type: 'string',
+    enum: [...intervals],
+    default: o.default,
+    description:
+      `bucket size of the series: ${intervals.join(', ')} (local to tz); default ${o.default}. At most ` +
+      `${o.maxPoints} buckets: the range may span at most ${o.maxPoints} of them (a longer one is a 400 ` +
+      `"too many points"; day buckets may be 23 hours long across a DST change).${o.more ? ` ${o.more}` : ''}`,
+  };
+}
 
 /** Query parameters, one definition each. */
 export const QUERY = {
@@ -40,15 +71,17 @@ export const QUERY = {
     description:
       'start of the range, inclusive: an ISO 8601 date-time with offset (2026-11-20T10:00:00Z, ' +
       '2026-11-20T12:00:00%2B02:00 with the "+" encoded) or a date ' +
-      `(local midnight in tz). Rounded down to the minute. Default: ${DEFAULT_RANGE_DAYS} days before to.`,
+      '(local midnight in tz). The instant must lie between 2000-01-01T00:00Z and 2100-01-01T00:00Z. ' +
+      `Rounded down to the minute. Default: ${DEFAULT_RANGE_DAYS} days before to.`,
   },
   to: {
     type: 'string',
     maxLength: 40,
     pattern: INSTANT_PATTERN,
     description:
-      'end of the range, exclusive, in the same forms as from; rounded down to the minute. Must be after ' +
-      `from, at most ${MAX_RANGE_DAYS} days later. Default: now (the current minute included).`,
+      'end of the range, exclusive, in the same forms and bounds as from; rounded down to the minute. After ' +
+      `rounding it must be at least a minute after from and at most ${MAX_RANGE_DAYS} days later (a 400 ` +
+      'otherwise). Default: now (the current minute included).',
   },
   tz: {
     type: 'string',
@@ -57,7 +90,9 @@ export const QUERY = {
     pattern: TZ_PATTERN,
     default: 'UTC',
     description:
-      'IANA time zone for day and hour boundaries and bare dates (Europe/Berlin); default UTC. ' +
+      'IANA time zone for day and hour boundaries and bare dates (Europe/Berlin); default UTC. Only names of ' +
+      "the IANA time zone database are accepted (as the server's ICU knows them, aliases such as " +
+      'US/Eastern included); any other is a 400 "unknown time zone". ' +
       'Encode a "+" as %2B (tz=Etc/GMT%2B4): unencoded, a "+" in a query string is a space, and a tz ' +
       'with a space is refused with a 400 that says so.',
   },
@@ -83,7 +118,9 @@ const PLUS_PARAMS: Record<string, RegExp> = {
 /**
  * The 400 detail for a `tz`, `from` or `to` that holds a space, which none of them may: an
  * unencoded "+" (Etc/GMT+4, +02:00) arrives as one, because a query string decodes "+" to a
- * space. Undefined when no value of `query` has one.
+ * space. And for a `from` or `to` that its pattern refuses, what is wrong with it (no such date,
+ * no such time of day, out of bounds), said better than "must match pattern". Undefined when
+ * no value of `query` needs either. buildApp asks before the schema validates.
  */
 export function plusAsSpaceDetail(query: unknown): string | undefined {
   if (!query || typeof query !== 'object') return undefined;
@@ -96,6 +133,16 @@ export function plusAsSpaceDetail(query: unknown): string | undefined {
       `querystring/${name} ${JSON.stringify(value.slice(0, 64))} contains a space, which it may not: ` +
       `a "+" in a query string means a space, so encode "+" as %2B${example}`
     );
+  }
+  for (const name of ['from', 'to'] as const) {
+    const value = (query as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || PLUS_PARAMS[name]!.test(value)) continue;
+    try {
+      parseInstant(value, 'UTC');
+    } catch (err) {
+      return `${name}: ${(err as Error).message}`;
+    }
+    return `${name}: expected an ISO 8601 date or date-time with an offset between 2000-01-01 and 2100-01-01`;
   }
   return undefined;
 }

@@ -85,7 +85,10 @@ export const creatorVideosRoutes: ApiRoutes = async (app) => {
             minLength: 1,
             maxLength: 512,
             pattern: '^[A-Za-z0-9_-]+$',
-            description: 'next_cursor of the previous page',
+            description:
+              'next_cursor of the previous page. Opaque: only a value this API answered as next_cursor is accepted, ' +
+              'with the same sort, and with the same from/to or none (the cursor keeps the range of its first page); ' +
+              'anything else is a 400 "cursor: ...".',
           },
         },
         ok: okSchema,

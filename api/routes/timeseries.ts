@@ -5,9 +5,9 @@ import {
   arrayOf,
   finalizedThroughSchema,
   insightsSchema,
+  intervalParam,
   nullableNumber,
   objectSchema,
-  QUERY,
   rangeSchema,
 } from '../route-schemas.js';
 import { accessCreator, finalityFor } from './access.js';
@@ -64,7 +64,13 @@ export const timeseriesRoutes: ApiRoutes = async (app) => {
             default: 'views',
             description: 'what to count (default views)',
           },
-          interval: { ...QUERY.interval, default: 'day' },
+          interval: intervalParam({
+            default: 'day',
+            maxPoints: MAX_POINTS,
+            more:
+              `The limit is ${MAX_UNIQUE_POINTS} for metric=unique_viewers, and metric=unique_viewers takes only ` +
+              'interval=hour|day (it comes from hourly states; minute is a 400).',
+          }),
         },
         ok: okSchema,
       }),
