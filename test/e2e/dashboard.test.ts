@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../api/auth.js';
+import { humanDuration } from '../../lib/durations.js';
 import { runApi, type RunningApi } from '../../api/server.js';
 import type { RunningProcessors } from '../../runtime/start.js';
 import { CHROMIUM_FLAGS, chromiumVersion, ensureChromium } from '../../infra/chromium.js';
@@ -87,6 +88,45 @@ interface Traffic {
   total_views: number;
   sources: { value: string; views: number }[];
   suggested: { referrers: { video_id: string; views: number }[] };
+}
+
+interface QoeTotals {
+  plays: number;
+  startup_measured: number;
+  startup_ms_p50: number | null;
+  startup_ms_p95: number | null;
+  rebuffering_ratio: number | null;
+  rebuffers_per_play: number | null;
+  failures: number;
+  failure_rate: number | null;
+}
+interface Health {
+  freshness_seconds: number | null;
+  finalized_through: string | null;
+  late_events: { applied: number; set_aside: number };
+  dead_letters: { records: number; by_code: { code: string; records: number }[] };
+}
+
+/** The QoE tiles of the page against the API's totals: the raw values and the numbers shown. */
+async function expectQoeTiles(scope: string, t: QoeTotals): Promise<void> {
+  await page.locator(`${scope} #qoe-tiles .tile`).first().waitFor();
+  const tile = (k: string) => page.locator(`${scope} .tile[data-metric="${k}"]`);
+  for (const k of [
+    'plays',
+    'startup_ms_p50',
+    'startup_ms_p95',
+    'rebuffering_ratio',
+    'rebuffers_per_play',
+    'failures',
+  ] as const)
+    expect(await tile(k).getAttribute('data-value'), k).toBe(t[k] === null ? '' : String(t[k]));
+  for (const k of ['plays', 'startup_ms_p50', 'startup_ms_p95', 'failures'] as const)
+    expect(digits(await tile(k).locator('.value').textContent()), k).toBe(t[k]);
+  // "0.8 %": the ratio as a percentage with one decimal
+  expect(Number((await tile('rebuffering_ratio').locator('.value').textContent())!.replace(/[^\d.]/g, ''))).toBeCloseTo(
+    100 * t.rebuffering_ratio!,
+    1,
+  );
 }
 
 /** GET from the API as the dashboard's user: an independent call, not the page's. */
@@ -329,6 +369,36 @@ describe('dashboard in Chromium', () => {
     expect(s.body.total).toBeGreaterThan(0);
   });
 
+  it('shows the QoE and health panels with the numbers of the API', async () => {
+    needsBrowser();
+    const qoe = await answer<{ totals: QoeTotals }>(`/v1/creators/${creatorId}/qoe`);
+    expect(qoe.body.totals.plays).toBeGreaterThan(0);
+    expect((await apiGet<{ totals: QoeTotals }>(qoe.url)).totals).toEqual(qoe.body.totals);
+    await expectQoeTiles('#qoe', qoe.body.totals);
+    await page.locator('#qoe').scrollIntoViewIfNeeded();
+    await page.locator('#qoe').screenshot({ path: join(ARTIFACTS, 'dashboard-qoe.png') });
+
+    const health = await answer<Health>(`/v1/creators/${creatorId}/health`);
+    await page.locator('#health-tiles .tile').first().waitFor();
+    const tile = (k: string) => page.locator(`#health .tile[data-metric="${k}"] .value`);
+    const h = health.body;
+    // elapsed() in format.js follows lib/durations.ts, except that it never shows milliseconds
+    const lag = h.freshness_seconds === null ? null : Math.max(0, h.freshness_seconds) * 1000;
+    expect(await tile('freshness_seconds').textContent()).toBe(
+      lag === null ? 'no data yet' : `${lag < 500 ? '0 s' : humanDuration(lag)} behind`,
+    );
+    expect(h.finalized_through).not.toBeNull();
+    expect(await page.locator('#health .tile[data-metric="finalized_through"]').getAttribute('data-value')).toBe(
+      String(Date.parse(h.finalized_through!)),
+    );
+    expect(digits(await tile('late_applied').textContent())).toBe(h.late_events.applied);
+    expect(digits(await tile('late_set_aside').textContent())).toBe(h.late_events.set_aside);
+    expect(digits(await tile('dead_letters').textContent())).toBe(h.dead_letters.records);
+    for (const c of h.dead_letters.by_code) expect(await page.locator('#health').textContent()).toContain(c.code);
+    await page.locator('#health').scrollIntoViewIfNeeded();
+    await page.locator('#health').screenshot({ path: join(ARTIFACTS, 'dashboard-health.png') });
+  });
+
   it('opens a video from the table: retention with its comparison, breakdowns, traffic', async () => {
     needsBrowser();
     const videos = (await answer<Videos>(`/v1/creators/${creatorId}/videos`)).body.videos;
@@ -371,6 +441,10 @@ describe('dashboard in Chromium', () => {
         `#/videos/${traffic.body.suggested.referrers.find((r) => r.video_id)!.video_id}`,
       );
     }
+
+    const vq = await answer<{ totals: QoeTotals }>(`/v1/videos/${top.video_id}/qoe`);
+    expect(vq.body.totals.plays).toBe(stats.body.totals.plays);
+    await expectQoeTiles('#qoe', vq.body.totals);
 
     const pixels = await seriesPixels('#chart-video-series, #chart-retention');
     for (const n of pixels) expect(n).toBeGreaterThan(20);

@@ -20,6 +20,8 @@ import {
   sum,
   table,
   tiles,
+  qoeTiles,
+  healthTiles,
   titleOf,
   tz,
   VIDEO_SORTS,
@@ -43,14 +45,28 @@ export function creatorView(creatorId, session) {
   const overview = card(periodText(), { id: 'overview' });
   const series = card('Trend', { id: 'timeseries' });
   const top = card('Top videos', { id: 'top-videos' });
+  const qoe = card('Playback quality', { id: 'qoe' });
+  const health = card('Data health', { id: 'health' });
   page.append(
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, realtime.section)),
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, overview.section)),
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, series.section)),
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, top.section)),
+    h('div', { class: 'grid' }, h('div', { class: 'span-12' }, qoe.section)),
+    h('div', { class: 'grid' }, h('div', { class: 'span-12' }, health.section)),
   );
 
-  void get(`${base}/health`, { tz })
+  // The subtitle's freshness and the health panel share the first answer; a retry asks again.
+  const healthAnswer = get(`${base}/health`, periodParams());
+  let firstHealth = healthAnswer;
+  void fill(health.body, async () => {
+    const r = firstHealth ?? get(`${base}/health`, periodParams());
+    firstHealth = undefined;
+    return healthTiles(await r);
+  });
+  const loadQoe = () => fill(qoe.body, async () => qoeTiles(await get(`${base}/qoe`, periodParams())));
+  void loadQoe();
+  void healthAnswer
     .then((r) =>
       replace(
         status,
@@ -77,6 +93,7 @@ export function creatorView(creatorId, session) {
         void loadOverview();
         void loadSeries();
         void loadTop();
+        void loadQoe();
       }),
     ),
   );

@@ -20,6 +20,7 @@ import {
   sum,
   table,
   tiles,
+  qoeTiles,
   titleOf,
   videoHref,
   views,
@@ -42,6 +43,7 @@ export function videoView(videoId, session) {
   const retention = card('Audience retention', { id: 'retention' });
   const breakdown = card('Breakdown', { id: 'breakdown' });
   const traffic = card('Traffic sources', { id: 'traffic' });
+  const qoe = card('Playback quality', { id: 'qoe' });
   page.append(
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, stats.section)),
     h('div', { class: 'grid' }, h('div', { class: 'span-12' }, retention.section)),
@@ -51,6 +53,7 @@ export function videoView(videoId, session) {
       h('div', { class: 'span-6' }, breakdown.section),
       h('div', { class: 'span-6' }, traffic.section),
     ),
+    h('div', { class: 'grid' }, h('div', { class: 'span-12' }, qoe.section)),
   );
 
   const loadStats = () =>
@@ -80,6 +83,7 @@ export function videoView(videoId, session) {
     fill(breakdown.body, async () =>
       renderBreakdown(await get(`${base}/breakdown`, { dimension: dim.value, ...periodParams() }), dim.value),
     );
+  const loadQoe = () => fill(qoe.body, async () => qoeTiles(await get(`${base}/qoe`, periodParams())));
   const loadTraffic = () => fill(traffic.body, async () => renderTraffic(await get(`${base}/traffic`, periodParams())));
 
   stats.section.querySelector('.card-head').append(
@@ -92,6 +96,7 @@ export function videoView(videoId, session) {
         void loadRetention();
         void loadBreakdown();
         void loadTraffic();
+        void loadQoe();
       }),
     ),
   );
@@ -114,6 +119,7 @@ export function videoView(videoId, session) {
   void loadRetention();
   void loadBreakdown();
   void loadTraffic();
+  void loadQoe();
   return page;
 }
 

@@ -2,8 +2,8 @@
 // insights API's JSON shapes (/docs), and small renderers (tiles, tables, selects, share bars).
 /* global sessionStorage */
 import { enc } from './api.js';
-import { h, nextId } from './dom.js';
-import { change, count, isNum, label, metric, toDate } from './format.js';
+import { empty, h, nextId } from './dom.js';
+import { change, count, duration, elapsed, isNum, label, metric, ratio, toDate, when } from './format.js';
 
 const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
@@ -160,4 +160,107 @@ export function shareBar(share) {
   const el = h('span', { class: 'bar', 'aria-hidden': 'true' });
   el.style.width = `${Math.max(0, Math.min(100, isNum(share) ? share : 0))}%`;
   return el;
+}
+
+// ---- QoE and data health --------------------------------------------------------------------
+
+/** One tile of text: `key` names it for tests (data-metric), `value` is the raw number. */
+function textTile(key, title, text, value, hint) {
+  return h(
+    'div',
+    { class: 'tile', dataset: { metric: key, value: isNum(value) ? String(value) : '' } },
+    h('dt', {}, title),
+    h('dd', { class: 'value' }, text),
+    hint ? h('dd', { class: 'change flat' }, hint) : null,
+  );
+}
+
+const ms = (x) => (isNum(x) ? `${count(x)} ms` : '—');
+
+/** The QoE panel of /v1/creators/:id/qoe or /v1/videos/:id/qoe (its `totals`). */
+export function qoeTiles(r) {
+  const t = r?.totals ?? {};
+  if (!num(t.plays)) return empty('No plays in this period.');
+  return h(
+    'div',
+    {},
+    h(
+      'dl',
+      { class: 'tiles', id: 'qoe-tiles' },
+      textTile('plays', 'Plays', count(t.plays), t.plays, `${count(t.startup_measured)} with a startup time`),
+      textTile('startup_ms_p50', 'Startup time, median', ms(t.startup_ms_p50), t.startup_ms_p50, 'estimate'),
+      textTile('startup_ms_p95', 'Startup time, 95th pct', ms(t.startup_ms_p95), t.startup_ms_p95, 'estimate'),
+      textTile(
+        'rebuffering_ratio',
+        'Rebuffering ratio',
+        ratio(t.rebuffering_ratio),
+        t.rebuffering_ratio,
+        `${duration(t.rebuffer_ms)} stalled`,
+      ),
+      textTile(
+        'rebuffers_per_play',
+        'Stalls per play',
+        isNum(t.rebuffers_per_play) ? t.rebuffers_per_play.toFixed(2) : '—',
+        t.rebuffers_per_play,
+        `${count(t.plays_with_rebuffer)} plays stalled`,
+      ),
+      textTile('failures', 'Playback failures', count(t.failures), t.failures, `${ratio(t.failure_rate)} of plays`),
+    ),
+    h(
+      'p',
+      { class: 'hint' },
+      'Plays that started in the period. Rebuffering ratio: stall time / (watch time + stall time). ' +
+        'Failures: plays with a player error. Startup times are t-digest estimates.',
+    ),
+  );
+}
+
+/** The health panel of /v1/creators/:id/health. */
+export function healthTiles(r) {
+  const late = r?.late_events ?? {};
+  const dead = r?.dead_letters ?? {};
+  const codes = Array.isArray(dead.by_code) ? dead.by_code : [];
+  return h(
+    'div',
+    {},
+    h(
+      'dl',
+      { class: 'tiles', id: 'health-tiles' },
+      textTile(
+        'freshness_seconds',
+        'Freshness',
+        isNum(r?.freshness_seconds) ? `${elapsed(Math.max(0, r.freshness_seconds) * 1000)} behind` : 'no data yet',
+        r?.freshness_seconds,
+        r?.newest_watermark ? `newest event ${when(r.newest_watermark)}` : null,
+      ),
+      textTile(
+        'finalized_through',
+        'Final through',
+        r?.finalized_through ? when(r.finalized_through) : '—',
+        r?.finalized_through ? Date.parse(r.finalized_through) : undefined,
+        'counts up to here no longer change',
+      ),
+      textTile(
+        'late_applied',
+        'Late events counted',
+        count(num(late.applied)),
+        num(late.applied),
+        'applied where they belong',
+      ),
+      textTile(
+        'late_set_aside',
+        'Late events set aside',
+        count(num(late.set_aside)),
+        num(late.set_aside),
+        'their session had closed',
+      ),
+      textTile(
+        'dead_letters',
+        'Dead-lettered records',
+        count(num(dead.records)),
+        num(dead.records),
+        codes.length ? codes.map((c) => `${c.code} ${count(num(c.records))}`).join(', ') : 'none refused',
+      ),
+    ),
+  );
 }
