@@ -30,7 +30,9 @@ export type SessionColumn =
   | 'startup_ms'
   | 'rebuffer_ms'
   | 'rebuffers'
-  | 'errors';
+  | 'errors'
+  | 'exit_after_stall'
+  | 'exit_percent';
 
 /**
  * The latest version of each session among the stored rows matching `where`, as a sub-query

@@ -57,9 +57,35 @@ const points = (share: (p: number) => number): RetentionPoint[] =>
 export const curvePoints = (c: Curve | undefined): RetentionPoint[] =>
   points((p) => (c && c.views ? (c.covering[p] ?? 0) / c.views : 0));
 
+export interface StallExit {
+  percent: number;
+  views: number;
+}
+
+/** A point is marked when at least this many views left there after a stall: max(2, 2 % of the views). */
+export const stallExitMarkerMin = (views: number): number => Math.max(2, Math.ceil(views * 0.02));
+
+/**
+ * Per exit point (percent 0..100), the video's views in the range that left right after a
+ * stall (docs/semantics.md "Left after a stall"), ascending; points without any are left out.
+ */
+async function stallExits(db: Db, videoId: string, range: Range): Promise<StallExit[]> {
+  const r = await rows<{ percent: number | string; n: string }>(
+    db,
+    sql`SELECT exit_percent AS percent, count() AS n
+        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['exit_after_stall', 'exit_percent'])}
+        WHERE ${viewsIn(range)} AND exit_after_stall = 1 AND exit_percent >= 0
+        GROUP BY percent
+        ORDER BY percent`,
+  );
+  return r.map((x) => ({ percent: num(x.percent), views: num(x.n) }));
+}
+
 export interface Retention {
   views: number;
   points: RetentionPoint[];
+  stall_exits: StallExit[];
+  stall_exit_marker_min: number;
   comparison: {
     description: string;
     min_duration_ms: number;
@@ -92,10 +118,13 @@ export async function retention(
     range,
   );
   const mine = all.get(video.video_id);
+  const exits = await stallExits(db, video.video_id, range);
   const peers = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
   return {
     views: mine?.views ?? 0,
     points: curvePoints(mine),
+    stall_exits: exits,
+    stall_exit_marker_min: stallExitMarkerMin(mine?.views ?? 0),
     comparison: {
       description:
         "mean retention curve of the creator's other videos lasting ×0.5..×2 as long, with views in the range",

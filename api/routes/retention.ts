@@ -21,6 +21,18 @@ const okSchema = objectSchema({
   range: rangeSchema,
   views: { type: 'integer', description: 'views (counted_view = 1) that qualified in the range' },
   points: pointsSchema,
+  stall_exits: arrayOf(
+    objectSchema({
+      percent: { type: 'integer', minimum: 0, maximum: 100, description: "the exit point: the last event's position" },
+      views: { type: 'integer', minimum: 1, description: 'views in the range that left right after a stall here' },
+    }),
+    'per percent point with at least one, ascending: views (counted_view = 1, qualified in the range) that left right after a stall — their last event, not complete, was during a stall or at most 10 s after a rebuffer_end (docs/semantics.md "Left after a stall")',
+  ),
+  stall_exit_marker_min: {
+    type: 'integer',
+    minimum: 2,
+    description: 'the chart marks a stall_exits point with at least this many views: max(2, ceil(2 % of views))',
+  },
   comparison: objectSchema({
     description: { type: 'string' },
     min_duration_ms: { type: 'integer' },
@@ -42,7 +54,9 @@ export const retentionRoutes: ApiRoutes = async (app) => {
           'For each percent 0..100 of the video, the share of its views (sessions with counted_view = 1 that',
           'qualified in the range) whose watched segments cover it (docs/semantics.md: seeks are handled,',
           "re-watching counts once). comparison: the mean curve of the creator's other videos lasting ×0.5..×2",
-          'as long, each video weighing the same. CSV columns: percent, retention, comparison.',
+          'as long, each video weighing the same. stall_exits: per percent, the views that left right after a stall',
+          'there (last event during a stall or ≤ 10 s after a rebuffer_end, not complete); the dashboard marks',
+          'points with at least stall_exit_marker_min = max(2, 2 % of views). CSV columns: percent, retention, comparison.',
         ],
         ok: okSchema,
       }),

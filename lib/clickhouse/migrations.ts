@@ -2,6 +2,10 @@
 // recorded in the `schema_migrations` table. Every statement is written to be safe to run
 // again (IF NOT EXISTS), so a crash halfway through a file is repaired by the next run.
 // `{{db}}` in a file is the configured database (a validated identifier).
+// `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS c ...` (one column per statement) is run as
+// written on servers that know the clause, but ClickHouse 18.16 does not: the runner looks the
+// column up in system.columns itself, skips the statement when it exists and otherwise runs it
+// without the clause, which is the same on every server.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,6 +55,26 @@ export function loadMigrations(dir: string, database: string): Migration[] {
     });
 }
 
+const ADD_COLUMN =
+  /^(ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+)IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s/i;
+
+/**
+ * The statement to run for `statement`, or null to skip it: an `ADD COLUMN IF NOT EXISTS`
+ * becomes a plain ADD COLUMN when the column is missing and nothing when it exists.
+ */
+export async function portableStatement(ch: ClickHouseClient, statement: string): Promise<string | null> {
+  const m = ADD_COLUMN.exec(statement);
+  if (!m) return statement;
+  const [, head, database, table, column] = m;
+  const found = await queryRows<{ n: string | number }>(
+    ch,
+    sql`SELECT count() AS n FROM system.columns
+        WHERE database = ${v.string(database!)} AND table = ${v.string(table!)} AND name = ${v.string(column!)}`,
+  );
+  if (Number(found[0]?.n ?? 0) > 0) return null;
+  return head! + statement.slice(head!.length).replace(/^IF\s+NOT\s+EXISTS\s+/i, '');
+}
+
 interface Applied {
   version: number;
   name: string;
@@ -96,7 +120,8 @@ export async function migrate(
     log(`applying ${String(m.version).padStart(3, '0')}_${m.name} (${m.statements.length} statements)`);
     for (const [i, statement] of m.statements.entries()) {
       try {
-        await ch.command({ query: statement });
+        const run = await portableStatement(ch, statement);
+        if (run !== null) await ch.command({ query: run });
       } catch (err) {
         throw new ViewpulseError(
           'VP_ERR_MIGRATION',

@@ -1,6 +1,6 @@
 // The rows the engagement processor writes: one full-value `sessions` row per playback
 // session, and (video, creator, viewer, time) viewer observations.
-import { contributions, coveredBuckets } from '../playback/session.js';
+import { contributions, coveredBuckets, exitPercent, leftAfterStall } from '../playback/session.js';
 import type { SessionEntry } from '../playback/state.js';
 import { HOUR } from '../../lib/time.js';
 
@@ -33,6 +33,10 @@ export interface SessionRow {
   rebuffer_ms: number;
   rebuffers: number;
   errors: number;
+  /** 1 if the session left right after a stall (docs/semantics.md); whether it is a view is counted_view. */
+  exit_after_stall: number;
+  /** Percent bucket (0..100) of the last event's position; -1 without a duration. */
+  exit_percent: number;
   closed: number;
   kafka_partition: number;
   version: number;
@@ -100,6 +104,8 @@ export function sessionRow(
     rebuffer_ms: s.rebufferMs,
     rebuffers: s.rebuffers,
     errors: s.errors,
+    exit_after_stall: leftAfterStall(events) ? 1 : 0,
+    exit_percent: exitPercent(events, s.durationMs),
     closed: closed ? 1 : 0,
     kafka_partition: partition,
     version,

@@ -90,6 +90,31 @@ export function coveredBuckets(
   return covered;
 }
 
+/** A session "left after a stall" when its last event comes this soon after a rebuffer_end. */
+export const STALL_EXIT_WINDOW_MS = 10_000;
+
+/**
+ * Whether the session left right after a stall (docs/semantics.md, "Left after a stall"): its
+ * last event is not `complete`, and either a `rebuffer_start` has no later `rebuffer_end` (it
+ * ended stalled) or the last event is at most 10 s of event time after the last `rebuffer_end`.
+ */
+export function leftAfterStall(events: readonly CompactEvent[]): boolean {
+  const last = events[events.length - 1];
+  if (!last || last.type === 'complete') return false;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.type === 'rebuffer_start') return true;
+    if (e.type === 'rebuffer_end') return last.t - e.t <= STALL_EXIT_WINDOW_MS;
+  }
+  return false;
+}
+
+/** Exit point: the last event's position as a percent bucket (bucketOf); -1 without a duration. */
+export function exitPercent(events: readonly CompactEvent[], durationMs: number): number {
+  const last = events[events.length - 1];
+  return last && durationMs > 0 ? bucketOf(last.pos, durationMs) : -1;
+}
+
 export const minuteOf = (t: number): number => Math.floor(t / MINUTE) * MINUTE;
 
 /** Everything the counts need from one session. */

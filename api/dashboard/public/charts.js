@@ -1,6 +1,9 @@
 // uPlot charts: a time-series line chart, a bar chart and an x-y curve (retention). Each chart
 // fills its container's width, follows resizes, and describes itself for screen readers
-// (role="img" with a summary) and for tests (data-points: non-empty values drawn).
+// (role="img" with a summary) and for tests (data-points: non-empty values drawn). A series
+// with `marker: true` draws only dots at its non-null values (annotations such as "left right
+// after a stall"); it is left out of data-points and data-series, and data-markers lists the x
+// values it marks.
 /* global document, getComputedStyle, ResizeObserver, requestAnimationFrame */
 import uPlot from './vendor/uplot.js';
 import { h } from './dom.js';
@@ -18,20 +21,29 @@ function axisStyle() {
 
 /**
  * Mounts a uPlot chart into a new element and returns it.
- * spec: { x: number[], series: [{ label, values, color?, fill?, dash? }], kind: 'line'|'bars'|'curve',
+ * spec: { x: number[], series: [{ label, values, color?, fill?, dash?, marker? }], kind: 'line'|'bars'|'curve',
  *         height, ariaLabel, yFormat(v), xFormat(v) (for 'curve'), xRange, yRange }
  */
 export function chart(spec) {
   const colors = palette();
   const height = spec.height ?? 240;
-  const points = spec.series.reduce((n, s) => n + s.values.filter((v) => isNum(v) && v !== 0).length, 0);
-  const total = spec.series[0]?.values.reduce((n, v) => n + (isNum(v) ? v : 0), 0) ?? 0;
+  const lines = spec.series.filter((s) => !s.marker);
+  const points = lines.reduce((n, s) => n + s.values.filter((v) => isNum(v) && v !== 0).length, 0);
+  const total = lines[0]?.values.reduce((n, v) => n + (isNum(v) ? v : 0), 0) ?? 0;
+  const markers = spec.series
+    .filter((s) => s.marker)
+    .flatMap((s) => s.values.flatMap((v, i) => (isNum(v) ? [spec.x[i]] : [])));
   const wrap = h('figure', {
     id: spec.id,
     class: `chart chart-${spec.kind ?? 'line'}`,
     role: 'img',
     'aria-label': spec.ariaLabel,
-    dataset: { points: String(points), series: String(spec.series.length), total: String(total) },
+    dataset: {
+      points: String(points),
+      series: String(lines.length),
+      total: String(total),
+      ...(markers.length || spec.series.some((s) => s.marker) ? { markers: markers.join(',') } : {}),
+    },
   });
   const axis = axisStyle();
   const yFormat = spec.yFormat ?? ((v) => String(v));
@@ -54,7 +66,18 @@ export function chart(spec) {
     series: [
       { label: spec.kind === 'curve' ? (spec.xLabel ?? 'x') : 'Time', value: spec.xValue },
       ...spec.series.map((s, i) => {
-        const color = s.color ?? colors[i % colors.length];
+        const color = s.color ?? (s.marker ? css('--down', '#b91c1c') : colors[i % colors.length]);
+        if (s.marker) {
+          return {
+            label: s.label,
+            stroke: color,
+            width: 0,
+            paths: () => null,
+            points: { show: true, size: 9, width: 2, stroke: color, fill: css('--panel', '#fff') },
+            spanGaps: false,
+            value: (_u, v) => (v === null || v === undefined ? '—' : (s.markerValue ?? yFormat)(v, _u)),
+          };
+        }
         return {
           label: s.label,
           stroke: color,

@@ -162,6 +162,16 @@ function renderRetention(r) {
   const hasComparison = num(r?.comparison?.views) > 0 && comparison.some((v) => isNum(v) && v > 0);
   const series = [{ label: 'This video', values: mine }];
   if (hasComparison) series.push({ label: 'Similar videos of the channel', values: comparison, dash: [6, 4] });
+  // Points where at least stall_exit_marker_min views left right after a stall: a dot on the curve.
+  const min = Math.max(2, num(r?.stall_exit_marker_min) || 2);
+  const stalled = new Array(101).fill(0);
+  for (const x of Array.isArray(r?.stall_exits) ? r.stall_exits : []) {
+    const p = num(x?.percent);
+    if (isNum(p) && p >= 0 && p <= 100) stalled[Math.round(p)] = num(x.views) || 0;
+  }
+  const marked = stalled.map((n, i) => (n >= min && isNum(mine[i]) ? mine[i] : null));
+  const markedCount = marked.filter((v) => v !== null).length;
+  if (markedCount) series.push({ label: 'left right after a stall', values: marked, marker: true });
   const at = (i) => (isNum(mine[i]) ? `${Math.round(mine[i])} %` : '—');
   return h(
     'div',
@@ -179,7 +189,7 @@ function renderRetention(r) {
       yFormat: (v) => `${Math.round(v)} %`,
       legend: true,
       series,
-      ariaLabel: `Retention curve over ${count(num(r.views))} views: ${at(0)} at the start, ${at(50)} at the middle, ${at(100)} at the end${hasComparison ? ', with a comparison curve' : ''}`,
+      ariaLabel: `Retention curve over ${count(num(r.views))} views: ${at(0)} at the start, ${at(50)} at the middle, ${at(100)} at the end${hasComparison ? ', with a comparison curve' : ''}${markedCount ? `; ${count(markedCount)} points where many viewers left right after a stall are marked` : ''}`,
     }),
     h(
       'p',
@@ -188,6 +198,9 @@ function renderRetention(r) {
       hasComparison
         ? ` Dashed: ${r.comparison.description ?? 'similar videos'} (${count(num(r.comparison.videos))} videos, ${count(num(r.comparison.views))} views).`
         : ' No similar videos of this channel to compare with.',
+      markedCount
+        ? ` Dots: points where at least ${count(min)} views left right after a stall (during it or within 10 s after it ended).`
+        : '',
     ),
   );
 }

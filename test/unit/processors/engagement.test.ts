@@ -52,6 +52,8 @@ const RULE_COLUMNS = [
   'counted_view',
   'covered',
   'startup_ms',
+  'exit_after_stall',
+  'exit_percent',
 ] as const;
 
 const pick = (row: Row): Row => Object.fromEntries(RULE_COLUMNS.map((c) => [c, row[c]]));
@@ -93,6 +95,7 @@ function referenceSessions(
       counted_view: 0,
       covered,
       startup_ms: 500,
+      ...referenceExit(s.events, duration),
     });
     if (t.candidate !== null) {
       const key = `${s.viewer}|${s.video}`;
@@ -101,6 +104,26 @@ function referenceSessions(
   }
   for (const list of candidates.values()) for (const v of countedViews(list)) rows.get(v.sessionId)!.counted_view = 1;
   return byId([...rows.values()]);
+}
+
+/** docs/semantics.md "Left after a stall", written from the text (not processors/). */
+function referenceExit(
+  events: readonly CompactEvent[],
+  duration: number,
+): { exit_after_stall: number; exit_percent: number } {
+  const last = events.at(-1)!;
+  const starts = events.filter((e) => e.type === 'rebuffer_start');
+  const ends = events.filter((e) => e.type === 'rebuffer_end');
+  const lastStart = starts.at(-1);
+  const lastEnd = ends.at(-1);
+  const stalled =
+    lastStart !== undefined &&
+    !events.some((e) => e.type === 'rebuffer_end' && events.indexOf(e) > events.indexOf(lastStart));
+  const soonAfter = lastEnd !== undefined && last.t - lastEnd.t <= 10_000;
+  return {
+    exit_after_stall: last.type !== 'complete' && (stalled || soonAfter) ? 1 : 0,
+    exit_percent: duration > 0 ? Math.max(0, Math.min(100, Math.floor((100 * last.pos) / duration))) : -1,
+  };
 }
 
 interface Run {
@@ -495,6 +518,90 @@ describe('engagement processor: session rows', () => {
     h.flush();
     expect(h.table(SESSIONS_TABLE.name)).toEqual([]);
     expect(h.processor.watermark).toBe(Number.NEGATIVE_INFINITY);
+  });
+});
+
+describe('engagement processor: left after a stall', () => {
+  /** Plays 0..40 s of v1 (600 s long), then `tail`; returns the session row's two columns. */
+  const exitOf = (id: string, ...tail: PlayEvent[]): Row => {
+    const h = new Harness(oneVideo);
+    h.feed(
+      ev(id, 'u1', 'play_start', 0, 0, { startup_ms: 400 }),
+      ev(id, 'u1', 'heartbeat', 20 * S, 20 * S),
+      ev(id, 'u1', 'heartbeat', 40 * S, 20 * S),
+      ...tail,
+    );
+    h.flush();
+    const r = h.session(id);
+    return { exit_after_stall: r.exit_after_stall, exit_percent: r.exit_percent, counted_view: r.counted_view };
+  };
+
+  it('a view whose last event is a rebuffer_start (left during the stall) left after a stall, at its position', () => {
+    expect(exitOf('A', ev('A', 'u1', 'rebuffer_start', 45 * S, 5 * S))).toEqual({
+      exit_after_stall: 1,
+      exit_percent: 7, // floor(100 * 45 000 / 600 000)
+      counted_view: 1,
+    });
+  });
+
+  it('a view that left 5 s after a rebuffer_end left after a stall', () => {
+    expect(
+      exitOf(
+        'B',
+        ev('B', 'u1', 'rebuffer_start', 45 * S, 5 * S),
+        ev('B', 'u1', 'rebuffer_end', 47 * S, 0, { position_ms: 45 * S, rebuffer_ms: 2 * S }),
+        ev('B', 'u1', 'play_end', 52 * S, 5 * S, { position_ms: 50 * S }),
+      ),
+    ).toEqual({ exit_after_stall: 1, exit_percent: 8, counted_view: 1 });
+  });
+
+  it('exactly 10 s after a rebuffer_end still counts; 15 s after does not', () => {
+    const tail = (id: string, after: number): PlayEvent[] => [
+      ev(id, 'u1', 'rebuffer_start', 45 * S, 5 * S),
+      ev(id, 'u1', 'rebuffer_end', 47 * S, 0, { position_ms: 45 * S, rebuffer_ms: 2 * S }),
+      ev(id, 'u1', 'play_end', 47 * S + after, after, { position_ms: 45 * S + after }),
+    ];
+    expect(exitOf('C', ...tail('C', 10 * S))).toEqual({ exit_after_stall: 1, exit_percent: 9, counted_view: 1 });
+    expect(exitOf('D', ...tail('D', 15 * S))).toEqual({ exit_after_stall: 0, exit_percent: 10, counted_view: 1 });
+  });
+
+  it('a view that completed right after a stall did not leave', () => {
+    expect(
+      exitOf(
+        'E',
+        ev('E', 'u1', 'rebuffer_start', 45 * S, 5 * S),
+        ev('E', 'u1', 'rebuffer_end', 47 * S, 0, { position_ms: 45 * S, rebuffer_ms: 2 * S }),
+        ev('E', 'u1', 'complete', 50 * S, 3 * S, { position_ms: 600_000 }),
+      ),
+    ).toEqual({ exit_after_stall: 0, exit_percent: 100, counted_view: 1 });
+  });
+
+  it('a view without a stall did not leave after one; its exit point is still known', () => {
+    expect(exitOf('F', ev('F', 'u1', 'play_end', 50 * S, 10 * S, { position_ms: 123_000 }))).toEqual({
+      exit_after_stall: 0,
+      exit_percent: 20, // floor(100 * 123 000 / 600 000)
+      counted_view: 1,
+    });
+  });
+
+  it('a stall resumed and then a new stall the viewer left in counts; an unknown duration gives exit_percent -1', () => {
+    expect(
+      exitOf(
+        'G',
+        ev('G', 'u1', 'rebuffer_start', 45 * S, 5 * S),
+        ev('G', 'u1', 'rebuffer_end', 47 * S, 0, { position_ms: 45 * S, rebuffer_ms: 2 * S }),
+        ev('G', 'u1', 'heartbeat', 70 * S, 20 * S, { position_ms: 65 * S }),
+        ev('G', 'u1', 'rebuffer_start', 80 * S, 10 * S, { position_ms: 75 * S }),
+        ev('G', 'u1', 'heartbeat', 85 * S, 0, { position_ms: 75 * S }),
+      ),
+    ).toEqual({ exit_after_stall: 1, exit_percent: 12, counted_view: 1 });
+    const h = new Harness(oneVideo);
+    h.feed(
+      ev('H', 'u1', 'play_start', 0, 0, { video_id: 'v2' }),
+      ev('H', 'u1', 'rebuffer_start', 5 * S, 5 * S, { video_id: 'v2' }),
+    );
+    h.flush();
+    expect(h.session('H')).toMatchObject({ exit_after_stall: 1, exit_percent: -1 });
   });
 });
 
