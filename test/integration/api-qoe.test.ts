@@ -10,7 +10,7 @@ import { parseCsv } from '../../api/csv.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { TABLES } from '../../schemas/tables.js';
-import { A, EVENTS, FULL, get, ODD, ok, p, q, tokens, useApiFixture, videosOf } from './api-fixture.js';
+import { A, catalog, EVENTS, FULL, get, ODD, ok, p, q, tokens, useApiFixture, videosOf } from './api-fixture.js';
 
 interface RawEvent {
   session_id: string;
@@ -158,6 +158,60 @@ function compare(label: string, got: Figures, plays: readonly RefPlay[]): void {
   agreement.push(line.join('; '));
 }
 
+/**
+ * Per exit percent, the counted views of `video` in [from, to) that left right after a stall,
+ * from play_events FINAL by docs/semantics.md ("Views", "Left after a stall"), written here.
+ */
+async function referenceStallExits(
+  video: string,
+  from: number,
+  to: number,
+): Promise<{ percent: number; views: number }[]> {
+  const events = await queryRows<RawEvent & { viewer_id: string; position_ms: string | number }>(
+    p.clickhouse,
+    sql`SELECT session_id, viewer_id, video_id, toString(event_type) AS event_type, event_time_ms AS t, event_id,
+               watched_ms, position_ms, startup_ms, rebuffer_ms
+        FROM ${v.table(p.database, TABLES.playEvents)} FINAL
+        WHERE video_id = ${v.string(video)}`,
+  );
+  const duration = catalog.byId.get(video)?.video.duration_ms ?? 0;
+  const threshold = duration > 0 ? Math.min(30_000, duration) : 30_000;
+  const bySession = new Map<string, typeof events>();
+  for (const e of events) bySession.set(e.session_id, [...(bySession.get(e.session_id) ?? []), e]);
+  const candidates: { id: string; viewer: string; t: number; exit: number | null }[] = [];
+  for (const [id, list] of bySession) {
+    list.sort((a, b) => Number(a.t) - Number(b.t) || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+    let sum = 0;
+    let qualified: number | null = null;
+    for (let i = 0; i < list.length && qualified === null; i++) {
+      if (i > 0) sum += Math.max(0, Math.min(Number(list[i]!.watched_ms), Number(list[i]!.t) - Number(list[i - 1]!.t)));
+      if (sum >= threshold || list[i]!.event_type === 'complete') qualified = Number(list[i]!.t);
+    }
+    if (qualified === null) continue;
+    const last = list.at(-1)!;
+    const lastStart = list.findLastIndex((e) => e.event_type === 'rebuffer_start');
+    const lastEnd = list.findLastIndex((e) => e.event_type === 'rebuffer_end');
+    const left =
+      last.event_type !== 'complete' &&
+      ((lastStart >= 0 && lastEnd < lastStart) ||
+        (lastEnd >= 0 && Number(last.t) - Number(list[lastEnd]!.t) <= 10_000));
+    const exit =
+      duration > 0 ? Math.max(0, Math.min(100, Math.floor((100 * Number(last.position_ms)) / duration))) : null;
+    candidates.push({ id, viewer: list[0]!.viewer_id, t: qualified, exit: left ? exit : null });
+  }
+  // the repeat cap: per viewer, by candidate time (ties by session id), 30 min after the last counted
+  candidates.sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : 1));
+  const lastCounted = new Map<string, number>();
+  const out = new Map<number, number>();
+  for (const c of candidates) {
+    const prev = lastCounted.get(c.viewer);
+    if (prev !== undefined && c.t - prev < 1_800_000) continue;
+    lastCounted.set(c.viewer, c.t);
+    if (c.exit !== null && c.t >= from && c.t < to) out.set(c.exit, (out.get(c.exit) ?? 0) + 1);
+  }
+  return [...out].sort((a, b) => a[0] - b[0]).map(([percent, views]) => ({ percent, views }));
+}
+
 describe(`QoE routes on the real pipeline against play_events (${EVENTS} generated records)`, () => {
   useApiFixture();
 
@@ -188,6 +242,35 @@ describe(`QoE routes on the real pipeline against play_events (${EVENTS} generat
         ]);
       }
     }
+  });
+
+  it('retention stall_exits of the busiest videos equal the rule applied to play_events, exactly', async () => {
+    const ref = await referencePlays(videosOf(A));
+    const counts = new Map<string, number>();
+    for (const x of ref) counts.set(x.video_id, (counts.get(x.video_id) ?? 0) + 1);
+    const busiest = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5);
+    let exits = 0;
+    for (const [video] of busiest) {
+      for (const [name, r] of [
+        ['FULL', FULL],
+        ['ODD', ODD],
+      ] as const) {
+        const body = await ok<{
+          views: number;
+          stall_exits: { percent: number; views: number }[];
+          stall_exit_marker_min: number;
+        }>(`/v1/videos/${video}/retention?${q(r)}`);
+        const want = await referenceStallExits(video, r.from, r.to);
+        expect(body.stall_exits, `${video} ${name}`).toEqual(want);
+        expect(body.stall_exit_marker_min).toBe(Math.max(2, Math.ceil(body.views * 0.02)));
+        const n = want.reduce((s, x) => s + x.views, 0);
+        if (name === 'FULL') exits += n;
+        agreement.push(
+          `stall exits ${video} ${name}: ${n} views at ${want.length} points, ${body.stall_exits.filter((x) => x.views >= body.stall_exit_marker_min).length} marked (exact)`,
+        );
+      }
+    }
+    expect(exits).toBeGreaterThan(0);
   });
 
   it('video totals for each of the busiest videos; CSV carries the series', async () => {
