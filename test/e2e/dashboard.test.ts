@@ -78,6 +78,8 @@ interface Retention {
   views: number;
   points: { percent: number; retention: number }[];
   comparison: { views: number };
+  stall_exits: { percent: number; views: number }[];
+  stall_exit_marker_min: number;
 }
 interface Breakdown {
   total_views: number;
@@ -425,6 +427,15 @@ describe('dashboard in Chromium', () => {
     const curves = retention.body.comparison.views > 0 ? 2 : 1;
     expect(Number(await page.locator('#chart-retention').getAttribute('data-series'))).toBe(curves);
     expect(Number(await page.locator('#chart-retention').getAttribute('data-points'))).toBeGreaterThan(0);
+    // the dots: the percents where at least stall_exit_marker_min views left right after a stall
+    const marked = retention.body.stall_exits
+      .filter((x) => x.views >= Math.max(2, retention.body.stall_exit_marker_min))
+      .map((x) => x.percent);
+    const dots = (await page.locator('#chart-retention').getAttribute('data-markers')) ?? '';
+    console.log(
+      `[e2e] retention of ${top.video_id}: stall exits ${JSON.stringify(retention.body.stall_exits)}, marked ${dots || 'none'}`,
+    );
+    expect(dots ? dots.split(',').map(Number) : []).toEqual(marked);
 
     const breakdown = await answer<Breakdown>(`/v1/videos/${top.video_id}/breakdown`);
     const bRows = page.locator('#breakdown tbody tr');
