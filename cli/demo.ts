@@ -183,6 +183,12 @@ export function registerDemo(program: Command): void {
         const processors = await runProcessors(parseOnly(undefined), {
           config,
           metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
+          // a processor that gave up ends the demo with exit code 1 (its log file says why)
+          onFailed: (name, err) => {
+            console.error(`\nviewpulse demo: ${name} failed: ${err.message}`);
+            process.exitCode = 1;
+            abort.abort();
+          },
         });
         stops.push(() => processors.stop());
         const collector = await runCollector(config);

@@ -21,17 +21,26 @@ export function registerRun(program: Command): void {
     .description('the collector, every processor and the insights API in one process')
     .action(async () => {
       const config = loadConfig();
+      let stopAll = async (): Promise<void> => undefined;
       const processors = await runProcessors(parseOnly(undefined), {
         config,
         metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
+        // as `run processors`: a processor that gave up ends the process with exit code 1
+        onFailed: (name, err) => {
+          console.error(`viewpulse run all: ${name} failed: ${err.message}`);
+          void stopAll().finally(() => process.exit(1));
+        },
       });
       const collector = await runCollector(config);
       const api = await runApi(config);
+      stopAll = async () => {
+        await Promise.all([api.close(), collector.close(), processors.stop()]);
+      };
       console.error(
         `collector on ${collector.url}; API and dashboard on ${api.url}; processors: ${processors.runners.map((r) => r.name).join(', ')}`,
       );
       const shutdown = (): void => {
-        void Promise.all([api.close(), collector.close(), processors.stop()]).then(() => process.exit(0));
+        void stopAll().then(() => process.exit(0));
       };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
