@@ -136,13 +136,16 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'run the whole pipeline here: services, collector, processors, insights API and dashboard, generated traffic, live numbers',
+      'run the whole pipeline here: services, collector, processors, insights API and dashboard, generated traffic compared with its ground truth, then live traffic stamped now until Ctrl-C; logs go to .viewpulse/logs/demo/',
     )
     .option('-n, --events <count>', 'generated records to send', '20000')
     .option('-r, --rate <perSecond>', 'records per second through the collector', '500')
     .option('-s, --seed <n>', 'generator seed (default: a new one each run, so runs add up)')
     .option('--smoke', 'only push records through registry, Kafka and ClickHouse once, and exit')
-    .option('--exit', 'stop after the comparison with the ground truth (default: keep the dashboard running)')
+    .option(
+      '--exit',
+      'stop after the comparison with the ground truth (default: keep the dashboard running, fed by live traffic)',
+    )
     .action(async (opts: DemoOptions) => {
       const events = Number(opts.events);
       const rate = Number(opts.rate);
