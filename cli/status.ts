@@ -3,27 +3,15 @@ import type { Command } from 'commander';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig } from '../lib/config.js';
 import { humanDuration } from '../lib/durations.js';
+import { textTable } from '../lib/text-table.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { processorStatus, type ProcessorPosition } from '../runtime/status.js';
 
 const iso = (t: number | null): string => (t === null ? '–' : new Date(t).toISOString().replace('.000Z', 'Z'));
 
-/** An aligned plain-text table. */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 export function formatStatus(list: readonly ProcessorPosition[], partitions: boolean): string {
   if (!partitions) {
-    return table(
+    return textTable(
       ['PROCESSOR', 'STATE', 'PARTITIONS', 'LAG', 'WATERMARK', 'FRESHNESS'],
       list.map((p) => [
         p.processor,
@@ -35,7 +23,7 @@ export function formatStatus(list: readonly ProcessorPosition[], partitions: boo
       ]),
     );
   }
-  return table(
+  return textTable(
     ['PROCESSOR', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'WATERMARK'],
     list.flatMap((p) =>
       p.partitions.map((x) => [

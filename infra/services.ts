@@ -1,5 +1,5 @@
 // The native services in start order, and the up/down/status operations over all of them.
-import { maxOf } from '../lib/arrays.js';
+import { textTable } from '../lib/text-table.js';
 import { clickhouse } from './clickhouse.js';
 import { kafka } from './kafka.js';
 import { postgres } from './postgres.js';
@@ -51,15 +51,8 @@ export const servicesStatus = (names?: readonly string[]): Promise<ServiceStatus
 
 /** A plain aligned table, for terminals and CI logs alike. */
 export function formatTable(rows: readonly ServiceStatus[]): string {
-  const header = ['SERVICE', 'ADDRESS', 'VERSION', 'STATE'];
-  const cells = rows.map((r) => [r.name, r.address, r.version, r.state]);
-  const widths = header.map((h, i) => Math.max(h.length, maxOf(cells.map((c) => c[i]!.length))));
-  return [header, ...cells]
-    .map((row) =>
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return textTable(
+    ['SERVICE', 'ADDRESS', 'VERSION', 'STATE'],
+    rows.map((r) => [r.name, r.address, r.version, r.state]),
+  );
 }

@@ -34,7 +34,7 @@ import { VIDEO_SORTS } from '../api/queries/creators.js';
 import { INTERVALS } from '../api/queries/range.js';
 import { SERIES_METRICS } from '../api/routes/timeseries.js';
 import { generateTraffic } from '../generator/index.js';
-import { maxOf } from '../lib/arrays.js';
+import { textTable } from '../lib/text-table.js';
 import { createClickHouse, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { loadMigrations } from '../lib/clickhouse/migrations.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -420,10 +420,7 @@ export function formatReport(r: CompatReport): string {
     g.equal === null ? '-' : String(g.equal),
     g.equal === null ? '-' : String(g.known),
   ]);
-  const width = head.map((h, i) => Math.max(h.length, maxOf(rows.map((x) => x[i]!.length))));
-  const line = (cells: string[]): string =>
-    cells.map((x, i) => (i ? x.padStart(width[i]!) : x.padEnd(width[i]!))).join('  ');
-  const out = [line(head), width.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const out = [textTable(head, rows, { right: (i) => i > 0, rule: true })];
   for (const k of r.known) out.push('', `known difference [${k.group}] ${k.statement}\n    ${k.error}`);
   out.push('', `${r.failures.length} failure(s) in ${r.seconds.toFixed(1)} s`);
   for (const f of r.failures) out.push(`- [${f.group}] ${f.statement}\n    ${f.error}`);
