@@ -47,7 +47,7 @@ import { sql, v } from '../lib/clickhouse/sql.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
-import { PROCESSORS } from '../runtime/registry.js';
+import { groupIdOf, PROCESSORS } from '../runtime/registry.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import { waitForCommitted } from '../lib/kafka/topics-admin.js';
@@ -212,7 +212,7 @@ async function servePump(): Promise<void> {
 
 async function waitForProcessors(kafka: Kafka, timeoutMs: number): Promise<void> {
   for (const name of PLAY_EVENT_PROCESSORS)
-    await waitForCommitted(kafka, `${PREFIX}viewpulse-${name}`, topics(PREFIX).playEvents, timeoutMs);
+    await waitForCommitted(kafka, groupIdOf(PREFIX, name), topics(PREFIX).playEvents, timeoutMs);
 }
 
 async function dropEverything(kafka: Kafka, ch: ClickHouseClient): Promise<void> {

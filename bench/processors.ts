@@ -22,6 +22,7 @@ import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../harness/dataset.js';
 import { pipeline, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
+import { groupIdOf } from '../runtime/registry.js';
 import { percentile, writeResults } from './results-file.js';
 import { spawnProcessors, stopChild, timed } from './children.js';
 
@@ -37,8 +38,7 @@ const log = (line: string): void => console.error(`[bench:processors] ${line}`);
 /** Runs processors in a child process until their groups committed the whole topic. */
 function timedRun(p: Pipeline, only: readonly string[]): Promise<{ seconds: number; peakRssMb: number }> {
   return timed(spawnProcessors(only, p), async () => {
-    for (const name of only)
-      await waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, 900_000);
+    for (const name of only) await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 900_000);
   });
 }
 
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       // would need a fresh topic; instead, reset the group by deleting it)
       const admin = p.kafka.admin();
       await admin.connect();
-      await admin.deleteGroups([`${p.prefix}viewpulse-${name}`]).catch(() => undefined);
+      await admin.deleteGroups([groupIdOf(p.prefix, name)]).catch(() => undefined);
       await admin.disconnect();
       const r = await timedRun(p, [name]);
       alone[name] = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
 
     const admin = p.kafka.admin();
     await admin.connect();
-    await admin.deleteGroups(PROCESSORS.map((n) => `${p.prefix}viewpulse-${n}`)).catch(() => undefined);
+    await admin.deleteGroups(PROCESSORS.map((n) => groupIdOf(p.prefix, n))).catch(() => undefined);
     await admin.disconnect();
     const together = await timedRun(p, PROCESSORS);
     log(

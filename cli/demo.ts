@@ -136,7 +136,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'run the whole pipeline here: services, collector, processors, insights API and dashboard, generated traffic compared with its ground truth, then live traffic stamped now until Ctrl-C; logs go to .viewpulse/logs/demo/',
+      'run the whole pipeline here: services, collector, processors, insights API and dashboard, generated traffic compared with its ground truth, then live traffic stamped now (about 20 records/s for 6 hours) until Ctrl-C; logs go to .viewpulse/logs/demo/',
     )
     .option('-n, --events <count>', 'generated records to send', '20000')
     .option('-r, --rate <perSecond>', 'records per second through the collector', '500')

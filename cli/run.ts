@@ -31,6 +31,7 @@ export function registerRun(program: Command): void {
           void stopAll().finally(() => process.exit(1));
         },
       });
+      stopAll = () => processors.stop();
       const collector = await runCollector(config);
       const api = await runApi(config);
       stopAll = async () => {

@@ -9,6 +9,7 @@ import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { waitForCommitted } from '../lib/kafka/topics-admin.js';
+import { groupIdOf } from '../runtime/registry.js';
 import { topics } from '../schemas/topics.js';
 
 const PLAY_EVENT_PROCESSORS = ['view-counts', 'engagement', 'raw-events'] as const;
@@ -35,7 +36,7 @@ export function registerVerify(program: Command): void {
           const topic = topics(config.kafka.topicPrefix).playEvents;
           for (const name of PLAY_EVENT_PROCESSORS) {
             process.stderr.write(`waiting for ${name} to consume ${topic} …\n`);
-            await waitForCommitted(kafka, `${config.kafka.topicPrefix}viewpulse-${name}`, topic, seconds * 1000);
+            await waitForCommitted(kafka, groupIdOf(config.kafka.topicPrefix, name), topic, seconds * 1000);
           }
         }
         const truth = unionTruth(await Promise.all(opts.truth.map((f) => readTruthFile(f))));

@@ -9,7 +9,7 @@ import type { Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { runProcessors, type RunningProcessors } from '../runtime/start.js';
-import type { ProcessorName } from '../runtime/registry.js';
+import { groupIdOf, type ProcessorName } from '../runtime/registry.js';
 import { publishSchemas } from '../lib/kafka/publish-schemas.js';
 import { ensureTopics, waitForCommitted } from '../lib/kafka/topics-admin.js';
 import { projectRoot } from '../infra/paths.js';
@@ -102,8 +102,7 @@ export async function waitForPipeline(
   timeoutMs = 300_000,
   names: readonly ProcessorName[] = PIPELINE,
 ): Promise<void> {
-  for (const name of names)
-    await waitForCommitted(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, timeoutMs);
+  for (const name of names) await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, timeoutMs);
 }
 
 /** Starts the named processors, waits until they consumed the whole topic, stops them. */

@@ -1,9 +1,6 @@
 // Durations as people read them: "850 ms", "12 s", "28 min", "3 h 5 min", "2 d 4 h" — rounded
 // to the last unit shown, so a freshness of 1,668 s reads "28 min", never "1,668 s".
-const S = 1_000;
-const MIN = 60 * S;
-const H = 60 * MIN;
-const D = 24 * H;
+import { DAY as D, HOUR as H, MINUTE as MIN, SECOND as S } from './time.js';
 
 /** `big` and `small` units of `ms`, rounded to whole `small`s (carrying into `big`). */
 function two(ms: number, big: number, bigName: string, small: number, smallName: string): string {

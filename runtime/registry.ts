@@ -78,3 +78,6 @@ export function parseOnly(only: string | undefined): ProcessorName[] {
   if (unknown.length) throw new Error(`unknown processor(s): ${unknown.join(', ')} (known: ${all.join(', ')})`);
   return picked as ProcessorName[];
 }
+
+/** The consumer group of a processor: each processor is its own group (prefixable, as topics are). */
+export const groupIdOf = (prefix: string, processor: string): string => `${prefix}viewpulse-${processor}`;

@@ -9,6 +9,7 @@
 // instant replays from the last snapshot and rewrites the same rows: effectively once.
 // Partition state is created on first use (from its snapshot) and dropped on revoke. When
 // ClickHouse is down the loop pauses consumption, retries with backoff and resumes.
+import { groupIdOf } from './registry.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   Partitioners,
@@ -196,7 +197,7 @@ export class ProcessorRunner<V> {
 
   private createConsumer(): Consumer {
     return this.deps.kafka.consumer({
-      groupId: this.opts.groupId ?? `viewpulse-${this.name}`,
+      groupId: this.opts.groupId ?? groupIdOf('', this.name),
       sessionTimeout: this.opts.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 10)),
       maxBytesPerPartition: this.opts.maxBytesPerPartition,

@@ -1,7 +1,7 @@
 // Starting stream processors against the real Kafka, registry and ClickHouse, with Prometheus
 // metrics and a health endpoint (`viewpulse run processors`, tools, tests).
 import { createServer, type Server } from 'node:http';
-import { PROCESSORS, type ProcessorName } from './registry.js';
+import { groupIdOf, PROCESSORS, type ProcessorName } from './registry.js';
 import { CatalogCache } from './catalog-cache.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -57,7 +57,7 @@ export async function runProcessors(
       metrics,
       onFailed: (err) => options.onFailed?.(name, err),
       options: {
-        groupId: `${config.kafka.topicPrefix}viewpulse-${name}`,
+        groupId: groupIdOf(config.kafka.topicPrefix, name),
         sessionTimeoutMs: config.processors.sessionTimeoutMs,
         flushIntervalMs: config.processors.flushIntervalMs,
         checkpointIntervalMs: config.processors.checkpointIntervalMs,

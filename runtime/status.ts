@@ -9,7 +9,7 @@ import { sql, v } from '../lib/clickhouse/sql.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import type { HealthReport } from './processor-health.js';
-import { PROCESSORS, type ProcessorName } from './registry.js';
+import { groupIdOf, PROCESSORS, type ProcessorName } from './registry.js';
 
 export interface PartitionPosition {
   partition: number;
@@ -78,7 +78,7 @@ export async function processorStatus(deps: StatusDeps): Promise<ProcessorPositi
         const offsets = await admin.fetchTopicOffsets(topic);
         ends.set(topic, new Map(offsets.map((o) => [o.partition, Number(o.high)])));
       }
-      const group = `${deps.topicPrefix}viewpulse-${processor}`;
+      const group = groupIdOf(deps.topicPrefix, processor);
       const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
       const partitions = [...ends.get(topic)!]
         .sort((a, b) => a[0] - b[0])

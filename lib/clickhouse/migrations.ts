@@ -2,10 +2,10 @@
 // recorded in the `schema_migrations` table. Every statement is written to be safe to run
 // again (IF NOT EXISTS), so a crash halfway through a file is repaired by the next run.
 // `{{db}}` in a file is the configured database (a validated identifier).
-// `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS c ...` (one column per statement) is run as
-// written on servers that know the clause, but ClickHouse 18.16 does not: the runner looks the
-// column up in system.columns itself, skips the statement when it exists and otherwise runs it
-// without the clause, which is the same on every server.
+// `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS c ...` (one column per statement): ClickHouse
+// 18.16 does not know the clause, so on every server the runner looks the column up in
+// system.columns itself, skips the statement when it exists and otherwise runs it without
+// the clause.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ const ADD_COLUMN =
  * The statement to run for `statement`, or null to skip it: an `ADD COLUMN IF NOT EXISTS`
  * becomes a plain ADD COLUMN when the column is missing and nothing when it exists.
  */
-export async function portableStatement(ch: ClickHouseClient, statement: string): Promise<string | null> {
+async function portableStatement(ch: ClickHouseClient, statement: string): Promise<string | null> {
   const m = ADD_COLUMN.exec(statement);
   if (!m) return statement;
   const [, head, database, table, column] = m;
