@@ -28,9 +28,10 @@ import {
   type PlaybackOptions,
   type PlaybackSnapshot,
   type SessionEntry,
+  type VideoInfo,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
   type VideoLookup,
@@ -124,7 +125,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const s of this.playback.sessions.values()) {
       if (!this.meta.has(s.sessionId)) {
         this.meta.set(s.sessionId, {
-          firstSeenAt: s.events[0]!.t,
+          firstSeenAt: s.agg.first!.t,
           counted: this.playback.isCounted(s.viewerId, s.videoId, s.sessionId),
         });
       }
@@ -141,32 +142,46 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     if (invalid) return invalid;
     const e = record.value;
     const video = this.catalog.get(e.video_id);
-    const result = this.playback.apply(e, video);
-    const wm = this.watermark;
-    let outcome: Outcome = ok;
-    if (result.kind === 'duplicate') {
-      outcome = drop('duplicate');
-    } else {
-      // Every accepted event is an observation of its viewer, even one set aside below.
-      this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
-      if (result.kind === 'session_too_long') {
-        outcome = drop('session_too_long');
-      } else if (result.kind === 'session_closed') {
-        pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, false, 'session_closed')]);
-        outcome = drop('session_closed');
-      } else {
-        this.applied(result, e, record.offset);
-        if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), wm))
-          pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, true, 'window_closed')]);
-      }
-    }
+    const result = this.playback.apply(e, video, record.offset);
+    // Held events of its video were applied before it: their effects first.
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, record.offset);
+    const outcome = this.handle(e, record.offset, video, result, record.offset);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
-    const minute = Math.floor(wm / MINUTE);
+    const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
       this.lastCloseMinute = minute;
       this.closeIdle(record.offset);
     }
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, record.offset);
     return outcome;
+  }
+
+  /** One event's effect; `offset` is the record that carried it, `at` the one processed now (the version). */
+  private handle(e: PlayEvent, offset: number, video: VideoInfo | undefined, result: ApplyResult, at: number): Outcome {
+    const wm = this.watermark;
+    const late = (applied: boolean, reason: string): void =>
+      pushRows(this.out, TABLES.lateEvents, [
+        lateRow(
+          NAME,
+          { partition: this.partition, offset, event_id: e.event_id, video_id: e.video_id, event_time: e.event_time },
+          wm,
+          applied,
+          reason,
+        ),
+      ]);
+    if (result.kind === 'held') return drop('held_for_catalog');
+    if (result.kind === 'duplicate') return drop('duplicate');
+    // Every accepted event is an observation of its viewer, even one set aside below.
+    this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
+    if (result.kind === 'session_too_long') return drop('session_too_long');
+    if (result.kind === 'session_closed' || result.kind === 'session_folded') {
+      late(false, result.kind);
+      return drop(result.kind);
+    }
+    this.applied(result, e, at);
+    if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), wm)) late(true, 'window_closed');
+    return ok;
   }
 
   private applied(result: Extract<ApplyResult, { kind: 'applied' }>, e: PlayEvent, offset: number): void {
@@ -212,6 +227,15 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const [id, row] of this.retained) {
       if (!this.playback.isCandidate(row.viewer_id, row.video_id, id)) this.retained.delete(id);
     }
+  }
+
+  waitingFor(): string[] {
+    return this.playback.heldVideos();
+  }
+
+  poll(): void {
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, this.lastOffset);
   }
 
   drain(): OutputRows {

@@ -1,6 +1,5 @@
 // The rows the engagement processor writes: one full-value `sessions` row per playback
 // session, and (video, creator, viewer, time) viewer observations.
-import { contributions, coveredBuckets, exitPercent, leftAfterStall } from '../playback/session.js';
 import type { SessionEntry } from '../playback/state.js';
 import { HOUR } from '../../lib/time.js';
 
@@ -65,36 +64,26 @@ export function sessionRow(
   closed: boolean,
   version: number,
 ): SessionRow {
-  const events = s.events;
-  let maxPosition = 0;
-  let completed = 0;
-  for (const e of events) {
-    maxPosition = Math.max(maxPosition, e.pos, e.seekFrom ?? 0);
-    if (e.type === 'complete') completed = 1;
-  }
-  const covered: number[] = [];
-  coveredBuckets(events, contributions(events), s.durationMs).forEach((c, b) => {
-    if (c) covered.push(b);
-  });
-  const candidate = s.totals.candidate;
+  const a = s.agg;
+  const candidate = a.candidate;
   return {
     session_id: s.sessionId,
     viewer_id: s.viewerId,
     video_id: s.videoId,
     creator_id: s.creatorId,
     first_seen_at: meta.firstSeenAt,
-    started_at: events[0]!.t,
-    ended_at: events[events.length - 1]!.t,
-    events: events.length,
-    plays: s.totals.plays.size > 0 ? 1 : 0,
-    watch_ms: s.totals.watchMs,
+    started_at: a.first!.t,
+    ended_at: a.last!.t,
+    events: a.events,
+    plays: a.plays > 0 ? 1 : 0,
+    watch_ms: a.watchMs,
     duration_ms: s.durationMs,
-    max_position_ms: maxPosition,
-    completed,
+    max_position_ms: a.maxPositionMs,
+    completed: a.completed ? 1 : 0,
     qualified: candidate !== null ? 1 : 0,
     view_time: candidate ?? 0,
     counted_view: meta.counted ? 1 : 0,
-    covered,
+    covered: a.covered(),
     device: s.dims.device,
     os: s.dims.os,
     country: s.dims.country,
@@ -104,8 +93,8 @@ export function sessionRow(
     rebuffer_ms: s.rebufferMs,
     rebuffers: s.rebuffers,
     errors: s.errors,
-    exit_after_stall: leftAfterStall(events) ? 1 : 0,
-    exit_percent: exitPercent(events, s.durationMs),
+    exit_after_stall: a.leftAfterStall() ? 1 : 0,
+    exit_percent: a.exitPercent(),
     closed: closed ? 1 : 0,
     kafka_partition: partition,
     version,

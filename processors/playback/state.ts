@@ -1,19 +1,29 @@
-// Per-partition playback state shared by the view-counts and engagement processors: open
-// sessions (each with its events in session order), the qualifying sessions of each
-// (viewer, video) for the repeat cap, and the partition's watermark. Applying an event
-// returns what changed, so a processor can turn the difference into output rows.
+// Per-partition playback state shared by the view-counts, engagement and recommendations
+// processors: open sessions (each as running aggregates, aggregate.ts), the qualifying
+// sessions of each (viewer, video) for the repeat cap, events held for the catalog, and the
+// partition's watermark. Applying an event returns what changed, so a processor can turn the
+// difference into output rows.
 //
-// Deterministic: the result depends only on the snapshot and the events applied, in
-// order — never on wall-clock time — so replaying from a checkpoint reproduces it.
+// Deterministic: the result depends only on the snapshot, the events applied, in order, and
+// what the catalog knows — never on wall-clock time. The catalog is a side input whose timing
+// may differ on a replay, so no number is ever computed from "unknown": an event of a video
+// the catalog does not know yet is held, and applied once the video is known
+// (docs/semantics.md, "The catalog").
 import type { PlayEvent } from '../../schemas/types.js';
 import { SessionWindows } from '../windows.js';
 import { Watermark } from '../watermark.js';
-import { insertSorted, totals, type CompactEvent, type SessionTotals } from './session.js';
+import type { CompactEvent } from './session.js';
+import { SessionAggregate, type AggregateJSON, type MinuteDelta } from './aggregate.js';
 import { countedViews, REPEAT_CAP_MS, type Candidate } from './views.js';
 
 export interface VideoInfo {
   creatorId: string;
   durationMs: number;
+}
+
+/** The catalog as the playback state sees it. */
+export interface VideoSource {
+  get(videoId: string): VideoInfo | undefined;
 }
 
 /** Attributes a session takes from its first event (what the player reported at start). */
@@ -32,12 +42,11 @@ export interface SessionEntry {
   creatorId: string;
   durationMs: number;
   dims: SessionDims;
-  events: CompactEvent[];
   startupMs: number | null;
   rebufferMs: number;
   rebuffers: number;
   errors: number;
-  totals: SessionTotals;
+  agg: SessionAggregate;
 }
 
 interface Group {
@@ -55,8 +64,17 @@ export interface PlaybackOptions {
   sessionGraceMs: number;
   /** Allowed out-of-orderness of the watermark. */
   outOfOrdernessMs: number;
-  /** Longest session kept, in events; longer ones are refused (bounded memory). */
+  /** Longest session kept, in events; longer ones are refused (a runaway client). */
   maxEventsPerSession: number;
+  /**
+   * Allowed lateness within a session: events this far behind the watermark are folded into
+   * the session's sums; a later event that would sort before them is set aside.
+   */
+  latenessMs: number;
+  /** An event of a video the catalog does not know is held at most this far behind the watermark… */
+  catalogHoldMs: number;
+  /** …and at most this many events per partition; beyond either it is applied as "not in the catalog". */
+  maxHeldEvents: number;
 }
 
 /** How long closed sessions are remembered, in event time. */
@@ -67,19 +85,36 @@ export const DEFAULT_PLAYBACK: PlaybackOptions = {
   sessionGraceMs: 5 * 60_000,
   outOfOrdernessMs: 10_000,
   maxEventsPerSession: 5_000,
+  latenessMs: 20 * 60_000,
+  catalogHoldMs: 6 * 3_600_000,
+  maxHeldEvents: 200_000,
 };
 
 export type ApplyResult =
   | { kind: 'duplicate' }
   | { kind: 'session_closed' }
   | { kind: 'session_too_long' }
+  /** Sorts before events already folded (more than the allowed lateness behind). */
+  | { kind: 'session_folded' }
+  /** The video is not in the catalog yet: held, applied later (see takeReleased). */
+  | { kind: 'held' }
   | {
       kind: 'applied';
       session: SessionEntry;
-      before: SessionTotals | null;
+      /** Plays and watch time the event added or moved, per minute (at most two entries). */
+      deltas: MinuteDelta[];
       viewsBefore: Candidate[];
       viewsAfter: Candidate[];
     };
+
+/** A held event applied now that its video is known (or its hold ran out). */
+export interface Released {
+  event: PlayEvent;
+  /** Offset of the record that carried it. */
+  offset: number;
+  video: VideoInfo | undefined;
+  result: ApplyResult;
+}
 
 const groupKey = (viewerId: string, videoId: string): string => `${viewerId}\u0000${videoId}`;
 
@@ -92,12 +127,26 @@ export const toCompact = (e: PlayEvent): CompactEvent => ({
   seekFrom: e.seek_from_ms,
 });
 
+const dimsOf = (e: PlayEvent): SessionDims => ({
+  device: e.device,
+  os: e.os,
+  country: e.country,
+  trafficSource: e.traffic_source,
+  referrerVideoId: e.referrer_video_id,
+});
+
 export class PlaybackState {
   readonly watermark: Watermark;
   readonly sessions = new Map<string, SessionEntry>();
   private readonly groups = new Map<string, Group>();
   /** Closed session ids → their close time, so a straggler is recognised as too late. */
   private readonly closed = new Map<string, number>();
+  /** video → events waiting for the catalog, in arrival order */
+  private readonly held = new Map<string, { event: PlayEvent; offset: number }[]>();
+  private heldCount = 0;
+  private released: Released[] = [];
+  /** Held events applied without a catalog entry (hold ran out), since the start. */
+  releasedUnknown = 0;
   private readonly windows: SessionWindows;
 
   constructor(readonly options: PlaybackOptions = DEFAULT_PLAYBACK) {
@@ -105,14 +154,92 @@ export class PlaybackState {
     this.windows = SessionWindows.withInactivityGap(options.sessionGapMs).grace(options.sessionGraceMs);
   }
 
-  apply(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
+  /** Events held for the catalog now. */
+  get heldEvents(): number {
+    return this.heldCount;
+  }
+
+  /**
+   * Applies one event of the record at `offset`. An event of a video that has no open session
+   * and that `video` (the catalog) does not know is held; held events of a video are applied
+   * first once it is known. Held events applied during this call are in takeReleased().
+   */
+  apply(e: PlayEvent, video: VideoInfo | undefined, offset: number): ApplyResult {
     this.watermark.observe(e.event_time);
+    if (!this.sessions.has(e.session_id)) {
+      if (video) {
+        // Held events of this video go first: they may open this very session.
+        if (this.held.has(e.video_id)) this.releaseVideo(e.video_id, video);
+      } else if (!this.closed.has(e.session_id) && e.event_time >= this.watermark.current - CLOSED_MEMORY_MS) {
+        this.hold(e, offset);
+        return { kind: 'held' };
+      }
+    }
+    return this.applyNow(e, video);
+  }
+
+  private hold(e: PlayEvent, offset: number): void {
+    const list = this.held.get(e.video_id);
+    if (list) list.push({ event: e, offset });
+    else this.held.set(e.video_id, [{ event: e, offset }]);
+    this.heldCount += 1;
+  }
+
+  private releaseVideo(videoId: string, video: VideoInfo | undefined): void {
+    const list = this.held.get(videoId);
+    if (!list) return;
+    this.held.delete(videoId);
+    this.heldCount -= list.length;
+    if (!video) this.releasedUnknown += list.length;
+    for (const { event, offset } of list)
+      this.released.push({ event, offset, video, result: this.applyNow(event, video) });
+  }
+
+  /**
+   * Applies held events whose video `catalog` knows now, and those held too long (beyond
+   * catalogHoldMs behind the watermark, or beyond maxHeldEvents) as "not in the catalog".
+   */
+  releaseHeld(catalog: VideoSource): void {
+    if (this.heldCount === 0) return;
+    const tooOld = this.watermark.current - this.options.catalogHoldMs;
+    for (const [videoId, list] of [...this.held]) {
+      const video = catalog.get(videoId);
+      if (video) this.releaseVideo(videoId, video);
+      else if (list[0]!.event.event_time < tooOld) this.releaseVideo(videoId, undefined);
+    }
+    // Over the bound: the videos held longest go first.
+    for (const videoId of this.held.keys()) {
+      if (this.heldCount <= this.options.maxHeldEvents) break;
+      this.releaseVideo(videoId, undefined);
+    }
+  }
+
+  /** Videos with held events. */
+  heldVideos(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Calls `fn` with every event held for the catalog. */
+  forEachHeld(fn: (e: PlayEvent) => void): void {
+    if (this.heldCount === 0) return;
+    for (const list of this.held.values()) for (const h of list) fn(h.event);
+  }
+
+  /** Held events applied since the last call, with their results, in the order applied. */
+  takeReleased(): Released[] {
+    if (this.released.length === 0) return this.released;
+    const out = this.released;
+    this.released = [];
+    return out;
+  }
+
+  private applyNow(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
     if (this.closed.has(e.session_id)) return { kind: 'session_closed' };
     // Closed sessions are remembered for CLOSED_MEMORY_MS; anything older could belong to a
     // session already forgotten, so it is set aside rather than counted as a new session.
     if (e.event_time < this.watermark.current - CLOSED_MEMORY_MS) return { kind: 'session_closed' };
     let session = this.sessions.get(e.session_id);
-    const before = session ? session.totals : null;
+    const fresh = !session;
     if (!session) {
       session = {
         sessionId: e.session_id,
@@ -120,34 +247,25 @@ export class PlaybackState {
         videoId: e.video_id,
         creatorId: video?.creatorId ?? '',
         durationMs: video?.durationMs ?? 0,
-        dims: {
-          device: e.device,
-          os: e.os,
-          country: e.country,
-          trafficSource: e.traffic_source,
-          referrerVideoId: e.referrer_video_id,
-        },
-        events: [],
+        dims: dimsOf(e),
         startupMs: null,
         rebufferMs: 0,
         rebuffers: 0,
         errors: 0,
-        totals: { plays: new Map(), watch: new Map(), watchMs: 0, candidate: null },
+        agg: new SessionAggregate(video?.durationMs ?? 0),
       };
-    } else if (session.events.length >= this.options.maxEventsPerSession) {
+    } else if (session.agg.events >= this.options.maxEventsPerSession) {
       return { kind: 'session_too_long' };
     }
-    if (!insertSorted(session.events, toCompact(e))) return { kind: 'duplicate' };
-    this.sessions.set(e.session_id, session);
+    const deltas: MinuteDelta[] = [];
+    const candidateBefore = session.agg.candidate;
+    const added = session.agg.add(toCompact(e), deltas);
+    if (added === 'duplicate') return { kind: 'duplicate' };
+    if (added === 'folded') return { kind: 'session_folded' };
+    if (fresh) this.sessions.set(e.session_id, session);
     if (e.event_type === 'play_start') {
-      // The first event of a session sets its dimensions; play_start is authoritative.
-      session.dims = {
-        device: e.device,
-        os: e.os,
-        country: e.country,
-        trafficSource: e.traffic_source,
-        referrerVideoId: e.referrer_video_id,
-      };
+      // play_start is authoritative for the session's dimensions.
+      session.dims = dimsOf(e);
       if (e.startup_ms !== null) session.startupMs = e.startup_ms;
     }
     if (e.event_type === 'rebuffer_end') {
@@ -155,15 +273,13 @@ export class PlaybackState {
       session.rebufferMs += e.rebuffer_ms ?? 0;
     }
     if (e.event_type === 'error') session.errors += 1;
-    session.totals = totals(session.events, session.durationMs);
 
     const key = groupKey(session.viewerId, session.videoId);
     const group = this.groups.get(key);
     const viewsBefore = group ? group.counted : [];
     let viewsAfter = viewsBefore;
-    const oldCandidate = before?.candidate ?? null;
-    const newCandidate = session.totals.candidate;
-    if (oldCandidate !== newCandidate) {
+    const newCandidate = session.agg.candidate;
+    if (candidateBefore !== newCandidate) {
       const g = group ?? { candidates: new Map<string, number>(), lastCountedBefore: null, counted: [] };
       if (newCandidate === null) g.candidates.delete(session.sessionId);
       else g.candidates.set(session.sessionId, newCandidate);
@@ -174,7 +290,7 @@ export class PlaybackState {
       this.groups.set(key, g);
       viewsAfter = g.counted;
     }
-    return { kind: 'applied', session, before, viewsBefore, viewsAfter };
+    return { kind: 'applied', session, deltas, viewsBefore, viewsAfter };
   }
 
   /** Whether `sessionId` currently counts as a view. */
@@ -191,24 +307,28 @@ export class PlaybackState {
   }
 
   /**
-   * Closes sessions the watermark has passed (last event + gap + grace) and forgets what no
-   * future event can change. Returns the sessions closed now, for a final write.
+   * Closes sessions the watermark has passed (last event + gap + grace), folds events older
+   * than the allowed lateness, and forgets what no future event can change. Returns the
+   * sessions closed now, for a final write.
    */
   closeIdle(): SessionEntry[] {
     const wm = this.watermark.current;
+    const foldBefore = wm - this.options.latenessMs;
     const closedNow: SessionEntry[] = [];
+    const openGroups = new Set<string>();
     for (const s of this.sessions.values()) {
-      const first = s.events[0]!.t;
-      const last = s.events[s.events.length - 1]!.t;
-      if (this.windows.isClosed(first, last, wm)) closedNow.push(s);
+      if (this.windows.isClosed(s.agg.first!.t, s.agg.last!.t, wm)) closedNow.push(s);
+      else {
+        s.agg.fold(foldBefore);
+        openGroups.add(groupKey(s.viewerId, s.videoId));
+      }
     }
     for (const s of closedNow) {
       this.sessions.delete(s.sessionId);
-      this.closed.set(s.sessionId, s.events[s.events.length - 1]!.t);
+      this.closed.set(s.sessionId, s.agg.last!.t);
     }
     // A group whose sessions are all closed keeps only its last counted view, and only
     // while a later candidate could still fall within the repeat cap of it.
-    const openGroups = new Set([...this.sessions.values()].map((s) => groupKey(s.viewerId, s.videoId)));
     for (const [key, g] of this.groups) {
       if (openGroups.has(key)) continue;
       const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
@@ -229,13 +349,15 @@ export class PlaybackState {
   toJSON(): PlaybackSnapshot {
     return {
       watermark: this.watermark.toJSON(),
-      sessions: [...this.sessions.values()].map((s) => ({ ...s, totals: undefined })),
+      sessions: [...this.sessions.values()].map((s) => ({ ...s, agg: s.agg.toJSON() })),
       groups: [...this.groups].map(([key, g]) => ({
         key,
         candidates: [...g.candidates],
         lastCountedBefore: g.lastCountedBefore,
       })),
       closed: [...this.closed],
+      held: [...this.held.values()].flat(),
+      releasedUnknown: this.releasedUnknown,
     };
   }
 
@@ -243,9 +365,7 @@ export class PlaybackState {
     const state = new PlaybackState(options);
     if (!snap) return state;
     Object.assign(state, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, snap.watermark) });
-    for (const s of snap.sessions) {
-      state.sessions.set(s.sessionId, { ...s, totals: totals(s.events, s.durationMs) });
-    }
+    for (const s of snap.sessions) state.sessions.set(s.sessionId, { ...s, agg: SessionAggregate.fromJSON(s.agg) });
     for (const g of snap.groups) {
       const candidates = new Map(g.candidates);
       state.groups.set(g.key, {
@@ -258,13 +378,17 @@ export class PlaybackState {
       });
     }
     for (const [id, t] of snap.closed) state.closed.set(id, t);
+    for (const h of snap.held ?? []) state.hold(h.event, h.offset);
+    state.releasedUnknown = snap.releasedUnknown ?? 0;
     return state;
   }
 }
 
 export interface PlaybackSnapshot {
   watermark: { maxEventTime: number | null };
-  sessions: (Omit<SessionEntry, 'totals'> & { totals?: undefined })[];
+  sessions: (Omit<SessionEntry, 'agg'> & { agg: AggregateJSON })[];
   groups: { key: string; candidates: [string, number][]; lastCountedBefore: number | null }[];
   closed: [string, number][];
+  held?: { event: PlayEvent; offset: number }[];
+  releasedUnknown?: number;
 }

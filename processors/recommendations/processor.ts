@@ -41,11 +41,12 @@ import {
   CLOSED_MEMORY_MS,
   DEFAULT_PLAYBACK,
   PlaybackState,
+  type ApplyResult,
   type PlaybackOptions,
   type PlaybackSnapshot,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateEventRow, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
   type VideoLookup,
@@ -152,23 +153,44 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     const invalid = checkPlayEvent(record.value);
     if (invalid) return invalid;
     const e = record.value;
-    const result = this.playback.apply(e, this.catalog.get(e.video_id));
-    let outcome: Outcome = ok;
-    if (result.kind === 'duplicate') outcome = drop('duplicate');
-    else if (result.kind === 'session_too_long') outcome = drop('session_too_long');
-    else if (result.kind === 'session_closed') {
-      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, this.watermark, false, 'session_closed')]);
-      outcome = drop('session_closed');
-    } else {
-      this.lastRecord.set(e.session_id, [record.offset, e.event_id]);
-    }
+    const result = this.playback.apply(e, this.catalog.get(e.video_id), record.offset);
+    // Held events of its video were applied before it: their effects first.
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
+    const outcome = this.handle(e, record.offset, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
       this.lastCloseMinute = minute;
       this.close(record.offset);
     }
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
     return outcome;
+  }
+
+  private handle(e: PlayEvent, offset: number, result: ApplyResult): Outcome {
+    switch (result.kind) {
+      case 'held':
+        return drop('held_for_catalog');
+      case 'duplicate':
+      case 'session_too_long':
+        return drop(result.kind);
+      case 'session_closed':
+      case 'session_folded': {
+        const at = {
+          partition: this.partition,
+          offset,
+          event_id: e.event_id,
+          video_id: e.video_id,
+          event_time: e.event_time,
+        };
+        pushRows(this.out, TABLES.lateEvents, [lateRow(NAME, at, this.watermark, false, result.kind)]);
+        return drop(result.kind);
+      }
+      case 'applied':
+        this.lastRecord.set(e.session_id, [offset, e.event_id]);
+        return ok;
+    }
   }
 
   private close(offset: number): void {
@@ -176,9 +198,9 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     const gap = this.options.gapMs;
     // 1. Sessions closed now: their views are final.
     for (const s of this.playback.closeIdle()) {
-      const last = this.lastRecord.get(s.sessionId) ?? [offset, s.events.at(-1)!.id];
+      const last = this.lastRecord.get(s.sessionId) ?? [offset, s.agg.last!.id];
       this.lastRecord.delete(s.sessionId);
-      const t = s.totals.candidate;
+      const t = s.agg.candidate;
       if (t === null) continue;
       const through = this.closedThrough.get(s.viewerId);
       if (through !== undefined && t < through) {
@@ -199,11 +221,13 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     }
     // 2. The earliest event of each viewer's open playback sessions: a view could still come from there.
     const openFrom = new Map<string, number>();
-    for (const s of this.playback.sessions.values()) {
-      const first = s.events[0]!.t;
-      const prev = openFrom.get(s.viewerId);
-      if (prev === undefined || first < prev) openFrom.set(s.viewerId, first);
-    }
+    const from = (viewer: string, first: number): void => {
+      const prev = openFrom.get(viewer);
+      if (prev === undefined || first < prev) openFrom.set(viewer, first);
+    };
+    for (const s of this.playback.sessions.values()) from(s.viewerId, s.agg.first!.t);
+    // Events held for the catalog are sessions to come.
+    this.playback.forEachHeld((h) => from(h.viewer_id, h.event_time));
     // 3. Close the windows nothing can reach any more, oldest first.
     for (const [viewer, ws] of this.open) {
       const blockedFrom = openFrom.get(viewer) ?? Number.POSITIVE_INFINITY;
@@ -242,6 +266,15 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
 
   private addVideo(v: VideoObservation): void {
     this.videos.set(`${v.day}\u0000${v.video_id}\u0000${v.viewer_id}`, v);
+  }
+
+  waitingFor(): string[] {
+    return this.playback.heldVideos();
+  }
+
+  poll(): void {
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
   }
 
   drain(): OutputRows {

@@ -5,7 +5,13 @@ import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import { minuteOf } from '../playback/session.js';
-import { DEFAULT_PLAYBACK, PlaybackState, type PlaybackOptions, type PlaybackSnapshot } from '../playback/state.js';
+import {
+  DEFAULT_PLAYBACK,
+  PlaybackState,
+  type ApplyResult,
+  type PlaybackOptions,
+  type PlaybackSnapshot,
+} from '../playback/state.js';
 import type { Candidate } from '../playback/views.js';
 import {
   pushRows,
@@ -19,7 +25,7 @@ import {
 import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
 
 export const NAME = VIEW_COUNTS;
@@ -47,14 +53,6 @@ interface Snapshot {
 }
 
 const ZERO: CountDelta = { plays: 0, views: 0, watchMs: 0 };
-
-/** minute → delta, as the difference of two per-minute maps. */
-function minuteDiff(after: Map<number, number>, before: Map<number, number> | undefined): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const [m, v] of after) out.set(m, v - (before?.get(m) ?? 0));
-  if (before) for (const [m, v] of before) if (!after.has(m)) out.set(m, -v);
-  return out;
-}
 
 function viewDiff(before: readonly Candidate[], after: readonly Candidate[]): Map<number, number> {
   const out = new Map<number, number>();
@@ -90,44 +88,79 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     const invalid = checkPlayEvent(record.value);
     if (invalid) return invalid;
     const e = record.value;
-    const video = this.catalog.get(e.video_id);
-    const result = this.playback.apply(e, video);
-    const wm = this.watermark;
-    let outcome: Outcome = ok;
-    if (result.kind === 'duplicate') outcome = drop('duplicate');
-    else if (result.kind === 'session_too_long') outcome = drop('session_too_long');
-    else if (result.kind === 'session_closed') {
-      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, false, 'session_closed')]);
-      outcome = drop('session_closed');
-    } else {
-      const s = result.session;
-      const deltas = new Map<number, CountDelta>();
-      const bump = (m: number, field: keyof CountDelta, v: number): void => {
-        if (v === 0) return;
-        const d = deltas.get(m) ?? { ...ZERO };
-        d[field] += v;
-        deltas.set(m, d);
-      };
-      for (const [m, v] of minuteDiff(s.totals.plays, result.before?.plays)) bump(m, 'plays', v);
-      for (const [m, v] of minuteDiff(s.totals.watch, result.before?.watch)) bump(m, 'watchMs', v);
-      if (result.viewsAfter !== result.viewsBefore) {
-        for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter)) bump(m, 'views', v);
-      }
-      let late = false;
-      for (const [m, d] of deltas) {
-        late = this.counts.add('video', s.videoId, m, d, record.offset, wm) || late;
-        if (s.creatorId) this.counts.add('creator', s.creatorId, m, d, record.offset, wm);
-      }
-      if (late) pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, true, 'window_closed')]);
-    }
+    const result = this.playback.apply(e, this.catalog.get(e.video_id), record.offset);
+    // Held events of its video were applied before it: their effects first.
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, record.offset);
+    const outcome = this.handle(e, record.offset, result, record.offset);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
-    const minute = Math.floor(wm / MINUTE);
+    const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
       this.lastCloseMinute = minute;
-      this.counts.closeWindows(wm);
+      this.counts.closeWindows(this.watermark);
       this.playback.closeIdle();
     }
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, record.offset);
     return outcome;
+  }
+
+  /** Turns one applied event into count deltas; `at` is the record being processed (the row version). */
+  private handle(e: PlayEvent, offset: number, result: ApplyResult, at: number): Outcome {
+    const wm = this.watermark;
+    const late = (applied: boolean, reason: string): void =>
+      pushRows(this.out, TABLES.lateEvents, [
+        lateRow(
+          NAME,
+          { partition: this.partition, offset, event_id: e.event_id, video_id: e.video_id, event_time: e.event_time },
+          wm,
+          applied,
+          reason,
+        ),
+      ]);
+    switch (result.kind) {
+      case 'held':
+        return drop('held_for_catalog');
+      case 'duplicate':
+      case 'session_too_long':
+        return drop(result.kind);
+      case 'session_closed':
+      case 'session_folded':
+        late(false, result.kind);
+        return drop(result.kind);
+      case 'applied':
+        break;
+    }
+    const s = result.session;
+    const deltas = new Map<number, CountDelta>();
+    const bump = (m: number, field: keyof CountDelta, v: number): void => {
+      if (v === 0) return;
+      const d = deltas.get(m) ?? { ...ZERO };
+      d[field] += v;
+      deltas.set(m, d);
+    };
+    for (const d of result.deltas) {
+      bump(d.minute, 'plays', d.plays);
+      bump(d.minute, 'watchMs', d.watchMs);
+    }
+    if (result.viewsAfter !== result.viewsBefore) {
+      for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter)) bump(m, 'views', v);
+    }
+    let wasLate = false;
+    for (const [m, d] of deltas) {
+      wasLate = this.counts.add('video', s.videoId, m, d, at, wm) || wasLate;
+      if (s.creatorId) this.counts.add('creator', s.creatorId, m, d, at, wm);
+    }
+    if (wasLate) late(true, 'window_closed');
+    return ok;
+  }
+
+  waitingFor(): string[] {
+    return this.playback.heldVideos();
+  }
+
+  poll(): void {
+    this.playback.releaseHeld(this.catalog);
+    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, this.lastOffset);
   }
 
   drain(): OutputRows {
