@@ -1,11 +1,13 @@
 // The contract between pure processors and the runtimes that drive them. A processor is
-// created per input partition from an optional snapshot; it applies records one at a time
-// (pure: no I/O, no wall clock), collects output rows, and can snapshot its state. The Kafka
-// runner (runtime/runner.ts) and the in-memory test driver (processors/driver.ts) are two
-// runtimes for the same processors.
+// created per input partition from its restored state; it applies records one at a time
+// (pure: no I/O, no wall clock), collects output rows, and hands out its keyed state as it
+// changes (processors/keyed-state.ts), so a checkpoint writes only what changed. The Kafka
+// runner (runtime/) and the in-memory test driver (processors/driver.ts) are two runtimes for
+// the same processors.
 import type { Outcome } from './outcome.js';
 import { pushAll } from '../lib/arrays.js';
 import type { VideoInfo } from './playback/state.js';
+import type { StateEntries } from './keyed-state.js';
 
 export interface InputRecord<V> {
   topic: string;
@@ -28,8 +30,10 @@ export interface PartitionProcessor<V> {
   process(record: InputRecord<V>): Outcome;
   /** Rows produced since the last drain, per table, in the order they must be written. */
   drain(): OutputRows;
-  /** JSON-serialisable state; `create(partition, snapshot)` restores it exactly. */
-  snapshot(): unknown;
+  /** Keyed state changed since the last call: [key, value], or [key, null] for a removed key. */
+  stateChanges(): StateEntries;
+  /** All of the state as entries (what the changes add up to). */
+  snapshot(): StateEntries;
   /** The partition's watermark (event time), -Infinity before the first record. */
   readonly watermark: number;
   /** Video ids whose events wait for the catalog (held), so the runtime can look them up. */
@@ -58,7 +62,12 @@ export interface ProcessorDefinition<V> {
   name: string;
   /** Tables this processor writes, in write order. */
   tables: readonly TableSpec[];
-  create(partition: number, snapshot: unknown, catalog: VideoLookup): PartitionProcessor<V>;
+  /**
+   * `state` is what the last checkpoints stored — a RestoredState (key → newest value, in the
+   * order last written), entries, or undefined — and restoring it gives exactly the state that
+   * wrote it.
+   */
+  create(partition: number, state: unknown, catalog: VideoLookup): PartitionProcessor<V>;
 }
 
 /** Adds rows to an OutputRows map. */

@@ -3,11 +3,13 @@
 // like Kafka Streams' TopologyTestDriver. Tests use it to pipe records, crash the processor
 // at any point, restore it from its last checkpoint, replay, and read the tables.
 import type { Outcome } from './outcome.js';
+import { applyChanges, type StateEntries } from './keyed-state.js';
 import type { VideoLookup, PartitionProcessor, ProcessorDefinition, TableSpec } from './contract.js';
 
 interface Checkpoint {
   offset: number;
-  snapshot: unknown;
+  /** The partition's state store: every change written at a checkpoint, newest per key. */
+  state: Map<string, unknown>;
 }
 
 /** A table with ReplacingMergeTree semantics (or plain append when it has no key). */
@@ -56,7 +58,8 @@ export class TestDriver<V> {
     let t = this.tasks.get(partition);
     if (!t) {
       const cp = this.checkpoints.get(partition);
-      t = this.definition.create(partition, cp ? structuredClone(cp.snapshot) : undefined, this.catalog);
+      // A restore reads the store; the processor must not share objects with it.
+      t = this.definition.create(partition, cp ? structuredClone(cp.state) : undefined, this.catalog);
       this.tasks.set(partition, t);
       this.next.set(partition, cp ? cp.offset + 1 : 0);
     }
@@ -98,14 +101,26 @@ export class TestDriver<V> {
     }
   }
 
-  /** flush(), then snapshot each partition (JSON round trip, as stored in ClickHouse). */
+  /**
+   * flush(), then each partition writes the state that changed since its last checkpoint (a
+   * JSON round trip, as stored) into its store, with the offset.
+   */
   checkpoint(): void {
     this.flush();
     for (const [partition, task] of this.tasks) {
       const offset = this.next.get(partition)! - 1;
+      const changes = JSON.parse(JSON.stringify(task.stateChanges())) as StateEntries;
       if (offset < 0) continue;
-      this.checkpoints.set(partition, { offset, snapshot: JSON.parse(JSON.stringify(task.snapshot())) });
+      const cp = this.checkpoints.get(partition) ?? { offset, state: new Map<string, unknown>() };
+      applyChanges(cp.state, changes);
+      cp.offset = offset;
+      this.checkpoints.set(partition, cp);
     }
+  }
+
+  /** Size of a partition's stored state, in JSON bytes (for tests of what a checkpoint writes). */
+  storedState(partition: number): Map<string, unknown> | undefined {
+    return this.checkpoints.get(partition)?.state;
   }
 
   /** Loses every unflushed row and all in-memory state, as `kill -9` would. */

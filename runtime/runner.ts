@@ -22,6 +22,7 @@ import {
 import { dlq as dlqOutcome, outcomeLabel, type Outcome } from '../processors/outcome.js';
 import type { VideoLookup, InputRecord, PartitionProcessor, ProcessorDefinition } from '../processors/contract.js';
 import { TABLES } from '../schemas/tables.js';
+import { applyChanges, type StateEntries } from '../processors/keyed-state.js';
 import { pushAll } from '../lib/arrays.js';
 import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -110,11 +111,19 @@ export interface RunnerHealth {
   partitions: PartitionStatus[];
 }
 
+/** The stored state with the processor's changes since the last checkpoint applied, as entries. */
+function stateOf<V>(t: Task<V>): StateEntries {
+  applyChanges(t.state, t.processor.stateChanges());
+  return [...t.state];
+}
+
 /** Rows of dead_letters, written with every processor's own tables. */
 const DEAD_LETTER_ROWS = { name: TABLES.deadLetters, times: ['record_time'] } as const;
 
 interface Task<V> {
   processor: PartitionProcessor<V>;
+  /** The partition's stored state: the processor's changes applied checkpoint after checkpoint. */
+  state: Map<string, unknown>;
   /** Highest offset included in the loaded snapshot; records up to it are skipped. */
   coveredThrough: number;
   /** Highest offset processed. */
@@ -360,9 +369,17 @@ export class ProcessorRunner<V> {
   private async task(partition: number): Promise<Task<V>> {
     let t = this.tasks.get(partition);
     if (t) return t;
-    const cp = await this.loadCheckpoint(partition);
+    let cp = await this.loadCheckpoint(partition);
+    if (cp && !Array.isArray(cp.snapshot)) {
+      // Written before state was keyed: it cannot be restored, and rows are deterministic, so
+      // replaying the partition from its start rewrites the same rows.
+      this.log.warn({ partition, checkpoint: cp.offset }, 'checkpoint in an older format: replaying from the start');
+      cp = undefined;
+    }
+    const state = new Map((cp?.snapshot ?? []) as StateEntries);
     t = {
-      processor: this.deps.definition.create(partition, cp?.snapshot, this.deps.catalog),
+      processor: this.deps.definition.create(partition, new Map(state), this.deps.catalog),
+      state,
       coveredThrough: cp?.offset ?? -1,
       lastOffset: cp?.offset ?? -1,
       checkpointed: cp?.offset ?? -1,
@@ -580,7 +597,7 @@ export class ProcessorRunner<V> {
         topic: this.deps.topic,
         kafka_partition: partition,
         kafka_offset: t.lastOffset,
-        state: gzipSync(JSON.stringify(t.processor.snapshot())).toString('base64'),
+        state: gzipSync(JSON.stringify(stateOf(t))).toString('base64'),
       }));
       await this.writer.write({ table: TABLES.checkpoints, rows });
       for (const [partition, t] of moved) {

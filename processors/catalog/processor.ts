@@ -5,6 +5,7 @@
 // Effectively once: each record becomes one full-value row versioned by its Kafka offset. A
 // video always lands on one partition (its key), so a later record of it has a higher offset
 // and wins in the ReplacingMergeTree, and a replay rewrites the same (key, version, values).
+import type { StateEntries } from '../keyed-state.js';
 import type { Video } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { dlq, ok, type Outcome } from '../outcome.js';
@@ -113,8 +114,12 @@ export class CatalogPartition implements PartitionProcessor<Video | null> {
   }
 
   /** Nothing to remember: every row is a function of its record. */
-  snapshot(): null {
-    return null;
+  stateChanges(): StateEntries {
+    return [];
+  }
+
+  snapshot(): StateEntries {
+    return [];
   }
 }
 

@@ -26,7 +26,6 @@ import {
   PlaybackState,
   type ApplyResult,
   type PlaybackOptions,
-  type PlaybackSnapshot,
   type SessionEntry,
   type VideoInfo,
 } from '../playback/state.js';
@@ -52,6 +51,7 @@ import {
   type SessionRow,
 } from './rows.js';
 import { ENGAGEMENT } from '../semantics.js';
+import { restoredState, Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -79,13 +79,8 @@ export interface EngagementOptions {
 
 export const DEFAULT_ENGAGEMENT: EngagementOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: 60_000 };
 
-interface Snapshot {
-  playback: PlaybackSnapshot;
-  /** open sessions: [session id, first seen at, counted] */
-  meta: [string, number, boolean][];
-  /** closed sessions whose counted status can still flip: their last row */
-  retained: SessionRow[];
-  /** writes not drained yet (normally none: the runtime drains before it snapshots) */
+/** What is not keyed: writes not drained yet (normally none: the runtime drains first) and the close point. */
+interface Unkeyed {
   dirty: [string, number][];
   pending: SessionRow[];
   observations: ObservationRow[];
@@ -94,9 +89,9 @@ interface Snapshot {
 
 export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   private readonly playback: PlaybackState;
-  private readonly meta = new Map<string, SessionMeta>();
+  private readonly meta = new Tracked<SessionMeta>('em:');
   /** Closed sessions whose counted status can still flip → their last row. */
-  private readonly retained = new Map<string, SessionRow>();
+  private readonly retained = new Tracked<SessionRow>('er:');
   /** Open sessions changed since the last drain → offset of the last change. */
   private readonly dirty = new Map<string, number>();
   /** Rows of closed sessions to write at the next drain. */
@@ -109,18 +104,19 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
 
   constructor(
     readonly partition: number,
-    snapshot: Snapshot | undefined,
+    state: RestoredState,
     private readonly catalog: VideoLookup,
     readonly options: EngagementOptions = DEFAULT_ENGAGEMENT,
   ) {
-    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
+    this.playback = PlaybackState.restore(options.playback, state);
     this.minutes = TimeWindows.tumbling(MINUTE).grace(options.windowGraceMs);
-    for (const [id, firstSeenAt, counted] of snapshot?.meta ?? []) this.meta.set(id, { firstSeenAt, counted });
-    for (const row of snapshot?.retained ?? []) this.retained.set(row.session_id, row);
-    for (const [id, offset] of snapshot?.dirty ?? []) this.dirty.set(id, offset);
-    for (const row of snapshot?.pending ?? []) this.pending.set(row.session_id, row);
-    this.observations = ObservationBuffer.fromJSON(snapshot?.observations);
-    if (snapshot?.lastCloseMinute != null) this.lastCloseMinute = snapshot.lastCloseMinute;
+    this.meta.restore(state, (v) => ({ ...(v as SessionMeta) }));
+    this.retained.restore(state, (v) => v as SessionRow);
+    const rest = state.get('e:meta') as Unkeyed | undefined;
+    for (const [id, offset] of rest?.dirty ?? []) this.dirty.set(id, offset);
+    for (const row of rest?.pending ?? []) this.pending.set(row.session_id, row);
+    this.observations = ObservationBuffer.fromJSON(rest?.observations);
+    if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
     // A snapshot without meta for a session (none is expected) falls back to what the state knows.
     for (const s of this.playback.sessions.values()) {
       if (!this.meta.has(s.sessionId)) {
@@ -188,8 +184,10 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     const s = result.session;
     const counted = new Set(result.viewsAfter.map((c) => c.sessionId));
     const meta = this.meta.get(s.sessionId);
-    if (meta) meta.counted = counted.has(s.sessionId);
-    else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
+    if (meta) {
+      meta.counted = counted.has(s.sessionId);
+      this.meta.touch(s.sessionId);
+    } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
     if (result.viewsAfter === result.viewsBefore) return;
     // The repeat cap may have flipped other sessions of this viewer and video.
@@ -201,6 +199,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       const other = this.meta.get(id);
       if (other) {
         other.counted = counted.has(id);
+        this.meta.touch(id);
         this.dirty.set(id, offset);
         continue;
       }
@@ -261,22 +260,39 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     return this.retained.size;
   }
 
-  snapshot(): Snapshot {
-    return {
-      playback: this.playback.toJSON(),
-      meta: [...this.meta].map(([id, m]) => [id, m.firstSeenAt, m.counted]),
-      retained: [...this.retained.values()],
-      dirty: [...this.dirty],
-      pending: [...this.pending.values()],
-      observations: this.observations.toJSON(),
-      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
-    };
+  stateChanges(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.collectChanges(out);
+    this.meta.collect(out);
+    this.retained.collect(out);
+    out.push(this.unkeyed());
+    return out;
+  }
+
+  snapshot(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.allEntries(out);
+    this.meta.all(out);
+    this.retained.all(out);
+    out.push(this.unkeyed());
+    return out;
+  }
+
+  private unkeyed(): [string, Unkeyed] {
+    return [
+      'e:meta',
+      {
+        dirty: [...this.dirty],
+        pending: [...this.pending.values()],
+        observations: this.observations.toJSON(),
+        lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
+      },
+    ];
   }
 }
 
 export const engagement = (options: EngagementOptions = DEFAULT_ENGAGEMENT): ProcessorDefinition<PlayEvent> => ({
   name: NAME,
   tables: [SESSIONS_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, snapshot, catalog) =>
-    new EngagementPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+  create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
 });

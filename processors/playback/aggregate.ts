@@ -198,8 +198,8 @@ export class SessionAggregate {
     }
   }
 
-  /** Folds the tail events older than `before` (event time) into the prefix sums. */
-  fold(beforeT: number): void {
+  /** Folds the tail events older than `beforeT` (event time) into the prefix sums; true if any. */
+  fold(beforeT: number): boolean {
     const tail = this.tail;
     let k = 0;
     // The last event always stays in the tail: an in-order append needs nothing else.
@@ -213,6 +213,7 @@ export class SessionAggregate {
       k++;
     }
     if (k > 0) tail.splice(0, k);
+    return k > 0;
   }
 
   /** Covered retention buckets (0..100), ascending; empty without a duration. */

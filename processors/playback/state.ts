@@ -15,6 +15,7 @@ import { Watermark } from '../watermark.js';
 import type { CompactEvent } from './session.js';
 import { SessionAggregate, type AggregateJSON, type MinuteDelta } from './aggregate.js';
 import { countedViews, REPEAT_CAP_MS, type Candidate } from './views.js';
+import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export interface VideoInfo {
   creatorId: string;
@@ -137,12 +138,15 @@ const dimsOf = (e: PlayEvent): SessionDims => ({
 
 export class PlaybackState {
   readonly watermark: Watermark;
-  readonly sessions = new Map<string, SessionEntry>();
-  private readonly groups = new Map<string, Group>();
+  readonly sessions = new Tracked<SessionEntry>('ps:', (s) => ({ ...s, agg: s.agg.toJSON() }));
+  private readonly groups = new Tracked<Group>('pg:', (g) => ({
+    candidates: [...g.candidates],
+    lastCountedBefore: g.lastCountedBefore,
+  }));
   /** Closed session ids → their close time, so a straggler is recognised as too late. */
-  private readonly closed = new Map<string, number>();
+  private readonly closed = new Tracked<number>('pc:');
   /** video → events waiting for the catalog, in arrival order */
-  private readonly held = new Map<string, { event: PlayEvent; offset: number }[]>();
+  private readonly held = new Tracked<{ event: PlayEvent; offset: number }[]>('ph:');
   private heldCount = 0;
   private released: Released[] = [];
   /** Held events applied without a catalog entry (hold ran out), since the start. */
@@ -180,8 +184,10 @@ export class PlaybackState {
 
   private hold(e: PlayEvent, offset: number): void {
     const list = this.held.get(e.video_id);
-    if (list) list.push({ event: e, offset });
-    else this.held.set(e.video_id, [{ event: e, offset }]);
+    if (list) {
+      list.push({ event: e, offset });
+      this.held.touch(e.video_id);
+    } else this.held.set(e.video_id, [{ event: e, offset }]);
     this.heldCount += 1;
   }
 
@@ -207,10 +213,13 @@ export class PlaybackState {
       if (video) this.releaseVideo(videoId, video);
       else if (list[0]!.event.event_time < tooOld) this.releaseVideo(videoId, undefined);
     }
-    // Over the bound: the videos held longest go first.
-    for (const videoId of this.held.keys()) {
-      if (this.heldCount <= this.options.maxHeldEvents) break;
-      this.releaseVideo(videoId, undefined);
+    // Over the bound: the videos held longest (by the offset of their first event) go first.
+    if (this.heldCount > this.options.maxHeldEvents) {
+      const oldest = [...this.held].sort((a, b) => a[1][0]!.offset - b[1][0]!.offset);
+      for (const [videoId] of oldest) {
+        if (this.heldCount <= this.options.maxHeldEvents) break;
+        this.releaseVideo(videoId, undefined);
+      }
     }
   }
 
@@ -263,6 +272,7 @@ export class PlaybackState {
     if (added === 'duplicate') return { kind: 'duplicate' };
     if (added === 'folded') return { kind: 'session_folded' };
     if (fresh) this.sessions.set(e.session_id, session);
+    else this.sessions.touch(e.session_id);
     if (e.event_type === 'play_start') {
       // play_start is authoritative for the session's dimensions.
       session.dims = dimsOf(e);
@@ -319,7 +329,7 @@ export class PlaybackState {
     for (const s of this.sessions.values()) {
       if (this.windows.isClosed(s.agg.first!.t, s.agg.last!.t, wm)) closedNow.push(s);
       else {
-        s.agg.fold(foldBefore);
+        if (s.agg.fold(foldBefore)) this.sessions.touch(s.sessionId);
         openGroups.add(groupKey(s.viewerId, s.videoId));
       }
     }
@@ -338,6 +348,7 @@ export class PlaybackState {
         g.candidates.clear();
         g.lastCountedBefore = last;
         g.counted = [];
+        this.groups.touch(key);
       }
     }
     // Closed-session markers are needed only while stragglers can still arrive.
@@ -346,49 +357,52 @@ export class PlaybackState {
     return closedNow;
   }
 
-  toJSON(): PlaybackSnapshot {
-    return {
-      watermark: this.watermark.toJSON(),
-      sessions: [...this.sessions.values()].map((s) => ({ ...s, agg: s.agg.toJSON() })),
-      groups: [...this.groups].map(([key, g]) => ({
-        key,
-        candidates: [...g.candidates],
-        lastCountedBefore: g.lastCountedBefore,
-      })),
-      closed: [...this.closed],
-      held: [...this.held.values()].flat(),
-      releasedUnknown: this.releasedUnknown,
-    };
+  /** Keyed state changed since the last call (processors/keyed-state.ts). */
+  collectChanges(out: StateEntries): void {
+    this.sessions.collect(out);
+    this.groups.collect(out);
+    this.closed.collect(out);
+    this.held.collect(out);
+    // The watermark moves with almost every record: one small entry.
+    out.push(['p:meta', { watermark: this.watermark.toJSON(), releasedUnknown: this.releasedUnknown }]);
   }
 
-  static fromJSON(options: PlaybackOptions, snap: PlaybackSnapshot | undefined): PlaybackState {
-    const state = new PlaybackState(options);
-    if (!snap) return state;
-    Object.assign(state, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, snap.watermark) });
-    for (const s of snap.sessions) state.sessions.set(s.sessionId, { ...s, agg: SessionAggregate.fromJSON(s.agg) });
-    for (const g of snap.groups) {
+  /** All of the state, as entries. */
+  allEntries(out: StateEntries): void {
+    this.sessions.all(out);
+    this.groups.all(out);
+    this.closed.all(out);
+    this.held.all(out);
+    out.push(['p:meta', { watermark: this.watermark.toJSON(), releasedUnknown: this.releasedUnknown }]);
+  }
+
+  static restore(options: PlaybackOptions, state: RestoredState): PlaybackState {
+    const p = new PlaybackState(options);
+    const meta = state.get('p:meta') as
+      { watermark: { maxEventTime: number | null }; releasedUnknown: number } | undefined;
+    if (meta) {
+      Object.assign(p, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, meta.watermark) });
+      p.releasedUnknown = meta.releasedUnknown;
+    }
+    p.sessions.restore(state, (v) => {
+      const s = v as Omit<SessionEntry, 'agg'> & { agg: AggregateJSON };
+      return { ...s, agg: SessionAggregate.fromJSON(s.agg) };
+    });
+    p.groups.restore(state, (v) => {
+      const g = v as { candidates: [string, number][]; lastCountedBefore: number | null };
       const candidates = new Map(g.candidates);
-      state.groups.set(g.key, {
+      return {
         candidates,
         lastCountedBefore: g.lastCountedBefore,
         counted: countedViews(
           [...candidates].map(([sessionId, t]) => ({ sessionId, t })),
           g.lastCountedBefore,
         ),
-      });
-    }
-    for (const [id, t] of snap.closed) state.closed.set(id, t);
-    for (const h of snap.held ?? []) state.hold(h.event, h.offset);
-    state.releasedUnknown = snap.releasedUnknown ?? 0;
-    return state;
+      };
+    });
+    p.closed.restore(state, (v) => v as number);
+    p.held.restore(state, (v) => v as { event: PlayEvent; offset: number }[]);
+    for (const list of p.held.values()) p.heldCount += list.length;
+    return p;
   }
-}
-
-export interface PlaybackSnapshot {
-  watermark: { maxEventTime: number | null };
-  sessions: (Omit<SessionEntry, 'agg'> & { agg: AggregateJSON })[];
-  groups: { key: string; candidates: [string, number][]; lastCountedBefore: number | null }[];
-  closed: [string, number][];
-  held?: { event: PlayEvent; offset: number }[];
-  releasedUnknown?: number;
 }

@@ -15,18 +15,18 @@
 // evictable buckets is a function of that minute alone.)
 import { MINUTE } from '../../lib/time.js';
 import { minOf } from '../../lib/arrays.js';
+import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export interface EventIdHorizonOptions {
   horizonMs: number;
   maxIds: number;
 }
 
-export type EventIdHorizonSnapshot = { clock: number | null; buckets: [number, string[]][] };
-
 export type Admission = 'new' | 'duplicate' | 'unchecked';
 
 export class EventIdHorizon {
-  private readonly buckets = new Map<number, string[]>();
+  /** minute (as a string key) → ids admitted with an event time in it */
+  private readonly buckets = new Tracked<string[]>('rb:');
   private readonly ids = new Set<string>();
   private clock = Number.NEGATIVE_INFINITY;
   private evictedThrough = Number.NEGATIVE_INFINITY;
@@ -54,11 +54,14 @@ export class EventIdHorizon {
     if (this.ids.has(id)) return 'duplicate';
     if (eventTime < this.clock - this.options.horizonMs) return 'unchecked';
     const minute = Math.floor(eventTime / MINUTE) * MINUTE;
-    const bucket = this.buckets.get(minute);
-    if (bucket) bucket.push(id);
-    else this.buckets.set(minute, [id]);
+    const key = String(minute);
+    const bucket = this.buckets.get(key);
+    if (bucket) {
+      bucket.push(id);
+      this.buckets.touch(key);
+    } else this.buckets.set(key, [id]);
     this.ids.add(id);
-    while (this.ids.size > this.options.maxIds) this.forget(minOf(this.buckets.keys()));
+    while (this.ids.size > this.options.maxIds) this.forget(minOf([...this.buckets.keys()].map(Number)));
     return 'new';
   }
 
@@ -67,29 +70,31 @@ export class EventIdHorizon {
     const through = Math.floor((this.clock - this.options.horizonMs) / MINUTE) * MINUTE;
     if (through <= this.evictedThrough) return;
     this.evictedThrough = through;
-    for (const minute of [...this.buckets.keys()]) if (minute + MINUTE <= through) this.forget(minute);
+    for (const key of [...this.buckets.keys()]) if (Number(key) + MINUTE <= through) this.forget(Number(key));
   }
 
   private forget(minute: number): void {
-    for (const id of this.buckets.get(minute) ?? []) this.ids.delete(id);
-    this.buckets.delete(minute);
+    const key = String(minute);
+    for (const id of this.buckets.get(key) ?? []) this.ids.delete(id);
+    this.buckets.delete(key);
   }
 
-  toJSON(): EventIdHorizonSnapshot {
-    return {
-      clock: Number.isFinite(this.clock) ? this.clock : null,
-      buckets: [...this.buckets].sort((a, b) => a[0] - b[0]),
-    };
+  collectChanges(out: StateEntries): void {
+    this.buckets.collect(out);
+    out.push(['rb-clock', Number.isFinite(this.clock) ? this.clock : null]);
   }
 
-  static fromJSON(options: EventIdHorizonOptions, snap: EventIdHorizonSnapshot | undefined): EventIdHorizon {
+  allEntries(out: StateEntries): void {
+    this.buckets.all(out);
+    out.push(['rb-clock', Number.isFinite(this.clock) ? this.clock : null]);
+  }
+
+  static restore(options: EventIdHorizonOptions, state: RestoredState): EventIdHorizon {
     const seen = new EventIdHorizon(options);
-    if (!snap) return seen;
-    if (snap.clock !== null) seen.clock = snap.clock;
-    for (const [minute, ids] of snap.buckets) {
-      seen.buckets.set(minute, [...ids]);
-      for (const id of ids) seen.ids.add(id);
-    }
+    const clock = state.get('rb-clock') as number | null | undefined;
+    if (clock != null) seen.clock = clock;
+    seen.buckets.restore(state, (v) => [...(v as string[])]);
+    for (const ids of seen.buckets.values()) for (const id of ids) seen.ids.add(id);
     seen.evict();
     return seen;
   }

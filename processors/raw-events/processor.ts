@@ -6,6 +6,7 @@
 // a crash rewrites identical rows, which the ReplacingMergeTree collapses. Duplicate copies of
 // an event_id within the dedup horizon are dropped here; older ones collapse in ClickHouse
 // (see event-id-horizon.ts).
+import { restoredState, type RestoredState, type StateEntries } from '../keyed-state.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
@@ -21,7 +22,7 @@ import {
 } from '../contract.js';
 import { Watermark } from '../watermark.js';
 import { checkPlayEvent } from '../rules.js';
-import { EventIdHorizon, type EventIdHorizonOptions, type EventIdHorizonSnapshot } from './event-id-horizon.js';
+import { EventIdHorizon, type EventIdHorizonOptions } from './event-id-horizon.js';
 import { RAW_EVENTS } from '../semantics.js';
 
 export const NAME = RAW_EVENTS;
@@ -42,7 +43,7 @@ export interface RawEventsOptions {
  * Two hours of event ids, at most 250 000 per partition. Copies from client and producer
  * retries arrive within seconds to minutes (offline phones: up to ~15 min), so a busy partition
  * that hits the count bound (at ~35 events/s) still remembers far more than it needs, and its
- * snapshot stays around 10 MB of JSON (a few MB gzipped) at worst.
+ * state stays around 10 MB of JSON at worst (written incrementally: one minute's bucket at a time).
  */
 export const DEFAULT_RAW_EVENTS: RawEventsOptions = {
   dedup: { horizonMs: 2 * 3_600_000, maxIds: 250_000 },
@@ -105,11 +106,6 @@ export function playEventRow(r: InputRecord<PlayEvent>, creatorId: string): Play
   };
 }
 
-interface Snapshot {
-  watermark: ReturnType<Watermark['toJSON']>;
-  seen: EventIdHorizonSnapshot;
-}
-
 export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
   private readonly seen: EventIdHorizon;
   private readonly clock: Watermark;
@@ -118,12 +114,15 @@ export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
 
   constructor(
     readonly partition: number,
-    snapshot: Snapshot | undefined,
+    state: RestoredState,
     private readonly catalog: VideoLookup,
     readonly options: RawEventsOptions = DEFAULT_RAW_EVENTS,
   ) {
-    this.seen = EventIdHorizon.fromJSON(options.dedup, snapshot?.seen);
-    this.clock = Watermark.fromJSON(options.outOfOrdernessMs, snapshot?.watermark);
+    this.seen = EventIdHorizon.restore(options.dedup, state);
+    this.clock = Watermark.fromJSON(
+      options.outOfOrdernessMs,
+      state.get('raw:watermark') as { maxEventTime: number | null } | undefined,
+    );
   }
 
   get watermark(): number {
@@ -155,14 +154,23 @@ export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
     return out;
   }
 
-  snapshot(): Snapshot {
-    return { watermark: this.clock.toJSON(), seen: this.seen.toJSON() };
+  stateChanges(): StateEntries {
+    const out: StateEntries = [];
+    this.seen.collectChanges(out);
+    out.push(['raw:watermark', this.clock.toJSON()]);
+    return out;
+  }
+
+  snapshot(): StateEntries {
+    const out: StateEntries = [];
+    this.seen.allEntries(out);
+    out.push(['raw:watermark', this.clock.toJSON()]);
+    return out;
   }
 }
 
 export const rawEvents = (options: RawEventsOptions = DEFAULT_RAW_EVENTS): ProcessorDefinition<PlayEvent> => ({
   name: NAME,
   tables: [PLAY_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, snapshot, catalog) =>
-    new RawEventsPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+  create: (partition, state, catalog) => new RawEventsPartition(partition, restoredState(state), catalog, options),
 });

@@ -43,7 +43,6 @@ import {
   PlaybackState,
   type ApplyResult,
   type PlaybackOptions,
-  type PlaybackSnapshot,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
@@ -66,6 +65,7 @@ import {
   type VideoObservation,
 } from './coview.js';
 import { RECOMMENDATIONS } from '../semantics.js';
+import { restoredState, Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export const NAME = RECOMMENDATIONS;
 
@@ -90,15 +90,8 @@ export const DEFAULT_RECOMMENDATIONS: RecommendationsOptions = {
   maxVideosPerWindow: 20,
 };
 
-interface Snapshot {
-  playback: PlaybackSnapshot;
-  /** viewer → open co-view windows */
-  open: [string, CoviewWindow[]][];
-  /** viewer → end of the reach of its newest closed window, oldest update first */
-  closedThrough: [string, number][];
-  /** open playback session → [offset, event_id] of the last record applied to it */
-  lastRecord: [string, number, string][];
-  /** observations not drained yet (normally none: the runtime drains before it snapshots) */
+/** What is not keyed: observations not drained yet (normally none: the runtime drains first) and the close point. */
+interface Unkeyed {
   pairs: PairObservation[];
   videos: VideoObservation[];
   lastCloseMinute: number | null;
@@ -107,10 +100,12 @@ interface Snapshot {
 export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   private readonly playback: PlaybackState;
   private readonly windows: SessionWindows;
-  private readonly open = new Map<string, CoviewWindow[]>();
+  /** viewer → open co-view windows */
+  private readonly open = new Tracked<CoviewWindow[]>('ro:');
   /** Insertion order = order of the last update, so the oldest are found first. */
-  private readonly closedThrough = new Map<string, number>();
-  private readonly lastRecord = new Map<string, [number, string]>();
+  private readonly closedThrough = new Tracked<number>('rt:');
+  /** open playback session → [offset, event_id] of the last record applied to it */
+  private readonly lastRecord = new Tracked<[number, string]>('rl:');
   private readonly pairs = new Map<string, PairObservation>();
   private readonly videos = new Map<string, VideoObservation>();
   private readonly out: OutputRows = new Map();
@@ -119,20 +114,21 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
 
   constructor(
     readonly partition: number,
-    snapshot: Snapshot | undefined,
+    state: RestoredState,
     private readonly catalog: VideoLookup,
     readonly options: RecommendationsOptions = DEFAULT_RECOMMENDATIONS,
   ) {
     if (!Number.isSafeInteger(options.maxVideosPerWindow) || options.maxVideosPerWindow < 2)
       throw new RangeError('maxVideosPerWindow must be a whole number ≥ 2');
-    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
+    this.playback = PlaybackState.restore(options.playback, state);
     this.windows = SessionWindows.withInactivityGap(options.gapMs).grace(options.graceMs);
-    for (const [viewer, ws] of snapshot?.open ?? []) this.open.set(viewer, ws);
-    for (const [viewer, t] of snapshot?.closedThrough ?? []) this.closedThrough.set(viewer, t);
-    for (const [session, offset, id] of snapshot?.lastRecord ?? []) this.lastRecord.set(session, [offset, id]);
-    for (const p of snapshot?.pairs ?? []) this.addPair(p);
-    for (const v of snapshot?.videos ?? []) this.addVideo(v);
-    if (snapshot?.lastCloseMinute != null) this.lastCloseMinute = snapshot.lastCloseMinute;
+    this.open.restore(state, (v) => v as CoviewWindow[]);
+    this.closedThrough.restore(state, (v) => v as number);
+    this.lastRecord.restore(state, (v) => v as [number, string]);
+    const rest = state.get('r:meta') as Unkeyed | undefined;
+    for (const p of rest?.pairs ?? []) this.addPair(p);
+    for (const v of rest?.videos ?? []) this.addVideo(v);
+    if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
   }
 
   get watermark(): number {
@@ -237,8 +233,7 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
         if (!this.windows.isClosed(w.first, w.last, wm) || blockedFrom < reach) break;
         this.emit(viewer, w);
         const prev = this.closedThrough.get(viewer);
-        this.closedThrough.delete(viewer);
-        this.closedThrough.set(viewer, prev === undefined ? reach : Math.max(prev, reach));
+        this.closedThrough.reinsert(viewer, prev === undefined ? reach : Math.max(prev, reach));
         n++;
       }
       if (n === ws.length) this.open.delete(viewer);
@@ -289,16 +284,35 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     return rows;
   }
 
-  snapshot(): Snapshot {
-    return {
-      playback: this.playback.toJSON(),
-      open: [...this.open],
-      closedThrough: [...this.closedThrough],
-      lastRecord: [...this.lastRecord].map(([session, [offset, id]]) => [session, offset, id]),
-      pairs: [...this.pairs.values()],
-      videos: [...this.videos.values()],
-      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
-    };
+  stateChanges(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.collectChanges(out);
+    this.open.collect(out);
+    this.closedThrough.collect(out);
+    this.lastRecord.collect(out);
+    out.push(this.unkeyed());
+    return out;
+  }
+
+  snapshot(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.allEntries(out);
+    this.open.all(out);
+    this.closedThrough.all(out);
+    this.lastRecord.all(out);
+    out.push(this.unkeyed());
+    return out;
+  }
+
+  private unkeyed(): [string, Unkeyed] {
+    return [
+      'r:meta',
+      {
+        pairs: [...this.pairs.values()],
+        videos: [...this.videos.values()],
+        lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
+      },
+    ];
   }
 }
 
@@ -308,6 +322,6 @@ export const recommendations = (
   name: NAME,
   // Videos before pairs: a reader never sees a pair whose videos are not counted yet.
   tables: [VIDEO_OBSERVATIONS_TABLE, PAIR_OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, snapshot, catalog) =>
-    new RecommendationsPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+  create: (partition, state, catalog) =>
+    new RecommendationsPartition(partition, restoredState(state), catalog, options),
 });

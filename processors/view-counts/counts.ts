@@ -17,6 +17,7 @@
 // Readers sum `FINAL` rows over partitions and seqs.
 import { TimeWindows } from '../windows.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
+import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export type Dim = 'video' | 'creator';
 export type Grain = 'minute' | 'hour' | 'day';
@@ -70,7 +71,7 @@ const keyOf = (dim: Dim, id: string, grain: Grain, start: number): string =>
 const version = (offset: number, final: boolean): number => offset * 2 + (final ? 1 : 0);
 
 export class CountStore {
-  private readonly open = new Map<string, Entry>();
+  private readonly open = new Tracked<Entry>('k:');
   private readonly dirty = new Set<string>();
   private readonly rows: CountRow[] = [];
   /** late delta rows since the last drain, by window key and seq (they are also in `rows`) */
@@ -100,6 +101,7 @@ export class CountStore {
         entry.views += delta.views;
         entry.watchMs += delta.watchMs;
         entry.version = offset;
+        this.open.touch(key);
         this.dirty.add(key);
       } else if (!windows.isClosed(w, watermark)) {
         this.open.set(key, {
@@ -180,13 +182,17 @@ export class CountStore {
     };
   }
 
-  toJSON(): Entry[] {
-    return [...this.open.values()];
+  collectChanges(out: StateEntries): void {
+    this.open.collect(out);
   }
 
-  static fromJSON(partition: number, options: CountsOptions, entries: Entry[] | undefined): CountStore {
+  allEntries(out: StateEntries): void {
+    this.open.all(out);
+  }
+
+  static restore(partition: number, options: CountsOptions, state: RestoredState): CountStore {
     const store = new CountStore(partition, options);
-    for (const e of entries ?? []) store.open.set(keyOf(e.dim, e.id, e.grain, e.start), { ...e });
+    store.open.restore(state, (v) => ({ ...(v as Entry) }));
     return store;
   }
 }

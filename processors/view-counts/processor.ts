@@ -5,13 +5,7 @@ import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import { minuteOf } from '../playback/session.js';
-import {
-  DEFAULT_PLAYBACK,
-  PlaybackState,
-  type ApplyResult,
-  type PlaybackOptions,
-  type PlaybackSnapshot,
-} from '../playback/state.js';
+import { DEFAULT_PLAYBACK, PlaybackState, type ApplyResult, type PlaybackOptions } from '../playback/state.js';
 import type { Candidate } from '../playback/views.js';
 import {
   pushRows,
@@ -24,6 +18,7 @@ import {
 } from '../contract.js';
 import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
+import { restoredState, type RestoredState, type StateEntries } from '../keyed-state.js';
 import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
@@ -45,13 +40,6 @@ export interface ViewCountsOptions {
 
 export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: WINDOW_GRACE_MS };
 
-interface Snapshot {
-  playback: PlaybackSnapshot;
-  counts: ReturnType<CountStore['toJSON']>;
-  /** The watermark minute of the last close pass: restoring it keeps close points identical. */
-  lastCloseMinute: number | null;
-}
-
 const ZERO: CountDelta = { plays: 0, views: 0, watchMs: 0 };
 
 function viewDiff(before: readonly Candidate[], after: readonly Candidate[]): Map<number, number> {
@@ -70,13 +58,16 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
 
   constructor(
     readonly partition: number,
-    snapshot: Snapshot | undefined,
+    state: RestoredState,
     private readonly catalog: VideoLookup,
     private readonly options: ViewCountsOptions = DEFAULT_VIEW_COUNTS,
   ) {
-    this.playback = PlaybackState.fromJSON(options.playback, snapshot?.playback);
-    this.counts = CountStore.fromJSON(partition, { graceMs: options.windowGraceMs }, snapshot?.counts);
-    this.lastCloseMinute = snapshot?.lastCloseMinute ?? Number.NEGATIVE_INFINITY;
+    this.playback = PlaybackState.restore(options.playback, state);
+    this.counts = CountStore.restore(partition, { graceMs: options.windowGraceMs }, state);
+    // The watermark minute of the last close pass: restoring it keeps close points identical.
+    this.lastCloseMinute =
+      (state.get('v:meta') as { lastCloseMinute: number | null } | undefined)?.lastCloseMinute ??
+      Number.NEGATIVE_INFINITY;
   }
 
   get watermark(): number {
@@ -172,18 +163,29 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     return rows;
   }
 
-  snapshot(): Snapshot {
-    return {
-      playback: this.playback.toJSON(),
-      counts: this.counts.toJSON(),
-      lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
-    };
+  stateChanges(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.collectChanges(out);
+    this.counts.collectChanges(out);
+    out.push(this.meta());
+    return out;
+  }
+
+  snapshot(): StateEntries {
+    const out: StateEntries = [];
+    this.playback.allEntries(out);
+    this.counts.allEntries(out);
+    out.push(this.meta());
+    return out;
+  }
+
+  private meta(): [string, unknown] {
+    return ['v:meta', { lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null }];
   }
 }
 
 export const viewCounts = (options: ViewCountsOptions = DEFAULT_VIEW_COUNTS): ProcessorDefinition<PlayEvent> => ({
   name: NAME,
   tables: [COUNTS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, snapshot, catalog) =>
-    new ViewCountsPartition(partition, snapshot as Snapshot | undefined, catalog, options),
+  create: (partition, state, catalog) => new ViewCountsPartition(partition, restoredState(state), catalog, options),
 });

@@ -48,6 +48,7 @@ function throwing(
           return outcome;
         },
         drain: () => processor.drain(),
+        stateChanges: () => processor.stateChanges(),
         snapshot: () => processor.snapshot(),
         get watermark() {
           return processor.watermark;

@@ -1,0 +1,115 @@
+// Keyed processor state, written as it changes. A processor keeps its state in Tracked maps;
+// each remembers which keys changed since the last checkpoint, so a checkpoint writes only
+// those ([key, value], or [key, null] for a key removed) — like a Kafka Streams state store
+// with its changelog. Restoring replays the entries of the last checkpoints, newest value per
+// key, in the order they were last written.
+
+/** [key, value] pairs; null removes a key. Values are JSON-serialisable. */
+export type StateEntries = [key: string, value: unknown][];
+
+/** The restored state of a partition: key → value, in the order the keys were last written. */
+export type RestoredState = ReadonlyMap<string, unknown>;
+
+/** Accepts what a runtime hands back: a map, entries (a JSON round trip), or nothing. */
+export function restoredState(x: unknown): RestoredState {
+  if (x instanceof Map) return x as RestoredState;
+  if (Array.isArray(x)) return new Map(x as StateEntries);
+  return new Map();
+}
+
+/** Applies changes to a full state (what a store does at a checkpoint, and a restore replays). */
+export function applyChanges(state: Map<string, unknown>, changes: StateEntries): void {
+  for (const [key, value] of changes) {
+    // Last written last: a restore iterates keys in the order they were last written.
+    state.delete(key);
+    if (value !== null) state.set(key, value);
+  }
+}
+
+const same = <V>(v: V): unknown => v;
+
+/**
+ * A Map whose changes since the last `collect()` are known. Values changed in place must be
+ * `touch()`ed. Keys are written with `prefix`, so several maps share one state.
+ */
+export class Tracked<V> {
+  private readonly map = new Map<string, V>();
+  private readonly dirty = new Set<string>();
+
+  constructor(
+    readonly prefix: string,
+    private readonly encode: (v: V) => unknown = same,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  set(key: string, value: V): this {
+    this.map.set(key, value);
+    this.dirty.add(key);
+    return this;
+  }
+
+  /** Moves `key` to the end of the iteration order (as a fresh insert) with `value`. */
+  reinsert(key: string, value: V): void {
+    this.map.delete(key);
+    this.set(key, value);
+  }
+
+  delete(key: string): boolean {
+    if (!this.map.delete(key)) return false;
+    this.dirty.add(key);
+    return true;
+  }
+
+  /** Marks a value changed in place. */
+  touch(key: string): void {
+    this.dirty.add(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
+
+  /** Appends the changes since the last call to `out`, and forgets them. */
+  collect(out: StateEntries): void {
+    for (const key of this.dirty) {
+      const v = this.map.get(key);
+      out.push([this.prefix + key, v === undefined ? null : this.encode(v)]);
+    }
+    this.dirty.clear();
+  }
+
+  /** Appends every entry to `out` (a full snapshot). */
+  all(out: StateEntries): void {
+    for (const [key, v] of this.map) out.push([this.prefix + key, this.encode(v)]);
+  }
+
+  /** Loads this map's entries from a restored state; nothing is dirty afterwards. */
+  restore(state: RestoredState, decode: (value: unknown) => V): void {
+    for (const [key, value] of state) {
+      if (key.startsWith(this.prefix)) this.map.set(key.slice(this.prefix.length), decode(value));
+    }
+  }
+}
