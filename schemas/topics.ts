@@ -35,6 +35,22 @@ export function topicSpecs(playEventPartitions = 6): Record<TopicKey, TopicSpec>
   };
 }
 
+/**
+ * A processor's state changelog: compacted, one partition per input partition, written only in
+ * Kafka transactions together with the processor's consumer offsets (runtime/changelog-store.ts).
+ */
+export const changelogTopic = (groupId: string): string => `${groupId}-changelog`;
+
+export const CHANGELOG_CONFIGS: Record<string, string> = {
+  'cleanup.policy': 'compact',
+  // compact soon after a segment rolls, and roll segments often, so a restore reads little
+  // more than the live keys; tombstones (removed keys) are kept an hour for slow readers
+  'min.compaction.lag.ms': '0',
+  'segment.ms': String(10 * 60_000),
+  'min.cleanable.dirty.ratio': '0.2',
+  'delete.retention.ms': String(3_600_000),
+};
+
 /** Subject names follow Confluent's TopicNameStrategy. */
 export const valueSubject = (topic: string): string => `${topic}-value`;
 

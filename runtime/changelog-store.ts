@@ -1,0 +1,200 @@
+// A processor's state store, backed by a compacted Kafka changelog topic — the way Kafka
+// Streams keeps state (EOS v1: one transactional producer per input partition).
+//
+//   save:    one Kafka transaction per partition holds the keys that changed since the last
+//            checkpoint (value JSON, a null value for a removed key) AND the consumer group's
+//            offset for that partition (sendOffsets). Both become visible together or not at
+//            all, so the stored state always belongs to the committed offset.
+//   load:    on assignment, the partition's producer begins with a transaction of its own
+//            (which fences any zombie owner of the same partition and aborts what it left open)
+//            that writes a barrier record with a fresh token; the store then reads the
+//            changelog partition from the start (read committed) until that token, newest value
+//            per key. The committed group offset is where processing resumes.
+//   compact: Kafka's log cleaner keeps the newest record per key, so a restore reads about one
+//            record per live key, not the history.
+//
+// The changelog records are written after the rows they imply are in ClickHouse, so a crash
+// anywhere replays from the last committed transaction and rewrites the same rows.
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { CHANGELOG_CONFIGS, changelogTopic } from '../schemas/topics.js';
+import type { StateEntries } from '../processors/keyed-state.js';
+import type { Logger } from '../lib/logger.js';
+
+const BARRIER_KEY = '\u0000barrier';
+
+export interface Restored {
+  /** Highest offset the state includes (committed offset - 1); -1 when nothing was committed. */
+  offset: number;
+  state: Map<string, unknown>;
+  /** Changelog records read, and how long the restore took. */
+  records: number;
+  ms: number;
+}
+
+export interface ChangelogStoreOptions {
+  kafka: Kafka;
+  groupId: string;
+  /** The input topic whose partitions the state follows. */
+  topic: string;
+  logger: Logger;
+}
+
+export class ChangelogStore {
+  readonly changelog: string;
+  private readonly producers = new Map<number, Producer>();
+  private admin: Admin | undefined;
+  /** Bytes of changelog values written, since the start (for the checkpoint cost figure). */
+  bytesWritten = 0;
+
+  constructor(private readonly o: ChangelogStoreOptions) {
+    this.changelog = changelogTopic(o.groupId);
+  }
+
+  /** Creates the changelog topic (as many partitions as the input topic) when missing. */
+  async start(): Promise<void> {
+    this.admin = this.o.kafka.admin();
+    await this.admin.connect();
+    const existing = new Set(await this.admin.listTopics());
+    if (existing.has(this.changelog)) return;
+    const [meta] = (await this.admin.fetchTopicMetadata({ topics: [this.o.topic] })).topics;
+    await this.admin
+      .createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: this.changelog,
+            numPartitions: meta!.partitions.length,
+            replicationFactor: 1,
+            configEntries: Object.entries(CHANGELOG_CONFIGS).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      })
+      .catch((err: Error) => {
+        // another instance created it first
+        if (!/already exists/i.test(err.message)) throw err;
+      });
+  }
+
+  private async producer(partition: number): Promise<Producer> {
+    let p = this.producers.get(partition);
+    if (p) return p;
+    p = this.o.kafka.producer({
+      transactionalId: `${this.o.groupId}-${this.o.topic}-${partition}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await p.connect();
+    this.producers.set(partition, p);
+    return p;
+  }
+
+  /** Takes ownership of `partition` (fencing any previous owner) and restores its state. */
+  async load(partition: number): Promise<Restored> {
+    const started = Date.now();
+    const producer = await this.producer(partition);
+    const token = randomUUID();
+    const tx = await producer.transaction();
+    try {
+      await tx.send({ topic: this.changelog, messages: [{ key: BARRIER_KEY, value: token, partition }] });
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+    const state = new Map<string, unknown>();
+    const records = await this.readUntil(partition, token, (key, value) => {
+      state.delete(key);
+      if (value !== null) state.set(key, JSON.parse(value));
+    });
+    const [committed] = await this.admin!.fetchOffsets({ groupId: this.o.groupId, topics: [this.o.topic] });
+    const next = Number(committed?.partitions.find((x) => x.partition === partition)?.offset ?? -1);
+    return { offset: next >= 0 ? next - 1 : -1, state, records, ms: Date.now() - started };
+  }
+
+  /** Reads a changelog partition from its start until the barrier `token`. */
+  private async readUntil(
+    partition: number,
+    token: string,
+    apply: (key: string, value: string | null) => void,
+  ): Promise<number> {
+    const consumer: Consumer = this.o.kafka.consumer({
+      groupId: `${this.o.groupId}-restore-${randomUUID()}`,
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      maxWaitTimeInMs: 100,
+    });
+    let records = 0;
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: this.changelog, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          const others = (payload.memberAssignment[this.changelog] ?? []).filter((p) => p !== partition);
+          if (others.length) consumer.pause([{ topic: this.changelog, partitions: others }]);
+        });
+        consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              if (batch.partition !== partition) return;
+              for (const m of batch.messages) {
+                const key = m.key?.toString() ?? '';
+                if (key === BARRIER_KEY) {
+                  if (m.value?.toString() === token) {
+                    resolve();
+                    return;
+                  }
+                  continue;
+                }
+                records += 1;
+                apply(key, m.value === null ? null : m.value.toString());
+              }
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+    return records;
+  }
+
+  /**
+   * Commits `changes` of `partition` and the group's offset `offset + 1` in one transaction.
+   * Throws when the transaction fails (e.g. fenced: another instance owns the partition now).
+   */
+  async save(partition: number, offset: number, changes: StateEntries): Promise<void> {
+    const producer = await this.producer(partition);
+    const messages = changes.map(([key, value]) => {
+      const json = value === null ? null : JSON.stringify(value);
+      this.bytesWritten += key.length + (json?.length ?? 0);
+      return { key, value: json, partition };
+    });
+    const tx = await producer.transaction();
+    try {
+      if (messages.length) await tx.send({ topic: this.changelog, messages });
+      await tx.sendOffsets({
+        consumerGroupId: this.o.groupId,
+        topics: [{ topic: this.o.topic, partitions: [{ partition, offset: String(offset + 1) }] }],
+      });
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The partition moved to another instance: close its producer. */
+  async release(partition: number): Promise<void> {
+    const p = this.producers.get(partition);
+    this.producers.delete(partition);
+    await p?.disconnect().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.producers.keys()].map((p) => this.release(p)));
+    await this.admin?.disconnect();
+    this.admin = undefined;
+  }
+}

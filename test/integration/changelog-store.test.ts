@@ -1,0 +1,78 @@
+// The changelog state store on the real Kafka: state and the group's offset are committed in
+// one transaction, restored together, removed keys stay removed, and a second owner of a
+// partition fences the first so a zombie cannot write stale state.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangelogStore } from '../../runtime/changelog-store.js';
+import { pipeline, type Pipeline } from '../../harness/pipeline.js';
+import { createLogger } from '../../lib/logger.js';
+
+let p: Pipeline;
+const logger = createLogger('warn');
+const store = (groupId: string): ChangelogStore =>
+  new ChangelogStore({ kafka: p.kafka, groupId, topic: p.topics.playEvents, logger });
+
+describe('the changelog state store', () => {
+  beforeAll(async () => {
+    p = await pipeline('changelog', 3);
+  });
+  afterAll(async () => {
+    await p?.cleanup();
+  });
+
+  it('restores the newest value per key with the offset committed in the same transaction', async () => {
+    const group = `${p.prefix}store-a`;
+    const a = store(group);
+    await a.start();
+    expect(await a.load(1)).toMatchObject({ offset: -1, state: new Map(), records: 0 });
+    await a.save(1, 9, [
+      ['k1', { n: 1 }],
+      ['k2', { n: 2 }],
+      ['k3', [1, 2, 3]],
+    ]);
+    await a.save(1, 19, [
+      ['k1', { n: 10 }],
+      ['k2', null],
+    ]);
+    await a.save(2, 4, [['other', 'partition']]);
+    await a.stop();
+
+    const b = store(group);
+    await b.start();
+    const restored = await b.load(1);
+    expect(restored.offset).toBe(19);
+    expect([...restored.state]).toEqual([
+      ['k3', [1, 2, 3]],
+      ['k1', { n: 10 }],
+    ]);
+    expect((await b.load(2)).state).toEqual(new Map([['other', 'partition']]));
+    expect((await b.load(0)).offset).toBe(-1);
+    await b.stop();
+  });
+
+  it('fences a previous owner: its later save fails and leaves no trace', async () => {
+    const group = `${p.prefix}store-b`;
+    const zombie = store(group);
+    await zombie.start();
+    await zombie.load(0);
+    await zombie.save(0, 4, [['x', 1]]);
+
+    const owner = store(group);
+    await owner.start();
+    expect((await owner.load(0)).offset).toBe(4);
+
+    await expect(zombie.save(0, 99, [['x', 'stale']])).rejects.toThrow();
+    await owner.save(0, 7, [['y', 2]]);
+
+    const check = store(group);
+    await check.start();
+    const restored = await check.load(0);
+    expect(restored.offset).toBe(7);
+    expect(restored.state).toEqual(
+      new Map<string, unknown>([
+        ['x', 1],
+        ['y', 2],
+      ]),
+    );
+    await Promise.all([zombie.stop(), owner.stop(), check.stop()]);
+  });
+});
