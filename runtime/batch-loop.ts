@@ -1,0 +1,197 @@
+// The thin eachBatch loop, one partition's batch at a time:
+//   decode (schema ids cached) → the partition's task (restored from its checkpoint on first
+//   use) → the catalog fetches the batch's videos → process each record (pure) → its rows and
+//   dead letters pend → resolve its offset → drain → flush when due → heartbeat.
+// An offset is resolved only after its record was processed; nothing is committed here (the
+// flush commits after ClickHouse acknowledged, flush.ts).
+import type { EachBatchPayload, KafkaMessage, Consumer } from 'kafkajs';
+import { dlq as dlqOutcome, outcomeLabel, type Outcome } from '../processors/outcome.js';
+import type { InputRecord, ProcessorDefinition, VideoLookup } from '../processors/contract.js';
+import { TABLES } from '../schemas/tables.js';
+import { ViewpulseError, type ErrorContext } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProcessorMetrics } from '../lib/metrics.js';
+import type { StateStore } from './checkpoint-store.js';
+import { deadLetterOf } from './dead-letters.js';
+import type { FlowControl } from './flow-control.js';
+import type { Flusher } from './flush.js';
+import type { RunnerOptions } from './options.js';
+import { PartitionTask, type Partitions } from './partition-task.js';
+import type { Supervisor } from './supervisor.js';
+
+/** What decodes the input topic's values (lib/kafka/serde.ts AvroSerde). */
+export interface Decoder<T> {
+  decode(buf: Buffer, context?: ErrorContext): Promise<T>;
+}
+
+/** The catalog side input; `ensure` fetches videos it does not know yet. */
+export type RuntimeCatalog = VideoLookup & { ensure?: (ids: Iterable<string>) => Promise<void> };
+
+export interface BatchLoopDeps<V> {
+  name: string;
+  definition: ProcessorDefinition<V>;
+  /** Null record values (tombstones) reach the processor as null. */
+  serde: Decoder<NonNullable<V>>;
+  catalog: RuntimeCatalog;
+  videoIdOf?: (value: NonNullable<V>) => string | undefined;
+  partitions: Partitions<V>;
+  store: StateStore;
+  flow: FlowControl;
+  supervisor: Supervisor;
+  flusher: Flusher<V>;
+  /** The current consumer (a restart replaces it). */
+  consumer(): Pick<Consumer, 'seek'>;
+  metrics: ProcessorMetrics;
+  log: Logger;
+  now(): number;
+  opts: Pick<RunnerOptions, 'flushRows' | 'flushIntervalMs'>;
+}
+
+interface Decoded<V> {
+  message: KafkaMessage;
+  /** undefined: undecodable (see error) */
+  value: V | undefined;
+  error?: ViewpulseError;
+}
+
+/** Decodes every record; a retriable failure (the registry down) is thrown, so kafkajs retries the batch. */
+async function decodeAll<V>(serde: Decoder<NonNullable<V>>, batch: EachBatchPayload['batch']): Promise<Decoded<V>[]> {
+  const decoded: Decoded<V>[] = [];
+  for (const message of batch.messages) {
+    if (message.value === null) {
+      decoded.push({ message, value: null as V });
+      continue;
+    }
+    try {
+      const value = await serde.decode(message.value, {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: message.offset,
+      });
+      decoded.push({ message, value: value as V });
+    } catch (err) {
+      if (err instanceof ViewpulseError && err.retriable) throw err; // registry down: kafkajs retries the batch
+      decoded.push({ message, value: undefined, error: err as ViewpulseError });
+    }
+  }
+  return decoded;
+}
+
+/** The partition's task, created from its saved state the first time the partition is met. */
+async function taskOf<V>(d: BatchLoopDeps<V>, partition: number): Promise<PartitionTask<V>> {
+  const known = d.partitions.get(partition);
+  if (known) return known;
+  const saved = await d.store.load(partition);
+  const task = new PartitionTask<V>(
+    partition,
+    d.definition.create(partition, saved?.snapshot ?? new Map(), d.catalog),
+    saved?.offset ?? -1,
+  );
+  d.partitions.add(task, d.now());
+  d.log.info({ partition, checkpoint: task.coveredThrough }, 'partition state restored');
+  return task;
+}
+
+/** Moves the processor's output into the task's pending rows, counting drains and late events. */
+export function drainTask<V>(d: Pick<BatchLoopDeps<V>, 'name' | 'metrics'>, task: PartitionTask<V>): void {
+  let drained = 0;
+  for (const [table, rows] of task.drain()) {
+    drained += rows.length;
+    if (table === TABLES.lateEvents) {
+      for (const r of rows as { applied?: number }[])
+        d.metrics.lateEvents.inc({ processor: d.name, applied: String(r.applied ?? 0) });
+    }
+  }
+  d.metrics.drainRows.observe({ processor: d.name }, drained);
+}
+
+export async function processBatch<V>(
+  d: BatchLoopDeps<V>,
+  { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+): Promise<void> {
+  const { name, metrics } = d;
+  const partition = batch.partition;
+  // Fetched before a pause took effect: leave it unresolved; it is fetched again on resume.
+  // After a crash nothing more is processed: the restart replays from the checkpoint.
+  if (d.flow.paused || d.supervisor.crashing) return;
+  // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
+  const decoded = await decodeAll(d.serde, batch);
+  let task: PartitionTask<V>;
+  try {
+    task = await taskOf(d, partition);
+    if (d.catalog.ensure && d.videoIdOf) {
+      const ids: string[] = [];
+      for (const r of decoded) {
+        const id = r.value ? d.videoIdOf(r.value as NonNullable<V>) : undefined;
+        if (id) ids.push(id);
+      }
+      await d.catalog.ensure(ids);
+    }
+  } catch (err) {
+    // ClickHouse (checkpoint or catalog) unreachable: nothing was resolved, so the batch is
+    // fetched again once we resume.
+    d.flow.pause(err as Error);
+    return;
+  }
+  const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
+  d.supervisor.enterBatch(partition, task.checkpointed, first);
+  if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
+    // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.
+    d.log.warn({ partition, first, checkpoint: task.coveredThrough }, 'seeking back to the checkpoint');
+    d.consumer().seek({ topic: batch.topic, partition, offset: String(task.coveredThrough + 1) });
+    return;
+  }
+  metrics.batchSize.observe({ processor: name }, batch.messages.length);
+  const outcomes = new Map<string, number>();
+
+  for (const r of decoded) {
+    if (!isRunning() || isStale() || !d.partitions.has(partition)) break;
+    const offset = Number(r.message.offset);
+    if (offset <= task.lastOffset) continue; // already in the restored snapshot
+    let outcome: Outcome;
+    if (r.value === undefined) {
+      outcome = dlqOutcome(r.error?.code ?? 'VP_ERR_DECODE_AVRO', r.error?.message ?? 'undecodable');
+    } else {
+      const record: InputRecord<V> = {
+        topic: batch.topic,
+        partition,
+        offset,
+        key: r.message.key?.toString() ?? null,
+        value: r.value,
+      };
+      outcome = task.processor.process(record);
+    }
+    if (outcome.kind === 'dlq') {
+      const videoId = r.value ? d.videoIdOf?.(r.value as NonNullable<V>) : undefined;
+      const { letter, row } = deadLetterOf(
+        name,
+        { topic: batch.topic, partition, message: r.message },
+        outcome,
+        videoId,
+      );
+      task.dead.push(letter);
+      task.pend(TABLES.deadLetters, [row]);
+      metrics.deadLetters.inc({ processor: name, code: outcome.code });
+    }
+    const label = outcomeLabel(outcome);
+    outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
+    task.lastOffset = offset;
+    resolveOffset(r.message.offset);
+  }
+  for (const [outcome, n] of outcomes) metrics.records.inc({ processor: name, outcome }, n);
+  if (!d.partitions.has(partition)) return;
+  drainTask(d, task);
+  const lag = Math.max(0, Number(batch.highWatermark) - task.lastOffset - 1);
+  const progress = d.partitions.progressOf(partition)!;
+  if (task.lastOffset >= first) progress.at = d.now();
+  progress.lag = lag;
+  metrics.consumerLag.set({ processor: name, partition: String(partition) }, lag);
+  const wm = task.processor.watermark;
+  if (Number.isFinite(wm))
+    metrics.watermarkDelay.set({ processor: name, partition: String(partition) }, (d.now() - wm) / 1000);
+  if (d.partitions.pending >= d.opts.flushRows || d.flusher.msSinceFlush() >= d.opts.flushIntervalMs) {
+    await d.flusher.flush(false);
+  }
+  await heartbeat();
+  d.supervisor.leaveBatch();
+}

@@ -1,0 +1,130 @@
+// Flushing and checkpointing: what makes a processed record count, in this order —
+//   dead letters → Kafka (acks=all) → rows → ClickHouse, table by table, each acknowledged →
+//   (every checkpoint interval, or forced) state of every partition that moved → the state
+//   store → commit offsets = checkpoint + 1.
+// Offsets are committed only after the rows and the state they imply were acknowledged. A
+// retriable failure (ClickHouse down) pauses consumption and keeps what is pending; anything
+// else is thrown to the caller, which crashes the runner.
+import type { Consumer, Producer } from 'kafkajs';
+import type { TableSpec } from '../processors/contract.js';
+import type { TableWrite } from '../lib/clickhouse/writer.js';
+import { ViewpulseError } from '../lib/errors.js';
+import { sendDeadLetters } from '../lib/kafka/dlq.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProcessorMetrics } from '../lib/metrics.js';
+import type { StateStore } from './checkpoint-store.js';
+import { DEAD_LETTER_ROWS } from './dead-letters.js';
+import type { FlowControl } from './flow-control.js';
+import type { Partitions } from './partition-task.js';
+import type { Supervisor } from './supervisor.js';
+
+/** Where rows go: ClickHouse (lib/clickhouse/writer.ts) in production. */
+export interface RowSink {
+  /** Resolves once the rows are acknowledged; a retriable ViewpulseError while unreachable. */
+  write(w: TableWrite): Promise<void>;
+  /** A cheap "are you back?" while paused. */
+  ping(): Promise<boolean>;
+}
+
+export interface FlushDeps<V> {
+  name: string;
+  topic: string;
+  dlqTopic: string;
+  /** The processor's tables, in write order (dead_letters rows follow them). */
+  tables: readonly TableSpec[];
+  partitions: Partitions<V>;
+  sink: RowSink;
+  store: StateStore;
+  producer: Producer;
+  /** The current consumer (a restart replaces it). */
+  consumer(): Pick<Consumer, 'commitOffsets'>;
+  flow: FlowControl;
+  supervisor: Supervisor;
+  metrics: ProcessorMetrics;
+  log: Logger;
+  now(): number;
+  checkpointIntervalMs: number;
+}
+
+export class Flusher<V> {
+  private lastFlush = 0;
+  private lastCheckpoint = 0;
+
+  constructor(private readonly d: FlushDeps<V>) {}
+
+  msSinceFlush(): number {
+    return this.d.now() - this.lastFlush;
+  }
+
+  checkpointDue(): boolean {
+    return this.d.now() - this.lastCheckpoint >= this.d.checkpointIntervalMs;
+  }
+
+  /**
+   * Writes everything pending; every checkpoint interval (or when `force`d) also checkpoints
+   * and commits. On a ClickHouse outage: pause, keep the rows, retry later. Once all of it was
+   * acknowledged, a paused runner resumes.
+   */
+  async flush(force: boolean): Promise<void> {
+    const d = this.d;
+    if (d.supervisor.crashing) return; // state may be half-applied: nothing of it may reach a checkpoint
+    this.lastFlush = d.now();
+    const tasks = d.partitions.list();
+    try {
+      for (const task of tasks) {
+        if (task.dead.length) {
+          await sendDeadLetters(d.producer, d.dlqTopic, task.dead);
+          task.dead = [];
+        }
+      }
+      for (const spec of [...d.tables, DEAD_LETTER_ROWS]) {
+        const rows = tasks.flatMap((t) => t.pendingRows(spec.name));
+        if (rows.length === 0) continue;
+        const end = d.metrics.sinkLatency.startTimer({ processor: d.name, table: spec.name });
+        await d.sink.write({ table: spec.name, rows, times: spec.times });
+        end();
+        for (const t of tasks) t.written(spec.name);
+      }
+      if (force || this.checkpointDue()) await this.checkpoint();
+      // Everything above was acknowledged (and the timer pinged before an empty flush): resume.
+      d.flow.acknowledged();
+    } catch (err) {
+      if (!(err instanceof ViewpulseError) || !err.retriable || d.supervisor.stopping) throw err;
+      d.flow.pause(err);
+    }
+  }
+
+  /** Saves the state changes of every partition that moved, then commits its offset (after the store acked). */
+  private async checkpoint(): Promise<void> {
+    const d = this.d;
+    this.lastCheckpoint = d.now();
+    const tasks = d.partitions.list();
+    const moved = tasks.filter((t) => t.moved);
+    if (moved.length) {
+      await d.store.save(
+        moved.map((t) => ({ partition: t.partition, offset: t.lastOffset, changes: t.processor.stateChanges() })),
+      );
+      for (const t of moved) {
+        t.checkpointed = t.lastOffset;
+        d.supervisor.checkpointed(t.partition);
+      }
+      d.metrics.checkpoints.inc({ processor: d.name });
+    }
+    // Commit what is checkpointed and not yet committed (a restored partition re-commits).
+    const uncommitted = tasks.filter((t) => t.uncommitted);
+    if (uncommitted.length === 0) return;
+    try {
+      await d
+        .consumer()
+        .commitOffsets(
+          uncommitted.map((t) => ({ topic: d.topic, partition: t.partition, offset: String(t.checkpointed + 1) })),
+        );
+      for (const t of uncommitted) t.committed = t.checkpointed + 1;
+    } catch (err) {
+      // The checkpoint is what restarts trust; a refused commit (e.g. during a rebalance) only
+      // means a restart skips records by checkpoint offset instead of by committed offset.
+      // It is tried again at the next checkpoint.
+      d.log.warn({ err: (err as Error).message }, 'offset commit refused; the checkpoint stands');
+    }
+  }
+}

@@ -1,0 +1,159 @@
+// One input partition as the runner holds it: its processor (restored from the checkpoint),
+// where it stands (processed, checkpointed, committed) and what waits for the next flush (rows
+// per table, dead letters). `Partitions` holds the owned ones: created on first use, dropped
+// on revoke or crash; and per partition its progress (lag, last record), which survives a crash.
+import type { OutputRows, PartitionProcessor } from '../processors/contract.js';
+import { pushAll } from '../lib/arrays.js';
+import type { DeadLetter } from '../lib/kafka/dlq.js';
+
+const NONE: readonly object[] = Object.freeze([]);
+
+export class PartitionTask<V> {
+  /** Highest offset included in the loaded snapshot; records up to it are skipped. */
+  readonly coveredThrough: number;
+  /** Highest offset processed. */
+  lastOffset: number;
+  /** Highest offset whose rows and snapshot are safely in ClickHouse. */
+  checkpointed: number;
+  /**
+   * The offset last committed to Kafka for this partition (the next one to read). Unknown after
+   * a restore: the first checkpoint commits the snapshot's offset again, in case the crash fell
+   * between the snapshot and its offset commit.
+   */
+  committed = -1;
+  /** Dead letters for the dead-letter topic; their rows for ClickHouse wait with the others. */
+  dead: DeadLetter[] = [];
+  private readonly rows = new Map<string, object[]>();
+  private count = 0;
+
+  /** `restoredThrough`: the checkpoint's offset, -1 without one. */
+  constructor(
+    readonly partition: number,
+    readonly processor: PartitionProcessor<V>,
+    restoredThrough: number,
+  ) {
+    this.coveredThrough = restoredThrough;
+    this.lastOffset = restoredThrough;
+    this.checkpointed = restoredThrough;
+  }
+
+  /** Rows waiting for the next flush, all tables together. */
+  get pending(): number {
+    return this.count;
+  }
+
+  /** Processed past its checkpoint. */
+  get moved(): boolean {
+    return this.lastOffset > this.checkpointed;
+  }
+
+  /** Checkpointed past what was committed to Kafka. */
+  get uncommitted(): boolean {
+    return this.checkpointed >= 0 && this.committed < this.checkpointed + 1;
+  }
+
+  pend(table: string, rows: readonly object[]): void {
+    const list = this.rows.get(table) ?? [];
+    pushAll(list, rows);
+    this.rows.set(table, list);
+    this.count += rows.length;
+  }
+
+  /** Moves the processor's rows since its last drain into the pending rows, and returns them. */
+  drain(): OutputRows {
+    const out = this.processor.drain();
+    for (const [table, rows] of out) this.pend(table, rows);
+    return out;
+  }
+
+  pendingRows(table: string): readonly object[] {
+    return this.rows.get(table) ?? NONE;
+  }
+
+  /** ClickHouse acknowledged the table's rows. */
+  written(table: string): void {
+    const rows = this.rows.get(table);
+    if (!rows) return;
+    this.count -= rows.length;
+    this.rows.delete(table);
+  }
+}
+
+export interface PartitionStatus {
+  partition: number;
+  lastOffset: number;
+  checkpointed: number;
+  watermark: number;
+  /** High watermark minus the next offset, as of the last batch. */
+  lag: number;
+  /** Lag, and no record processed for stuckAfterMs. */
+  stuck: boolean;
+}
+
+/** Lag as of the last batch, and when a record was last processed. */
+export interface Progress {
+  lag: number;
+  at: number;
+}
+
+export class Partitions<V> {
+  private readonly tasks = new Map<number, PartitionTask<V>>();
+  private readonly progress = new Map<number, Progress>();
+
+  get(partition: number): PartitionTask<V> | undefined {
+    return this.tasks.get(partition);
+  }
+
+  has(partition: number): boolean {
+    return this.tasks.has(partition);
+  }
+
+  add(task: PartitionTask<V>, now: number): void {
+    this.tasks.set(task.partition, task);
+    if (!this.progress.has(task.partition)) this.progress.set(task.partition, { lag: 0, at: now });
+  }
+
+  /** The owned tasks, in the order they were created (a copy: safe to iterate across awaits). */
+  list(): PartitionTask<V>[] {
+    return [...this.tasks.values()];
+  }
+
+  /** Rows waiting for the next flush, over every partition. */
+  get pending(): number {
+    let n = 0;
+    for (const t of this.tasks.values()) n += t.pending;
+    return n;
+  }
+
+  progressOf(partition: number): Progress | undefined {
+    return this.progress.get(partition);
+  }
+
+  /** Revoked partitions lose their state and unwritten rows; the new owner replays from the checkpoint. */
+  keepOnly(assigned: ReadonlySet<number>): void {
+    for (const p of [...this.tasks.keys()]) {
+      if (assigned.has(p)) continue;
+      this.tasks.delete(p);
+      this.progress.delete(p);
+    }
+  }
+
+  /** A crash: every partition's state (maybe half-applied) and unwritten rows go; progress stays. */
+  dropAll(): void {
+    this.tasks.clear();
+  }
+
+  status(now: number, stuckAfterMs: number): PartitionStatus[] {
+    return [...this.tasks].map(([partition, t]) => {
+      const { lag, at } = this.progress.get(partition) ?? { lag: 0, at: now };
+      return {
+        partition,
+        lastOffset: t.lastOffset,
+        checkpointed: t.checkpointed,
+        watermark: t.processor.watermark,
+        lag,
+        stuck: lag > 0 && now - at >= stuckAfterMs,
+      };
+    });
+  }
+}
