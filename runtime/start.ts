@@ -7,7 +7,7 @@ import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
-import { healthReport } from './processor-health.js';
+import { healthReport, type HealthReport } from './processor-health.js';
 import { ProcessorRunner, type RunnerHealth } from './runner.js';
 import { AvroSerde } from '../lib/kafka/serde.js';
 import { createLogger } from '../lib/logger.js';
@@ -18,6 +18,8 @@ import { topics, valueSubject } from '../schemas/topics.js';
 export interface RunningProcessors {
   runners: ProcessorRunner<unknown>[];
   server: Server | undefined;
+  /** The processors' Prometheus registry (what /metrics answers). */
+  registry: Registry;
   stop(): Promise<void>;
 }
 
@@ -28,11 +30,14 @@ export async function runProcessors(
     metricsPort?: number;
     /** A processor gave up after repeated crashes at one position (default: only logged). */
     onFailed?: (processor: string, err: Error) => void;
+    /** Labels on every metric of this process (a worker of `run processors --workers` has `worker`). */
+    metricLabels?: Record<string, string>;
   } = {},
 ): Promise<RunningProcessors> {
   const config = options.config ?? loadConfig();
   const logger = createLogger(config.logLevel);
   const registry = createRegistry();
+  if (options.metricLabels) registry.setDefaultLabels(options.metricLabels);
   const metrics = processorMetrics(registry);
   const kafka = createKafka(config.kafka, logger);
   const schemaRegistry = new RegistryClient(config.registry.url);
@@ -79,6 +84,7 @@ export async function runProcessors(
   return {
     runners,
     server,
+    registry,
     async stop() {
       // Side by side: each flushes, checkpoints, commits and leaves its own group.
       await Promise.all(runners.map((r) => r.stop()));
@@ -98,17 +104,39 @@ export async function serveProcessorHealth(
   registry: Registry,
   port: number,
 ): Promise<Server> {
+  return serveHealth(port, {
+    report: async () => healthReport(runners.map((r) => r.health())),
+    metrics: () => scrape(registry),
+  });
+}
+
+/** The health server over any source of reports and metrics (one process, or the workers' parent). */
+export async function serveHealth(
+  port: number,
+  source: {
+    report(): Promise<HealthReport>;
+    metrics(): Promise<{ contentType: string; body: string }>;
+  },
+): Promise<Server> {
   const server = createServer((req, res) => {
+    const fail = (err: Error): void => {
+      res.writeHead(500, { 'content-type': 'application/problem+json' });
+      res.end(
+        JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: err.message }),
+      );
+    };
     if (req.url === '/metrics') {
-      void scrape(registry).then(({ contentType, body }) => {
+      void source.metrics().then(({ contentType, body }) => {
         res.writeHead(200, { 'content-type': contentType });
         res.end(body);
-      });
+      }, fail);
     } else if (req.url === '/healthz' || req.url === '/readyz') {
-      const report = healthReport(runners.map((r) => r.health()));
-      const good = req.url === '/healthz' ? report.live : report.ready;
-      res.writeHead(good ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(report));
+      const path = req.url;
+      void source.report().then((report) => {
+        const good = path === '/healthz' ? report.live : report.ready;
+        res.writeHead(good ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(report));
+      }, fail);
     } else {
       res.writeHead(404, { 'content-type': 'application/problem+json' });
       res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
