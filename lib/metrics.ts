@@ -19,6 +19,9 @@ export interface ProcessorMetrics {
   lateEvents: Counter<'processor' | 'applied'>;
   consumerLag: Gauge<'processor' | 'partition'>;
   watermarkDelay: Gauge<'processor' | 'partition'>;
+  catalogHolds: Counter<'processor'>;
+  catalogMisses: Counter<'processor'>;
+  stateBytes: Counter<'processor'>;
   batchSize: Histogram<'processor'>;
   drainRows: Histogram<'processor'>;
   sinkLatency: Histogram<'processor' | 'table'>;
@@ -61,6 +64,24 @@ export function processorMetrics(registry: Registry): ProcessorMetrics {
       name: 'viewpulse_processor_watermark_delay_seconds',
       help: 'Wall clock minus event-time watermark',
       labelNames: ['processor', 'partition'],
+      registers: [registry],
+    }),
+    catalogHolds: new Counter({
+      name: 'viewpulse_processor_catalog_holds_total',
+      help: 'Times a partition waited for the catalog to learn a record\'s video (docs/semantics.md, "The catalog")',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    catalogMisses: new Counter({
+      name: 'viewpulse_processor_catalog_misses_total',
+      help: 'Videos still unknown to the catalog after the hold, applied as "not in the catalog"',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    stateBytes: new Counter({
+      name: 'viewpulse_processor_state_bytes_total',
+      help: 'Bytes of state written at checkpoints (keys and JSON values of the changes)',
+      labelNames: ['processor'],
       registers: [registry],
     }),
     batchSize: new Histogram({

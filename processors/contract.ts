@@ -36,13 +36,6 @@ export interface PartitionProcessor<V> {
   snapshot(): StateEntries;
   /** The partition's watermark (event time), -Infinity before the first record. */
   readonly watermark: number;
-  /** Video ids whose events wait for the catalog (held), so the runtime can look them up. */
-  waitingFor?(): string[];
-  /**
-   * The catalog may know more now: apply what waited for it. The runtime calls it between
-   * records (its timer), since a partition whose traffic stopped would otherwise wait forever.
-   */
-  poll?(): void;
 }
 
 /**

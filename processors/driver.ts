@@ -89,11 +89,6 @@ export class TestDriver<V> {
     return results;
   }
 
-  /** What the runtime's timer does when the catalog may have changed: every partition polls. */
-  poll(): void {
-    for (const task of this.tasks.values()) task.poll?.();
-  }
-
   /** Drains every partition's rows into the tables (what a flush to ClickHouse does). */
   flush(): void {
     for (const task of this.tasks.values()) {

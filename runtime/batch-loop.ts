@@ -40,11 +40,11 @@ export interface BatchLoopDeps<V> {
   supervisor: Supervisor;
   flusher: Flusher<V>;
   /** The current consumer (a restart replaces it). */
-  consumer(): Pick<Consumer, 'seek'>;
+  consumer(): Pick<Consumer, 'seek' | 'pause' | 'resume'>;
   metrics: ProcessorMetrics;
   log: Logger;
   now(): number;
-  opts: Pick<RunnerOptions, 'flushRows' | 'flushIntervalMs'>;
+  opts: Pick<RunnerOptions, 'flushRows' | 'flushIntervalMs' | 'catalogHoldMs'>;
 }
 
 interface Decoded<V> {
@@ -105,6 +105,45 @@ export function drainTask<V>(d: Pick<BatchLoopDeps<V>, 'name' | 'metrics'>, task
   d.metrics.drainRows.observe({ processor: d.name }, drained);
 }
 
+/**
+ * Whether a record must wait for the catalog: its video is unknown and has been unknown for
+ * less than catalogHoldMs (docs/semantics.md, "The catalog"). Numbers are never computed from
+ * "unknown" while the catalog is merely late; a video still unknown after the hold is applied
+ * as "not in the catalog" and counted in viewpulse_processor_catalog_misses_total.
+ */
+function waitsForCatalog<V>(d: BatchLoopDeps<V>, task: PartitionTask<V>, value: V): boolean {
+  const id = d.videoIdOf && value !== null ? d.videoIdOf(value as NonNullable<V>) : undefined;
+  if (!id || d.catalog.get(id)) {
+    if (id) task.waitingSince.delete(id);
+    return false;
+  }
+  const now = d.now();
+  const since = task.waitingSince.get(id);
+  if (since === undefined) {
+    task.waitingSince.set(id, now);
+    return true;
+  }
+  if (now - since < d.opts.catalogHoldMs) return true;
+  if (since >= 0) {
+    // Given up on this video: remembered (as -1) so its next records do not wait again.
+    task.waitingSince.set(id, -1);
+    d.metrics.catalogMisses.inc({ processor: d.name });
+    d.log.warn({ video_id: id, heldMs: now - since }, 'video still not in the catalog: applying its events as unknown');
+  }
+  return false;
+}
+
+/** Pauses one partition for a moment: its batch is fetched again after the resume. */
+function holdPartition<V>(d: BatchLoopDeps<V>, topic: string, partition: number): void {
+  const consumer = d.consumer();
+  consumer.pause([{ topic, partitions: [partition] }]);
+  d.metrics.catalogHolds.inc({ processor: d.name });
+  setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), CATALOG_RETRY_MS).unref();
+}
+
+/** How soon a partition held for the catalog looks again. */
+const CATALOG_RETRY_MS = 250;
+
 export async function processBatch<V>(
   d: BatchLoopDeps<V>,
   { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
@@ -148,6 +187,12 @@ export async function processBatch<V>(
     if (!isRunning() || isStale() || !d.partitions.has(partition)) break;
     const offset = Number(r.message.offset);
     if (offset <= task.lastOffset) continue; // already in the restored snapshot
+    if (r.value !== undefined && waitsForCatalog(d, task, r.value)) {
+      // The catalog does not know this record's video yet: hold the partition here (the rest
+      // of the batch stays unresolved and is fetched again) and look again shortly.
+      holdPartition(d, batch.topic, partition);
+      break;
+    }
     let outcome: Outcome;
     if (r.value === undefined) {
       outcome = dlqOutcome(r.error?.code ?? 'VP_ERR_DECODE_AVRO', r.error?.message ?? 'undecodable');

@@ -19,9 +19,12 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { CHANGELOG_CONFIGS, changelogTopic } from '../schemas/topics.js';
 import type { StateEntries } from '../processors/keyed-state.js';
+import type { SavedState, StateEntry, StateStore } from './checkpoint-store.js';
 import type { Logger } from '../lib/logger.js';
 
 const BARRIER_KEY = '\u0000barrier';
+/** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
+const SEND_BYTES = 4 * 1024 * 1024;
 
 export interface Restored {
   /** Highest offset the state includes (committed offset - 1); -1 when nothing was committed. */
@@ -40,7 +43,8 @@ export interface ChangelogStoreOptions {
   logger: Logger;
 }
 
-export class ChangelogStore {
+export class ChangelogStore implements StateStore {
+  readonly commitsOffsets = true;
   readonly changelog: string;
   private readonly producers = new Map<number, Producer>();
   private admin: Admin | undefined;
@@ -90,7 +94,17 @@ export class ChangelogStore {
   }
 
   /** Takes ownership of `partition` (fencing any previous owner) and restores its state. */
-  async load(partition: number): Promise<Restored> {
+  async load(partition: number): Promise<SavedState | undefined> {
+    const r = await this.restore(partition);
+    this.lastRestore = r;
+    return r.offset < 0 && r.state.size === 0 ? undefined : { offset: r.offset, snapshot: r.state };
+  }
+
+  /** The last restore's size and time (for logs and the restore figure). */
+  lastRestore: Restored | undefined;
+
+  async restore(partition: number): Promise<Restored> {
+    this.unsaved.delete(partition);
     const started = Date.now();
     const producer = await this.producer(partition);
     const token = randomUUID();
@@ -160,11 +174,34 @@ export class ChangelogStore {
     return records;
   }
 
+  /** Changes of a failed save, per partition: they go with the next one. */
+  private readonly unsaved = new Map<number, StateEntries>();
+
+  /** Every partition's changes, each in its own transaction (in parallel); the bytes written. */
+  async save(entries: readonly StateEntry[]): Promise<number> {
+    const before = this.bytesWritten;
+    const results = await Promise.allSettled(
+      entries.map(async (e) => {
+        const changes = this.unsaved.has(e.partition) ? [...this.unsaved.get(e.partition)!, ...e.changes] : e.changes;
+        try {
+          await this.savePartition(e.partition, e.offset, changes);
+          this.unsaved.delete(e.partition);
+        } catch (err) {
+          this.unsaved.set(e.partition, changes);
+          throw err;
+        }
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return this.bytesWritten - before;
+  }
+
   /**
    * Commits `changes` of `partition` and the group's offset `offset + 1` in one transaction.
    * Throws when the transaction fails (e.g. fenced: another instance owns the partition now).
    */
-  async save(partition: number, offset: number, changes: StateEntries): Promise<void> {
+  async savePartition(partition: number, offset: number, changes: StateEntries): Promise<void> {
     const producer = await this.producer(partition);
     const messages = changes.map(([key, value]) => {
       const json = value === null ? null : JSON.stringify(value);
@@ -173,7 +210,16 @@ export class ChangelogStore {
     });
     const tx = await producer.transaction();
     try {
-      if (messages.length) await tx.send({ topic: this.changelog, messages });
+      // A record batch (one send to one partition) must stay under the topic's max.message.bytes.
+      for (let i = 0, bytes = 0, from = 0; i <= messages.length; i++) {
+        const m = messages[i];
+        if (i === messages.length || bytes + (m!.key.length + (m!.value?.length ?? 0)) > SEND_BYTES) {
+          if (i > from) await tx.send({ topic: this.changelog, messages: messages.slice(from, i) });
+          from = i;
+          bytes = 0;
+        }
+        if (m) bytes += m.key.length + (m.value?.length ?? 0);
+      }
       await tx.sendOffsets({
         consumerGroupId: this.o.groupId,
         topics: [{ topic: this.o.topic, partitions: [{ partition, offset: String(offset + 1) }] }],

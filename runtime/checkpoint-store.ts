@@ -5,7 +5,8 @@
 //
 // SnapshotRowStore, today's store: it applies the changes to the partition's whole state and
 // writes all of it as one processor_checkpoints row per partition (gzip'd JSON entries); the
-// newest row wins. A changelog store (runtime/changelog-store.ts) writes only the changes.
+// newest row wins (VIEWPULSE_STATE_STORE=clickhouse). The default, the changelog store
+// (runtime/changelog-store.ts), writes only the changes.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { applyChanges, type RestoredState, type StateEntries } from '../processors/keyed-state.js';
 import { queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
@@ -30,13 +31,22 @@ export interface StateEntry {
 }
 
 export interface StateStore {
+  /**
+   * True when save() also commits the consumer group's offsets (checkpoint + 1) atomically
+   * with the state (the changelog store's Kafka transaction); the runner then commits nothing.
+   */
+  readonly commitsOffsets?: boolean;
+  start?(): Promise<void>;
   /** The partition's stored state, or undefined when it has none (it starts empty). */
   load(partition: number): Promise<SavedState | undefined>;
+  /** The partition went to another instance (or the runner crashed): let go of it. */
+  release?(partition: number): Promise<void>;
+  stop?(): Promise<void>;
   /**
-   * Resolves once every entry is durable; throws a retriable ViewpulseError while the store is
-   * unreachable (the changes are kept and go with the next save).
+   * Resolves once every entry is durable, with the bytes written; throws while the store is
+   * unreachable, and then keeps the changes for the next save.
    */
-  save(entries: readonly StateEntry[]): Promise<void>;
+  save(entries: readonly StateEntry[]): Promise<number | void>;
 }
 
 /** The state as processor_checkpoints rows: (processor, topic, partition, offset, gzip'd JSON entries). */
@@ -83,7 +93,7 @@ export class SnapshotRowStore implements StateStore {
     return saved && { offset: saved.offset, snapshot: new Map(state) };
   }
 
-  async save(entries: readonly StateEntry[]): Promise<void> {
+  async save(entries: readonly StateEntry[]): Promise<number> {
     const rows = entries.map((e) => {
       let state = this.states.get(e.partition);
       if (!state) this.states.set(e.partition, (state = new Map()));
@@ -97,6 +107,7 @@ export class SnapshotRowStore implements StateStore {
       };
     });
     await this.o.writer.write({ table: TABLES.checkpoints, rows });
+    return rows.reduce((n, r) => n + r.state.length, 0);
   }
 }
 

@@ -101,16 +101,23 @@ export class Flusher<V> {
     const tasks = d.partitions.list();
     const moved = tasks.filter((t) => t.moved);
     if (moved.length) {
-      await d.store.save(
-        moved.map((t) => ({ partition: t.partition, offset: t.lastOffset, changes: t.processor.stateChanges() })),
-      );
+      const entries = moved.map((t) => ({
+        partition: t.partition,
+        offset: t.lastOffset,
+        changes: t.processor.stateChanges(),
+      }));
+      const bytes = await d.store.save(entries);
+      if (bytes) d.metrics.stateBytes.inc({ processor: d.name }, bytes);
       for (const t of moved) {
         t.checkpointed = t.lastOffset;
+        // The changelog store committed the offset in the same transaction as the state.
+        if (d.store.commitsOffsets) t.committed = t.checkpointed + 1;
         d.supervisor.checkpointed(t.partition);
       }
       d.metrics.checkpoints.inc({ processor: d.name });
     }
     // Commit what is checkpointed and not yet committed (a restored partition re-commits).
+    if (d.store.commitsOffsets) return;
     const uncommitted = tasks.filter((t) => t.uncommitted);
     if (uncommitted.length === 0) return;
     try {

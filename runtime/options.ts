@@ -19,6 +19,14 @@ export interface RunnerOptions {
   stuckAfterMs: number;
   /** Largest fetch per partition: what one batch (and so one drain) can hold. */
   maxBytesPerPartition: number;
+  /**
+   * Where partition state goes: `changelog` (a compacted Kafka topic, changes and offsets in one
+   * transaction; runtime/changelog-store.ts) or `clickhouse` (whole-state snapshot rows in
+   * processor_checkpoints; runtime/checkpoint-store.ts).
+   */
+  stateStore: 'changelog' | 'clickhouse';
+  /** How long a partition waits for the catalog to learn a record's video (docs/semantics.md, "The catalog"). */
+  catalogHoldMs: number;
 }
 
 export const DEFAULT_RUNNER: RunnerOptions = {
@@ -30,4 +38,6 @@ export const DEFAULT_RUNNER: RunnerOptions = {
   maxRestarts: 5,
   stuckAfterMs: 60_000,
   maxBytesPerPartition: 4 * 1024 * 1024,
+  stateStore: 'changelog',
+  catalogHoldMs: 30_000,
 };

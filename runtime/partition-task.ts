@@ -42,6 +42,9 @@ export class PartitionTask<V> {
     return this.count;
   }
 
+  /** Videos the catalog did not know → when this partition began to wait for them (-1: gave up). */
+  readonly waitingSince = new Map<string, number>();
+
   /** Processed past its checkpoint. */
   get moved(): boolean {
     return this.lastOffset > this.checkpointed;
@@ -130,12 +133,15 @@ export class Partitions<V> {
   }
 
   /** Revoked partitions lose their state and unwritten rows; the new owner replays from the checkpoint. */
-  keepOnly(assigned: ReadonlySet<number>): void {
+  keepOnly(assigned: ReadonlySet<number>): number[] {
+    const revoked: number[] = [];
     for (const p of [...this.tasks.keys()]) {
       if (assigned.has(p)) continue;
       this.tasks.delete(p);
       this.progress.delete(p);
+      revoked.push(p);
     }
+    return revoked;
   }
 
   /** A crash: every partition's state (maybe half-applied) and unwritten rows go; progress stays. */

@@ -23,6 +23,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ProcessorMetrics } from '../lib/metrics.js';
 import { drainTask, processBatch, type BatchLoopDeps, type Decoder, type RuntimeCatalog } from './batch-loop.js';
 import { SnapshotRowStore, type StateStore } from './checkpoint-store.js';
+import { ChangelogStore } from './changelog-store.js';
 import { Flusher, type RowSink } from './flush.js';
 import { FlowControl } from './flow-control.js';
 import { DEFAULT_RUNNER, type RunnerOptions } from './options.js';
@@ -69,6 +70,7 @@ export class ProcessorRunner<V> {
   private readonly flow: FlowControl;
   private readonly supervisor: Supervisor;
   private readonly sink: RowSink;
+  private readonly store: StateStore;
   private readonly flusher: Flusher<V>;
   private readonly loop: BatchLoopDeps<V>;
   private lock: Promise<unknown> = Promise.resolve();
@@ -88,16 +90,24 @@ export class ProcessorRunner<V> {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.sink = deps.sink ?? this.clickHouseSink();
-    const store =
+    const store: StateStore =
       deps.stateStore ??
-      new SnapshotRowStore({
-        clickhouse: deps.clickhouse,
-        database: deps.database,
-        processor: name,
-        topic: deps.topic,
-        writer: this.sink,
-        log: this.log,
-      });
+      (this.opts.stateStore === 'clickhouse'
+        ? new SnapshotRowStore({
+            clickhouse: deps.clickhouse,
+            database: deps.database,
+            processor: name,
+            topic: deps.topic,
+            writer: this.sink,
+            log: this.log,
+          })
+        : new ChangelogStore({
+            kafka: deps.kafka,
+            groupId: this.opts.groupId ?? groupIdOf('', name),
+            topic: deps.topic,
+            logger: this.log,
+          }));
+    this.store = store;
     this.flow = new FlowControl({
       now: this.now,
       paused: (err) => {
@@ -214,6 +224,7 @@ export class ProcessorRunner<V> {
   async start(): Promise<void> {
     this.supervisor.setState('starting');
     await this.producer.connect();
+    await this.store.start?.();
     await this.runConsumer();
     this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.opts.flushIntervalMs / 2)));
     this.timer.unref();
@@ -235,7 +246,7 @@ export class ProcessorRunner<V> {
       this.supervisor.joined();
       const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
       // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
-      this.partitions.keepOnly(mine);
+      for (const p of this.partitions.keepOnly(mine)) void this.store.release?.(p);
       this.log.info({ partitions: [...mine] }, 'assigned');
     });
     await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
@@ -296,6 +307,7 @@ export class ProcessorRunner<V> {
     });
     await this.consumer.disconnect();
     await this.producer.disconnect();
+    await this.store.stop?.();
     this.supervisor.setState('stopped');
   }
 
@@ -312,6 +324,7 @@ export class ProcessorRunner<V> {
       await this.consumer.disconnect();
     });
     await this.producer.disconnect();
+    await this.store.stop?.();
     this.supervisor.setState('stopped');
   }
 

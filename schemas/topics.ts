@@ -49,6 +49,8 @@ export const CHANGELOG_CONFIGS: Record<string, string> = {
   'segment.ms': String(10 * 60_000),
   'min.cleanable.dirty.ratio': '0.2',
   'delete.retention.ms': String(3_600_000),
+  // one value is one key's state: a minute of event ids can exceed the 1 MB default
+  'max.message.bytes': String(16 * 1024 * 1024),
 };
 
 /** Subject names follow Confluent's TopicNameStrategy. */

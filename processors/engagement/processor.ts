@@ -138,9 +138,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     if (invalid) return invalid;
     const e = record.value;
     const video = this.catalog.get(e.video_id);
-    const result = this.playback.apply(e, video, record.offset);
-    // Held events of its video were applied before it: their effects first.
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, record.offset);
+    const result = this.playback.apply(e, video);
     const outcome = this.handle(e, record.offset, video, result, record.offset);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
@@ -148,8 +146,6 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       this.lastCloseMinute = minute;
       this.closeIdle(record.offset);
     }
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, record.offset);
     return outcome;
   }
 
@@ -166,7 +162,6 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
           reason,
         ),
       ]);
-    if (result.kind === 'held') return drop('held_for_catalog');
     if (result.kind === 'duplicate') return drop('duplicate');
     // Every accepted event is an observation of its viewer, even one set aside below.
     this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
@@ -226,15 +221,6 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const [id, row] of this.retained) {
       if (!this.playback.isCandidate(row.viewer_id, row.video_id, id)) this.retained.delete(id);
     }
-  }
-
-  waitingFor(): string[] {
-    return this.playback.heldVideos();
-  }
-
-  poll(): void {
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.video, r.result, this.lastOffset);
   }
 
   drain(): OutputRows {

@@ -1,14 +1,12 @@
 // Per-partition playback state shared by the view-counts, engagement and recommendations
 // processors: open sessions (each as running aggregates, aggregate.ts), the qualifying
-// sessions of each (viewer, video) for the repeat cap, events held for the catalog, and the
-// partition's watermark. Applying an event returns what changed, so a processor can turn the
-// difference into output rows.
+// sessions of each (viewer, video) for the repeat cap, and the partition's watermark. Applying
+// an event returns what changed, so a processor can turn the difference into output rows.
 //
-// Deterministic: the result depends only on the snapshot, the events applied, in order, and
-// what the catalog knows — never on wall-clock time. The catalog is a side input whose timing
-// may differ on a replay, so no number is ever computed from "unknown": an event of a video
-// the catalog does not know yet is held, and applied once the video is known
-// (docs/semantics.md, "The catalog").
+// Deterministic: the result depends only on the restored state and the events applied, in
+// order (with the catalog's entry of each event's video) — never on wall-clock time — so
+// replaying from a checkpoint reproduces it. The runtime hands a record over only once the
+// catalog knows its video (docs/semantics.md, "The catalog").
 import type { PlayEvent } from '../../schemas/types.js';
 import { SessionWindows } from '../windows.js';
 import { Watermark } from '../watermark.js';
@@ -20,11 +18,6 @@ import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.j
 export interface VideoInfo {
   creatorId: string;
   durationMs: number;
-}
-
-/** The catalog as the playback state sees it. */
-export interface VideoSource {
-  get(videoId: string): VideoInfo | undefined;
 }
 
 /** Attributes a session takes from its first event (what the player reported at start). */
@@ -72,10 +65,6 @@ export interface PlaybackOptions {
    * the session's sums; a later event that would sort before them is set aside.
    */
   latenessMs: number;
-  /** An event of a video the catalog does not know is held at most this far behind the watermark… */
-  catalogHoldMs: number;
-  /** …and at most this many events per partition; beyond either it is applied as "not in the catalog". */
-  maxHeldEvents: number;
 }
 
 /** How long closed sessions are remembered, in event time. */
@@ -87,8 +76,6 @@ export const DEFAULT_PLAYBACK: PlaybackOptions = {
   outOfOrdernessMs: 10_000,
   maxEventsPerSession: 5_000,
   latenessMs: 20 * 60_000,
-  catalogHoldMs: 6 * 3_600_000,
-  maxHeldEvents: 200_000,
 };
 
 export type ApplyResult =
@@ -97,8 +84,6 @@ export type ApplyResult =
   | { kind: 'session_too_long' }
   /** Sorts before events already folded (more than the allowed lateness behind). */
   | { kind: 'session_folded' }
-  /** The video is not in the catalog yet: held, applied later (see takeReleased). */
-  | { kind: 'held' }
   | {
       kind: 'applied';
       session: SessionEntry;
@@ -107,15 +92,6 @@ export type ApplyResult =
       viewsBefore: Candidate[];
       viewsAfter: Candidate[];
     };
-
-/** A held event applied now that its video is known (or its hold ran out). */
-export interface Released {
-  event: PlayEvent;
-  /** Offset of the record that carried it. */
-  offset: number;
-  video: VideoInfo | undefined;
-  result: ApplyResult;
-}
 
 const groupKey = (viewerId: string, videoId: string): string => `${viewerId}\u0000${videoId}`;
 
@@ -146,11 +122,6 @@ export class PlaybackState {
   /** Closed session ids → their close time, so a straggler is recognised as too late. */
   private readonly closed = new Tracked<number>('pc:');
   /** video → events waiting for the catalog, in arrival order */
-  private readonly held = new Tracked<{ event: PlayEvent; offset: number }[]>('ph:');
-  private heldCount = 0;
-  private released: Released[] = [];
-  /** Held events applied without a catalog entry (hold ran out), since the start. */
-  releasedUnknown = 0;
   private readonly windows: SessionWindows;
 
   constructor(readonly options: PlaybackOptions = DEFAULT_PLAYBACK) {
@@ -158,91 +129,8 @@ export class PlaybackState {
     this.windows = SessionWindows.withInactivityGap(options.sessionGapMs).grace(options.sessionGraceMs);
   }
 
-  /** Events held for the catalog now. */
-  get heldEvents(): number {
-    return this.heldCount;
-  }
-
-  /**
-   * Applies one event of the record at `offset`. An event of a video that has no open session
-   * and that `video` (the catalog) does not know is held; held events of a video are applied
-   * first once it is known. Held events applied during this call are in takeReleased().
-   */
-  apply(e: PlayEvent, video: VideoInfo | undefined, offset: number): ApplyResult {
+  apply(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
     this.watermark.observe(e.event_time);
-    if (!this.sessions.has(e.session_id)) {
-      if (video) {
-        // Held events of this video go first: they may open this very session.
-        if (this.held.has(e.video_id)) this.releaseVideo(e.video_id, video);
-      } else if (!this.closed.has(e.session_id) && e.event_time >= this.watermark.current - CLOSED_MEMORY_MS) {
-        this.hold(e, offset);
-        return { kind: 'held' };
-      }
-    }
-    return this.applyNow(e, video);
-  }
-
-  private hold(e: PlayEvent, offset: number): void {
-    const list = this.held.get(e.video_id);
-    if (list) {
-      list.push({ event: e, offset });
-      this.held.touch(e.video_id);
-    } else this.held.set(e.video_id, [{ event: e, offset }]);
-    this.heldCount += 1;
-  }
-
-  private releaseVideo(videoId: string, video: VideoInfo | undefined): void {
-    const list = this.held.get(videoId);
-    if (!list) return;
-    this.held.delete(videoId);
-    this.heldCount -= list.length;
-    if (!video) this.releasedUnknown += list.length;
-    for (const { event, offset } of list)
-      this.released.push({ event, offset, video, result: this.applyNow(event, video) });
-  }
-
-  /**
-   * Applies held events whose video `catalog` knows now, and those held too long (beyond
-   * catalogHoldMs behind the watermark, or beyond maxHeldEvents) as "not in the catalog".
-   */
-  releaseHeld(catalog: VideoSource): void {
-    if (this.heldCount === 0) return;
-    const tooOld = this.watermark.current - this.options.catalogHoldMs;
-    for (const [videoId, list] of [...this.held]) {
-      const video = catalog.get(videoId);
-      if (video) this.releaseVideo(videoId, video);
-      else if (list[0]!.event.event_time < tooOld) this.releaseVideo(videoId, undefined);
-    }
-    // Over the bound: the videos held longest (by the offset of their first event) go first.
-    if (this.heldCount > this.options.maxHeldEvents) {
-      const oldest = [...this.held].sort((a, b) => a[1][0]!.offset - b[1][0]!.offset);
-      for (const [videoId] of oldest) {
-        if (this.heldCount <= this.options.maxHeldEvents) break;
-        this.releaseVideo(videoId, undefined);
-      }
-    }
-  }
-
-  /** Videos with held events. */
-  heldVideos(): string[] {
-    return [...this.held.keys()];
-  }
-
-  /** Calls `fn` with every event held for the catalog. */
-  forEachHeld(fn: (e: PlayEvent) => void): void {
-    if (this.heldCount === 0) return;
-    for (const list of this.held.values()) for (const h of list) fn(h.event);
-  }
-
-  /** Held events applied since the last call, with their results, in the order applied. */
-  takeReleased(): Released[] {
-    if (this.released.length === 0) return this.released;
-    const out = this.released;
-    this.released = [];
-    return out;
-  }
-
-  private applyNow(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
     if (this.closed.has(e.session_id)) return { kind: 'session_closed' };
     // Closed sessions are remembered for CLOSED_MEMORY_MS; anything older could belong to a
     // session already forgotten, so it is set aside rather than counted as a new session.
@@ -362,9 +250,8 @@ export class PlaybackState {
     this.sessions.collect(out);
     this.groups.collect(out);
     this.closed.collect(out);
-    this.held.collect(out);
     // The watermark moves with almost every record: one small entry.
-    out.push(['p:meta', { watermark: this.watermark.toJSON(), releasedUnknown: this.releasedUnknown }]);
+    out.push(['p:meta', { watermark: this.watermark.toJSON() }]);
   }
 
   /** All of the state, as entries. */
@@ -372,18 +259,13 @@ export class PlaybackState {
     this.sessions.all(out);
     this.groups.all(out);
     this.closed.all(out);
-    this.held.all(out);
-    out.push(['p:meta', { watermark: this.watermark.toJSON(), releasedUnknown: this.releasedUnknown }]);
+    out.push(['p:meta', { watermark: this.watermark.toJSON() }]);
   }
 
   static restore(options: PlaybackOptions, state: RestoredState): PlaybackState {
     const p = new PlaybackState(options);
-    const meta = state.get('p:meta') as
-      { watermark: { maxEventTime: number | null }; releasedUnknown: number } | undefined;
-    if (meta) {
-      Object.assign(p, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, meta.watermark) });
-      p.releasedUnknown = meta.releasedUnknown;
-    }
+    const meta = state.get('p:meta') as { watermark: { maxEventTime: number | null } } | undefined;
+    if (meta) Object.assign(p, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, meta.watermark) });
     p.sessions.restore(state, (v) => {
       const s = v as Omit<SessionEntry, 'agg'> & { agg: AggregateJSON };
       return { ...s, agg: SessionAggregate.fromJSON(s.agg) };
@@ -401,8 +283,6 @@ export class PlaybackState {
       };
     });
     p.closed.restore(state, (v) => v as number);
-    p.held.restore(state, (v) => v as { event: PlayEvent; offset: number }[]);
-    for (const list of p.held.values()) p.heldCount += list.length;
     return p;
   }
 }

@@ -149,9 +149,7 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     const invalid = checkPlayEvent(record.value);
     if (invalid) return invalid;
     const e = record.value;
-    const result = this.playback.apply(e, this.catalog.get(e.video_id), record.offset);
-    // Held events of its video were applied before it: their effects first.
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
+    const result = this.playback.apply(e, this.catalog.get(e.video_id));
     const outcome = this.handle(e, record.offset, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
@@ -159,15 +157,11 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
       this.lastCloseMinute = minute;
       this.close(record.offset);
     }
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
     return outcome;
   }
 
   private handle(e: PlayEvent, offset: number, result: ApplyResult): Outcome {
     switch (result.kind) {
-      case 'held':
-        return drop('held_for_catalog');
       case 'duplicate':
       case 'session_too_long':
         return drop(result.kind);
@@ -222,8 +216,6 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
       if (prev === undefined || first < prev) openFrom.set(viewer, first);
     };
     for (const s of this.playback.sessions.values()) from(s.viewerId, s.agg.first!.t);
-    // Events held for the catalog are sessions to come.
-    this.playback.forEachHeld((h) => from(h.viewer_id, h.event_time));
     // 3. Close the windows nothing can reach any more, oldest first.
     for (const [viewer, ws] of this.open) {
       const blockedFrom = openFrom.get(viewer) ?? Number.POSITIVE_INFINITY;
@@ -261,15 +253,6 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
 
   private addVideo(v: VideoObservation): void {
     this.videos.set(`${v.day}\u0000${v.video_id}\u0000${v.viewer_id}`, v);
-  }
-
-  waitingFor(): string[] {
-    return this.playback.heldVideos();
-  }
-
-  poll(): void {
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result);
   }
 
   drain(): OutputRows {

@@ -79,9 +79,7 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     const invalid = checkPlayEvent(record.value);
     if (invalid) return invalid;
     const e = record.value;
-    const result = this.playback.apply(e, this.catalog.get(e.video_id), record.offset);
-    // Held events of its video were applied before it: their effects first.
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, record.offset);
+    const result = this.playback.apply(e, this.catalog.get(e.video_id));
     const outcome = this.handle(e, record.offset, result, record.offset);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
@@ -90,8 +88,6 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
       this.counts.closeWindows(this.watermark);
       this.playback.closeIdle();
     }
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, record.offset);
     return outcome;
   }
 
@@ -109,8 +105,6 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
         ),
       ]);
     switch (result.kind) {
-      case 'held':
-        return drop('held_for_catalog');
       case 'duplicate':
       case 'session_too_long':
         return drop(result.kind);
@@ -143,15 +137,6 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     }
     if (wasLate) late(true, 'window_closed');
     return ok;
-  }
-
-  waitingFor(): string[] {
-    return this.playback.heldVideos();
-  }
-
-  poll(): void {
-    this.playback.releaseHeld(this.catalog);
-    for (const r of this.playback.takeReleased()) this.handle(r.event, r.offset, r.result, this.lastOffset);
   }
 
   drain(): OutputRows {

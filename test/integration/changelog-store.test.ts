@@ -23,29 +23,29 @@ describe('the changelog state store', () => {
     const group = `${p.prefix}store-a`;
     const a = store(group);
     await a.start();
-    expect(await a.load(1)).toMatchObject({ offset: -1, state: new Map(), records: 0 });
-    await a.save(1, 9, [
+    expect(await a.restore(1)).toMatchObject({ offset: -1, state: new Map(), records: 0 });
+    await a.savePartition(1, 9, [
       ['k1', { n: 1 }],
       ['k2', { n: 2 }],
       ['k3', [1, 2, 3]],
     ]);
-    await a.save(1, 19, [
+    await a.savePartition(1, 19, [
       ['k1', { n: 10 }],
       ['k2', null],
     ]);
-    await a.save(2, 4, [['other', 'partition']]);
+    await a.savePartition(2, 4, [['other', 'partition']]);
     await a.stop();
 
     const b = store(group);
     await b.start();
-    const restored = await b.load(1);
+    const restored = await b.restore(1);
     expect(restored.offset).toBe(19);
     expect([...restored.state]).toEqual([
       ['k3', [1, 2, 3]],
       ['k1', { n: 10 }],
     ]);
-    expect((await b.load(2)).state).toEqual(new Map([['other', 'partition']]));
-    expect((await b.load(0)).offset).toBe(-1);
+    expect((await b.restore(2)).state).toEqual(new Map([['other', 'partition']]));
+    expect((await b.restore(0)).offset).toBe(-1);
     await b.stop();
   });
 
@@ -53,19 +53,19 @@ describe('the changelog state store', () => {
     const group = `${p.prefix}store-b`;
     const zombie = store(group);
     await zombie.start();
-    await zombie.load(0);
-    await zombie.save(0, 4, [['x', 1]]);
+    await zombie.restore(0);
+    await zombie.savePartition(0, 4, [['x', 1]]);
 
     const owner = store(group);
     await owner.start();
-    expect((await owner.load(0)).offset).toBe(4);
+    expect((await owner.restore(0)).offset).toBe(4);
 
-    await expect(zombie.save(0, 99, [['x', 'stale']])).rejects.toThrow();
-    await owner.save(0, 7, [['y', 2]]);
+    await expect(zombie.savePartition(0, 99, [['x', 'stale']])).rejects.toThrow();
+    await owner.savePartition(0, 7, [['y', 2]]);
 
     const check = store(group);
     await check.start();
-    const restored = await check.load(0);
+    const restored = await check.restore(0);
     expect(restored.offset).toBe(7);
     expect(restored.state).toEqual(
       new Map<string, unknown>([

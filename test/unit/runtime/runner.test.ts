@@ -48,7 +48,11 @@ function setup(
   const cluster = new FakeCluster(TOPIC, o.partitions ?? 1, trace);
   const ch = new FakeClickHouse([TALLIES, DEAD_LETTER_ROWS], trace);
   const store = new FakeStateStore(ch);
-  const catalog = new MemoryCatalog(ch);
+  // the catalog knows the videos fill() uses (v0..v2); the catalog test adds others
+  const catalog = new MemoryCatalog(
+    ch,
+    new Map(['v0', 'v1', 'v2'].map((id) => [id, { creatorId: 'c1', durationMs: 60_000 }])),
+  );
   const serde = { registryDown: false };
   const registry = createRegistry(false);
   const failures: Error[] = [];
@@ -152,6 +156,42 @@ describe('the batch loop', () => {
     await s.cluster.consumer.deliver();
     expect(s.catalog.asked).toEqual([['v0', 'v1', 'v2', 'v0']]);
     expect(s.trace.indexOf('ensure v0,v1,v2,v0')).toBeLessThan(s.trace.indexOf('process 0@0'));
+  });
+
+  it("holds a partition while the catalog does not know a record's video, and goes on once it does", async () => {
+    const s = setup({ options: { catalogHoldMs: 10_000 } });
+    fill(s.cluster, 0, 2);
+    s.cluster.append(0, { viewer: 'a', video: 'late', t: 2_000 });
+    fill(s.cluster, 0, 1);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    // processed up to the unknown video, the rest left unresolved, the partition paused
+    expect(only(s.trace, 'process')).toEqual(['process 0@0', 'process 0@1']);
+    expect(s.cluster.consumer.paused.has(0)).toBe(true);
+    expect(await s.metric('viewpulse_processor_catalog_holds_total')).toBe(1);
+    await advance(300);
+    expect(s.cluster.consumer.paused.has(0)).toBe(false);
+    await s.cluster.consumer.deliver(); // still unknown: held again
+    expect(only(s.trace, 'process')).toHaveLength(2);
+    s.catalog.add('late', { creatorId: 'c2', durationMs: 20_000 });
+    await advance(300);
+    await s.cluster.consumer.deliver();
+    expect(only(s.trace, 'process')).toEqual(['process 0@0', 'process 0@1', 'process 0@2', 'process 0@3']);
+    expect(await s.metric('viewpulse_processor_catalog_misses_total')).toBe(0);
+  });
+
+  it('applies a video still unknown after catalogHoldMs as "not in the catalog", and counts the miss', async () => {
+    const s = setup({ options: { catalogHoldMs: 1_000 } });
+    s.cluster.append(0, { viewer: 'a', video: 'never', t: 0 });
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    expect(only(s.trace, 'process')).toEqual([]);
+    for (let i = 0; i < 6 && only(s.trace, 'process').length === 0; i++) {
+      await advance(300);
+      await s.cluster.consumer.deliver();
+    }
+    expect(only(s.trace, 'process')).toEqual(['process 0@0']);
+    expect(await s.metric('viewpulse_processor_catalog_misses_total')).toBe(1);
   });
 
   it('commits only after the rows and the state were acknowledged: checkpoint offset + 1', async () => {
