@@ -83,6 +83,10 @@ export interface Config {
     restartBackoffMs: number;
     maxRestarts: number;
     stuckAfterMs: number;
+    /** Where processor state goes: a Kafka changelog (default) or snapshot rows in ClickHouse. */
+    stateStore: 'changelog' | 'clickhouse';
+    /** How long a partition waits for the catalog to learn a record's video. */
+    catalogHoldMs: number;
   };
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
@@ -131,6 +135,8 @@ export function loadConfig(env: Env = process.env): Config {
       restartBackoffMs: int(env, 'VIEWPULSE_PROCESSOR_RESTART_BACKOFF_MS', 1_000, 10, 60_000),
       maxRestarts: int(env, 'VIEWPULSE_PROCESSOR_MAX_RESTARTS', 5, 0, 1_000),
       stuckAfterMs: int(env, 'VIEWPULSE_PROCESSOR_STUCK_MS', 60_000, 1_000, 3_600_000),
+      stateStore: oneOf(env, 'VIEWPULSE_STATE_STORE', 'changelog', ['changelog', 'clickhouse'] as const),
+      catalogHoldMs: int(env, 'VIEWPULSE_CATALOG_HOLD_MS', 30_000, 0, 3_600_000),
     },
     logLevel: oneOf(env, 'VIEWPULSE_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   };

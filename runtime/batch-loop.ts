@@ -117,6 +117,7 @@ function waitsForCatalog<V>(d: BatchLoopDeps<V>, task: PartitionTask<V>, value: 
     if (id) task.waitingSince.delete(id);
     return false;
   }
+  if (d.opts.catalogHoldMs <= 0) return false;
   const now = d.now();
   const since = task.waitingSince.get(id);
   if (since === undefined) {

@@ -69,6 +69,8 @@ export async function runProcessors(
         restartBackoffMs: config.processors.restartBackoffMs,
         maxRestarts: config.processors.maxRestarts,
         stuckAfterMs: config.processors.stuckAfterMs,
+        stateStore: config.processors.stateStore,
+        catalogHoldMs: config.processors.catalogHoldMs,
       },
     });
   });
