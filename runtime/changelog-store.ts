@@ -9,7 +9,7 @@
 //            (which fences any zombie owner of the same partition and aborts what it left open)
 //            that writes a barrier record with a fresh token; the store then reads the
 //            changelog partition from the start (read committed) until that token, newest value
-//            per key. The committed group offset is where processing resumes.
+//            per key, and the input offset the state covers (written with it).
 //   compact: Kafka's log cleaner keeps the newest record per key, so a restore reads about one
 //            record per live key, not the history.
 //
@@ -23,6 +23,8 @@ import type { SavedState, StateEntry, StateStore } from './checkpoint-store.js';
 import type { Logger } from '../lib/logger.js';
 
 const BARRIER_KEY = '\u0000barrier';
+/** The highest input offset the saved state covers. */
+const OFFSET_KEY = '\u0000offset';
 /** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
 const SEND_BYTES = 4 * 1024 * 1024;
 
@@ -97,7 +99,9 @@ export class ChangelogStore implements StateStore {
   async load(partition: number): Promise<SavedState | undefined> {
     const r = await this.restore(partition);
     this.lastRestore = r;
-    return r.offset < 0 && r.state.size === 0 ? undefined : { offset: r.offset, snapshot: r.state };
+    // Nothing saved here yet: the partition starts empty, from its first offset (the runner
+    // seeks back if the group's committed offset is ahead, e.g. written by another store).
+    return r.offset < 0 ? undefined : { offset: r.offset, snapshot: r.state };
   }
 
   /** The last restore's size and time (for logs and the restore figure). */
@@ -117,13 +121,18 @@ export class ChangelogStore implements StateStore {
       throw err;
     }
     const state = new Map<string, unknown>();
+    // The offset the state covers is written with it (the group's committed offset, set in the
+    // same transaction, can also come from elsewhere: an older store, a reset).
+    let offset = -1;
     const records = await this.readUntil(partition, token, (key, value) => {
+      if (key === OFFSET_KEY) {
+        offset = Number(value);
+        return;
+      }
       state.delete(key);
       if (value !== null) state.set(key, JSON.parse(value));
     });
-    const [committed] = await this.admin!.fetchOffsets({ groupId: this.o.groupId, topics: [this.o.topic] });
-    const next = Number(committed?.partitions.find((x) => x.partition === partition)?.offset ?? -1);
-    return { offset: next >= 0 ? next - 1 : -1, state, records, ms: Date.now() - started };
+    return { offset, state, records, ms: Date.now() - started };
   }
 
   /** Reads a changelog partition from its start until the barrier `token`. */
@@ -208,6 +217,7 @@ export class ChangelogStore implements StateStore {
       this.bytesWritten += key.length + (json?.length ?? 0);
       return { key, value: json, partition };
     });
+    messages.push({ key: OFFSET_KEY, value: String(offset), partition });
     const tx = await producer.transaction();
     try {
       // A record batch (one send to one partition) must stay under the topic's max.message.bytes.

@@ -49,6 +49,22 @@ describe('the changelog state store', () => {
     await b.stop();
   });
 
+  it('knows nothing of offsets another store committed: a partition it never saved starts empty', async () => {
+    const group = `${p.prefix}store-c`;
+    const admin = p.kafka.admin();
+    await admin.connect();
+    await admin.setOffsets({
+      groupId: group,
+      topic: p.topics.playEvents,
+      partitions: [{ partition: 0, offset: '42' }],
+    });
+    await admin.disconnect();
+    const s = store(group);
+    await s.start();
+    expect(await s.load(0)).toBeUndefined();
+    await s.stop();
+  });
+
   it('fences a previous owner: its later save fails and leaves no trace', async () => {
     const group = `${p.prefix}store-b`;
     const zombie = store(group);
