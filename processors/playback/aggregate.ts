@@ -117,7 +117,7 @@ export class SessionAggregate {
   }
 
   /**
-   * Applies one event, pushing the minute deltas it causes onto `deltas`. Returns
+   * Applies one event (the aggregate keeps the object), pushing the minute deltas it causes onto `deltas`. Returns
    * 'duplicate' for an event_id already applied (within the tail), 'folded' for an event that
    * would sort before the folded prefix's last event.
    */
@@ -139,7 +139,9 @@ export class SessionAggregate {
     }
     const prev = i > 0 ? tail[i - 1]! : this.anchor;
     const next = i < tail.length ? tail[i]! : undefined;
-    const added: TailEvent = { ...e, c: contribution(e, prev) };
+    // The caller's event becomes the tail entry (it hands over a fresh object).
+    const added = e as TailEvent;
+    added.c = contribution(e, prev);
     const playDelta = e.type === 'play_start' ? 1 : 0;
     deltas.push({ minute: minuteOf(e.t), plays: playDelta, watchMs: added.c });
     let nextDelta = 0;

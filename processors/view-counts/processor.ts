@@ -5,7 +5,13 @@ import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import { minuteOf } from '../playback/session.js';
-import { DEFAULT_PLAYBACK, PlaybackState, type ApplyResult, type PlaybackOptions } from '../playback/state.js';
+import {
+  DEFAULT_PLAYBACK,
+  PlaybackState,
+  type ApplyResult,
+  type PlaybackOptions,
+  type SessionEntry,
+} from '../playback/state.js';
 import type { Candidate } from '../playback/views.js';
 import {
   pushRows,
@@ -39,8 +45,6 @@ export interface ViewCountsOptions {
 }
 
 export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: WINDOW_GRACE_MS };
-
-const ZERO: CountDelta = { plays: 0, views: 0, watchMs: 0 };
 
 function viewDiff(before: readonly Candidate[], after: readonly Candidate[]): Map<number, number> {
   const out = new Map<number, number>();
@@ -91,6 +95,29 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     return outcome;
   }
 
+  /** One change of the session's video's (and creator's) counts in `minute`; true if it was late. */
+  private count(
+    s: SessionEntry,
+    minute: number,
+    plays: number,
+    views: number,
+    watchMs: number,
+    at: number,
+    wm: number,
+  ): boolean {
+    if (plays === 0 && views === 0 && watchMs === 0) return false;
+    const d = this.scratch;
+    d.plays = plays;
+    d.views = views;
+    d.watchMs = watchMs;
+    const late = this.counts.add('video', s.videoId, minute, d, at, wm);
+    if (s.creatorId) this.counts.add('creator', s.creatorId, minute, d, at, wm);
+    return late;
+  }
+
+  /** Reused for every count change (CountStore.add copies what it keeps). */
+  private readonly scratch: CountDelta = { plays: 0, views: 0, watchMs: 0 };
+
   /** Turns one applied event into count deltas; `at` is the record being processed (the row version). */
   private handle(e: PlayEvent, offset: number, result: ApplyResult, at: number): Outcome {
     const wm = this.watermark;
@@ -116,24 +143,11 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
         break;
     }
     const s = result.session;
-    const deltas = new Map<number, CountDelta>();
-    const bump = (m: number, field: keyof CountDelta, v: number): void => {
-      if (v === 0) return;
-      const d = deltas.get(m) ?? { ...ZERO };
-      d[field] += v;
-      deltas.set(m, d);
-    };
-    for (const d of result.deltas) {
-      bump(d.minute, 'plays', d.plays);
-      bump(d.minute, 'watchMs', d.watchMs);
-    }
-    if (result.viewsAfter !== result.viewsBefore) {
-      for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter)) bump(m, 'views', v);
-    }
     let wasLate = false;
-    for (const [m, d] of deltas) {
-      wasLate = this.counts.add('video', s.videoId, m, d, at, wm) || wasLate;
-      if (s.creatorId) this.counts.add('creator', s.creatorId, m, d, at, wm);
+    for (const d of result.deltas) wasLate = this.count(s, d.minute, d.plays, 0, d.watchMs, at, wm) || wasLate;
+    if (result.viewsAfter !== result.viewsBefore) {
+      for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter))
+        wasLate = this.count(s, m, 0, v, 0, at, wm) || wasLate;
     }
     if (wasLate) late(true, 'window_closed');
     return ok;
