@@ -139,7 +139,15 @@ function holdPartition<V>(d: BatchLoopDeps<V>, topic: string, partition: number)
   const consumer = d.consumer();
   consumer.pause([{ topic, partitions: [partition] }]);
   d.metrics.catalogHolds.inc({ processor: d.name });
-  setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), CATALOG_RETRY_MS).unref();
+  setTimeout(() => {
+    // The consumer may have been closed meanwhile (stop, crash, restart): nothing to resume.
+    if (d.consumer() !== consumer) return;
+    try {
+      consumer.resume([{ topic, partitions: [partition] }]);
+    } catch {
+      // not running any more
+    }
+  }, CATALOG_RETRY_MS).unref();
 }
 
 /** How soon a partition held for the catalog looks again. */
