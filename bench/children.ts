@@ -11,7 +11,12 @@ export interface Target {
 }
 
 /** `viewpulse run processors [--only …]` in a child process; its logs (warn and up) on our stderr. */
-export function spawnProcessors(only: readonly string[] | undefined, target: Target): ChildProcess {
+export function spawnProcessors(
+  only: readonly string[] | undefined,
+  target: Target,
+  /** More arguments, e.g. `--workers 2`, `--metrics-port 39500` (which replaces the default -1). */
+  extra: readonly string[] = [],
+): ChildProcess {
   return spawn(
     process.execPath,
     [
@@ -19,8 +24,8 @@ export function spawnProcessors(only: readonly string[] | undefined, target: Tar
       'run',
       'processors',
       ...(only ? ['--only', only.join(',')] : []),
-      '--metrics-port',
-      '-1',
+      ...(extra.includes('--metrics-port') ? [] : ['--metrics-port', '-1']),
+      ...extra,
     ],
     {
       env: {

@@ -1,45 +1,120 @@
-// npm run bench:processors — how fast the stream processors turn Kafka records into
-// ClickHouse rows on this machine, next to a bare kafkajs consumer reading the same topic.
+// npm run bench:processors — how fast the stream processors turn Kafka records into ClickHouse
+// rows on this machine, side by side in one run (issue 9's figures):
 //
-//  1. generates N events (default 200k) straight into a fresh play-events topic;
-//  2. bare kafkajs consumer (eachBatch, no decoding) over the topic: the ceiling;
-//  3. each processor alone, as its own process (`viewpulse run processors --only X`): events/s
-//     from start to everything committed, and its peak resident memory;
-//  4. all three together in one process;
-//  5. freshness: with the processors running, probe events are produced one by one and timed
-//     until their rows are queryable in ClickHouse (play_events, view_counts, sessions).
+//  1. generates N events (default 1,000,000) into a fresh play-events topic of 12 partitions;
+//  2. pure: each processor's logic alone, in process, on the decoded events (no I/O);
+//  3. a bare kafkajs consumer over the topic: the ceiling;
+//  4. each processor alone as its own process (`viewpulse run processors --only X`), from
+//     offset 0 until its group committed the end: events/s and peak resident memory;
+//  5. all four in one process; then view-counts with --workers 1 and --workers 2;
+//  6. the Kafka Streams peer (bench/peer.ts) counting plays per video-minute on the same topic,
+//     its counts compared with our view_counts (a differential check);
+//  7. freshness: probe events while a background load runs at half the all-together rate;
+//  8. state: the recommendations processor (per-viewer state) over 100,000 and 1,000,000 distinct
+//     viewers: peak RSS, state bytes written per second at the same live event rate, and the
+//     restore time after kill -9;
+//  9. the per-stage cost table (bench/stages.ts), beside the one measured before this work.
 // Writes bench/results/processors.json.
 //
-//   npm run bench:processors [-- --events 200000 --probes 100]
+//   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state]
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateTraffic } from '../generator/index.js';
+import type { ChildProcess } from 'node:child_process';
+import { generateTraffic, type Traffic } from '../generator/index.js';
+import { KafkaSink } from '../generator/sinks.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import { AvroProducer } from '../lib/kafka/producer.js';
 import { playEventSchema } from '../schemas/avro.js';
 import { TABLES } from '../schemas/tables.js';
+import { changelogTopic } from '../schemas/topics.js';
 import type { PlayEvent } from '../schemas/types.js';
+import type { ProcessorDefinition, VideoLookup } from '../processors/contract.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../harness/dataset.js';
-import { pipeline, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
-import { groupIdOf } from '../runtime/registry.js';
+import { pipeline, readMinuteCounts, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
+import { groupIdOf, PROCESSORS } from '../runtime/registry.js';
+import { projectRoot } from '../infra/paths.js';
 import { percentile, writeResults } from './results-file.js';
 import { spawnProcessors, stopChild, timed } from './children.js';
+import { comparePlays, playKey, runKafkaStreamsPeer } from './peer.js';
+import { SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
 
 const { values: args } = parseArgs({
-  options: { events: { type: 'string', default: '200000' }, probes: { type: 'string', default: '100' } },
+  options: {
+    events: { type: 'string', default: '1000000' },
+    partitions: { type: 'string', default: '12' },
+    probes: { type: 'string', default: '50' },
+    'skip-state': { type: 'boolean', default: false },
+    'state-viewers': { type: 'string', default: '1000000' },
+  },
 });
 const EVENTS = Number(args.events);
+const PARTITIONS = Number(args.partitions);
 const PROBES = Number(args.probes);
-const PROCESSORS = ['raw-events', 'view-counts', 'engagement'] as const;
+const NAMES = ['raw-events', 'view-counts', 'engagement', 'recommendations'] as const;
+type Name = (typeof NAMES)[number];
 
-const log = (line: string): void => console.error(`[bench:processors] ${line}`);
+const log = (line: string): void =>
+  console.error(`[bench:processors] ${new Date().toISOString().slice(11, 19)} ${line}`);
+const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Forgets a processor's progress: its consumer group and its changelog, so a run starts at offset 0. */
+async function reset(p: Pipeline, names: readonly string[]): Promise<void> {
+  const admin = p.kafka.admin();
+  await admin.connect();
+  const groups = names.map((n) => groupIdOf(p.prefix, n));
+  await admin.deleteGroups(groups).catch(() => undefined);
+  const existing = new Set(await admin.listTopics());
+  const changelogs = groups.map(changelogTopic).filter((t) => existing.has(t));
+  if (changelogs.length) await admin.deleteTopics({ topics: changelogs }).catch(() => undefined);
+  await admin.disconnect();
+  await p.clickhouse.command({ query: sql`TRUNCATE TABLE ${v.table(p.database, TABLES.checkpoints)}`.text });
+  // topic deletion is asynchronous: let the broker finish before a run recreates them
+  await new Promise((r) => setTimeout(r, 1_500));
+}
 
 /** Runs processors in a child process until their groups committed the whole topic. */
-function timedRun(p: Pipeline, only: readonly string[]): Promise<{ seconds: number; peakRssMb: number }> {
-  return timed(spawnProcessors(only, p), async () => {
-    for (const name of only) await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 900_000);
+function timedRun(
+  p: Pipeline,
+  only: readonly string[],
+  extra: string[] = [],
+): Promise<{ seconds: number; peakRssMb: number }> {
+  return timed(spawnProcessors(only, p, extra), async () => {
+    for (const name of only) await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 1_800_000);
   });
+}
+
+/** Every play event of the traffic as Kafka holds it, by partition (viewer hash, as the key decides). */
+function eventsByPartition(traffic: Traffic, partitions: number): PlayEvent[][] {
+  const out: PlayEvent[][] = Array.from({ length: partitions }, () => []);
+  for (const d of traffic.deliveriesSync()) {
+    if (d.kind !== 'event') continue;
+    const e = KafkaSink.record(d);
+    let h = 0;
+    for (let i = 0; i < e.viewer_id.length; i++) h = (h * 31 + e.viewer_id.charCodeAt(i)) | 0;
+    out[Math.abs(h) % partitions]!.push(e);
+  }
+  return out;
+}
+
+/** The pure logic alone: process every event, drain every 5,000, hand out state changes every 25,000. */
+function pureEventsPerS(def: ProcessorDefinition<PlayEvent>, parts: PlayEvent[][], catalog: VideoLookup): number {
+  const started = process.hrtime.bigint();
+  let n = 0;
+  parts.forEach((events, partition) => {
+    const proc = def.create(partition, undefined, catalog);
+    events.forEach((value, offset) => {
+      proc.process({ topic: 'play-events', partition, offset, key: value.viewer_id, value });
+      if (offset % 5_000 === 4_999) proc.drain();
+      if (offset % 25_000 === 24_999) proc.stateChanges();
+    });
+    proc.drain();
+    proc.stateChanges();
+    n += events.length;
+  });
+  return n / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
 async function bareConsumer(p: Pipeline, total: number): Promise<number> {
@@ -63,8 +138,35 @@ async function bareConsumer(p: Pipeline, total: number): Promise<number> {
   return total / seconds;
 }
 
-async function freshness(p: Pipeline, probes: number): Promise<Record<string, number[]>> {
-  const running = spawnProcessors(PROCESSORS, p);
+const probeEvent = (id: string, now: number): PlayEvent => ({
+  event_id: randomUUID(),
+  event_type: 'play_start',
+  event_time: now,
+  received_at: now,
+  session_id: id,
+  viewer_id: id,
+  video_id: id,
+  position_ms: 0,
+  watched_ms: 0,
+  device: 'desktop',
+  os: 'linux',
+  country: 'DE',
+  traffic_source: 'direct',
+  referrer_video_id: null,
+  seek_from_ms: null,
+  startup_ms: 300,
+  rebuffer_ms: null,
+  error_code: null,
+  sdk_version: 'bench',
+});
+
+/**
+ * Freshness: with all processors running (caught up), a background load of live events at
+ * `rate` per second, and probe play_starts produced one at a time, each timed until its row is
+ * queryable in play_events, view_counts and sessions.
+ */
+async function freshness(p: Pipeline, probes: number, rate: number): Promise<Record<string, number[]>> {
+  const running = spawnProcessors(NAMES, p);
   const producer = new AvroProducer<PlayEvent>(p.kafka, p.registry, {
     topic: p.topics.playEvents,
     schema: playEventSchema(),
@@ -72,36 +174,47 @@ async function freshness(p: Pipeline, probes: number): Promise<Record<string, nu
     lingerMs: 0,
   });
   await producer.connect();
-  // let the group settle: one probe round trip before measuring
+  // The probes' videos must be in the catalog, or the partitions wait for it.
+  const ids = Array.from({ length: probes + 1 }, () => `probe-${randomUUID()}`);
+  await seedCatalog(
+    p.clickhouse,
+    p.database,
+    ids.map((id) => ({ video_id: id, creator_id: 'probe', duration_ms: 600_000 })),
+  );
+  // background load: live sessions of the generator's catalog, `rate` events per second
+  let stop = false;
+  const load = (async () => {
+    // another seed's viewers and sessions over the same catalog (its videos are known)
+    const live = generateTraffic({
+      events: 50_000_000,
+      seed: 77,
+      catalogSeed: 3,
+      now: Date.now(),
+      faults: { malformed: 0 },
+    });
+    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 200 });
+    await sink.connect();
+    const t0 = Date.now();
+    let sent = 0;
+    for (const d of live.deliveriesSync()) {
+      if (stop) break;
+      if (d.kind !== 'event') continue;
+      const now = Date.now();
+      await sink.write({ ...d, acceptedEventTime: now, deliverAt: now });
+      sent++;
+      const ahead = sent / rate - (Date.now() - t0) / 1000;
+      if (ahead > 0.01) await new Promise((r) => setTimeout(r, ahead * 1000));
+    }
+    await sink.close();
+    return sent / ((Date.now() - t0) / 1000);
+  })();
   const out: Record<string, number[]> = { 'raw-events': [], 'view-counts': [], engagement: [] };
   for (let i = -1; i < probes; i++) {
-    const id = `probe-${randomUUID()}`;
-    const now = Date.now();
-    const e: PlayEvent = {
-      event_id: randomUUID(),
-      event_type: 'play_start',
-      event_time: now,
-      received_at: now,
-      session_id: id,
-      viewer_id: id,
-      video_id: id,
-      position_ms: 0,
-      watched_ms: 0,
-      device: 'desktop',
-      os: 'linux',
-      country: 'DE',
-      traffic_source: 'direct',
-      referrer_video_id: null,
-      seek_from_ms: null,
-      startup_ms: 300,
-      rebuffer_ms: null,
-      error_code: null,
-      sdk_version: 'bench',
-    };
+    const id = ids[i + 1]!;
     const sent = Date.now();
-    await producer.send([e]);
+    await producer.send([probeEvent(id, sent)]);
     const pending = new Set<string>(Object.keys(out));
-    const deadline = sent + (i < 0 ? 60_000 : 20_000);
+    const deadline = sent + (i < 0 ? 120_000 : 20_000);
     while (pending.size && Date.now() < deadline) {
       const [row] = await queryRows<{ raw: string; counts: string; sessions: string }>(
         p.clickhouse,
@@ -125,85 +238,284 @@ async function freshness(p: Pipeline, probes: number): Promise<Record<string, nu
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+  stop = true;
+  const offered = await load;
+  log(`freshness: background load ran at ${Math.round(offered)} events/s`);
   await producer.disconnect();
   await stopChild(running);
   return out;
 }
 
-async function main(): Promise<void> {
-  const p = await pipeline('bench', 6);
+/** The value of a counter in a child's /metrics (summed over label sets). */
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1));
+  return sum;
+}
+
+async function waitReady(port: number, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
+        processors?: { partitions?: unknown[] }[];
+      };
+      if ((health.processors?.[0]?.partitions?.length ?? 0) >= PARTITIONS) return (Date.now() - t0) / 1000;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error('processor did not restore its partitions in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * State at scale: V distinct viewers (two sessions each, over the last 24 h) preloaded through
+ * the recommendations processor; then live events at a fixed rate for 30 s while the state
+ * bytes written are counted; then kill -9 and the time until a new instance has restored every
+ * partition.
+ */
+async function stateAt(viewers: number, liveRate: number): Promise<Record<string, number>> {
+  const p = await pipeline(`bstate${viewers >= 1_000_000 ? 'm' : 'k'}`, PARTITIONS);
   try {
-    log(`generating ${EVENTS} events into ${p.topics.playEvents}`);
+    await seedCatalog(
+      p.clickhouse,
+      p.database,
+      Array.from({ length: SYN_VIDEOS }, (_, i) => ({
+        video_id: synVideo(i),
+        creator_id: `syn-c${i % 100}`,
+        duration_ms: 600_000,
+      })),
+    );
+    const producer = new AvroProducer<PlayEvent>(p.kafka, p.registry, {
+      topic: p.topics.playEvents,
+      schema: playEventSchema(),
+      key: (e) => e.viewer_id,
+    });
+    await producer.connect();
+    const spanMs = 86_400_000;
+    const start = Math.floor((Date.now() - spanMs - 120_000) / 60_000) * 60_000;
+    let batch: PlayEvent[] = [];
+    const inflight = new Set<Promise<void>>();
+    let records = 0;
+    for (const e of syntheticStream(viewers, start, spanMs)) {
+      batch.push(e);
+      records++;
+      if (batch.length < 5_000) continue;
+      const send = producer.send(batch).then(() => void inflight.delete(send));
+      inflight.add(send);
+      batch = [];
+      if (inflight.size >= 8) await Promise.race(inflight);
+    }
+    if (batch.length) await producer.send(batch);
+    await Promise.all(inflight);
+    log(`state ${viewers} viewers: ${records} records preloaded`);
+    const port = 39_500 + (viewers >= 1_000_000 ? 1 : 0);
+    const child = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child))), 200);
+    const t0 = Date.now();
+    await waitForCommitted(p.kafka, groupIdOf(p.prefix, 'recommendations'), p.topics.playEvents, 1_800_000);
+    const preloadS = (Date.now() - t0) / 1000;
+    // live: new viewers, event time = now, `liveRate` events per second for 30 s
+    const before = await metric(port, 'viewpulse_processor_state_bytes_total');
+    const liveStart = Date.now();
+    let sent = 0;
+    const live = syntheticStream(1_000_000, Date.now(), 30_000);
+    while (Date.now() - liveStart < 30_000) {
+      const due = Math.floor(((Date.now() - liveStart) / 1000) * liveRate) - sent;
+      const chunk: PlayEvent[] = [];
+      for (let i = 0; i < due; i++) {
+        const n = live.next();
+        if (n.done) break;
+        chunk.push({
+          ...n.value,
+          viewer_id: `live-${n.value.viewer_id}`,
+          session_id: `live-${n.value.session_id}`,
+          event_id: `live-${n.value.event_id}`,
+        });
+      }
+      if (chunk.length) await producer.send(chunk);
+      sent += chunk.length;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 6_000)); // the last checkpoint of the live phase
+    const bytes = (await metric(port, 'viewpulse_processor_state_bytes_total')) - before;
+    const liveS = (Date.now() - liveStart) / 1000;
+    clearInterval(sampler);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const restarted = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
+    const restoreS = await waitReady(port, 600_000);
+    await stopChild(restarted);
+    await producer.disconnect();
+    return {
+      viewers,
+      records,
+      preload_events_per_s: Math.round(records / preloadS),
+      peak_rss_mb: peak,
+      live_events_per_s: Math.round(sent / 30),
+      checkpoint_bytes_per_s: Math.round(bytes / liveS),
+      restore_s: round(restoreS, 1),
+    };
+  } finally {
+    await p.cleanup();
+  }
+}
+
+function rssMb(child: ChildProcess): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function stages(): Promise<{ before?: unknown; after?: unknown }> {
+  const beforeFile = join(projectRoot, 'bench', 'results', 'stage-cost-before.json');
+  const before = existsSync(beforeFile) ? (JSON.parse(readFileSync(beforeFile, 'utf8')) as unknown) : undefined;
+  const stagesFile = join(projectRoot, 'bench', 'stages.ts');
+  if (!existsSync(stagesFile)) return { before };
+  const mod = (await import(stagesFile)) as { measureStages?: (o: object) => Promise<unknown> };
+  const after = mod.measureStages ? await mod.measureStages({ events: 200_000 }) : undefined;
+  return { before, after };
+}
+
+async function main(): Promise<void> {
+  const p = await pipeline('bench', PARTITIONS);
+  const figures: Record<string, unknown> = {};
+  try {
+    log(`generating ${EVENTS} events into ${p.topics.playEvents} (${PARTITIONS} partitions)`);
     const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
-    const { sink } = await pumpIntoKafka(p, traffic, { chunk: 2000 });
-    const total = sink.stats().written;
     await seedCatalog(p.clickhouse, p.database, catalogRows(traffic));
+    const { sink } = await pumpIntoKafka(p, traffic, { chunk: 5_000 });
+    const total = sink.stats().written;
+    figures.events = total;
+
+    // pure logic, in process, on the same events
+    const again = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
+    const parts = eventsByPartition(again, PARTITIONS);
+    const videos = new Map(
+      catalogRows(again).map((r) => [r.video_id, { creatorId: r.creator_id, durationMs: r.duration_ms }]),
+    );
+    const catalog: VideoLookup = { get: (id) => videos.get(id) };
+    const pure: Record<string, number> = {};
+    for (const name of NAMES) {
+      const def = PROCESSORS[name].definition() as ProcessorDefinition<PlayEvent>;
+      pureEventsPerS(def, parts, catalog); // warm up the JIT on the same data
+      pure[name] = Math.round(pureEventsPerS(def, parts, catalog));
+      log(`pure ${name}: ${pure[name]} events/s`);
+    }
+    figures.pure_events_per_s = pure;
 
     const bare = await bareConsumer(p, total);
+    figures.bare_kafkajs_consumer_records_per_s = Math.round(bare);
     log(`bare kafkajs consumer: ${Math.round(bare)} records/s`);
 
     const alone: Record<string, { events_per_s: number; peak_rss_mb: number }> = {};
-    for (const name of PROCESSORS) {
-      // each run reads the whole topic again with its own consumer group (a fresh prefix
-      // would need a fresh topic; instead, reset the group by deleting it)
-      const admin = p.kafka.admin();
-      await admin.connect();
-      await admin.deleteGroups([groupIdOf(p.prefix, name)]).catch(() => undefined);
-      await admin.disconnect();
+    for (const name of NAMES) {
+      await reset(p, [name]);
       const r = await timedRun(p, [name]);
       alone[name] = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
-      log(`${name}: ${alone[name].events_per_s} events/s, peak RSS ${r.peakRssMb} MB`);
-      // drop its checkpoints so the next full run starts from scratch too
-      await p.clickhouse.command({ query: sql`TRUNCATE TABLE ${v.table(p.database, TABLES.checkpoints)}`.text });
+      log(`${name} alone: ${alone[name].events_per_s} events/s, peak RSS ${r.peakRssMb} MB`);
     }
+    figures.processors_alone = alone;
 
-    const admin = p.kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups(PROCESSORS.map((n) => groupIdOf(p.prefix, n))).catch(() => undefined);
-    await admin.disconnect();
-    const together = await timedRun(p, PROCESSORS);
+    await reset(p, NAMES);
+    const together = await timedRun(p, NAMES);
+    const togetherRate = total / together.seconds;
+    figures.all_together_events_per_s = Math.round(togetherRate);
+    figures.all_together_peak_rss_mb = together.peakRssMb;
+    log(`all four in one process: ${Math.round(togetherRate)} events/s (each), peak RSS ${together.peakRssMb} MB`);
+    figures.ratio_to_bare_consumer = Object.fromEntries([
+      ...NAMES.map((n) => [n, round(alone[n]!.events_per_s / bare, 3)]),
+      ['all_together', round(togetherRate / bare, 3)],
+    ]);
+
+    // both cores: view-counts with one worker, then two
+    const workers: Record<string, number> = {};
+    for (const n of [1, 2]) {
+      await reset(p, ['view-counts']);
+      const r = await timedRun(p, ['view-counts'], ['--workers', String(n)]);
+      workers[String(n)] = Math.round(total / r.seconds);
+      log(`view-counts with ${n} worker(s): ${workers[String(n)]} events/s`);
+    }
+    figures.workers_events_per_s = { 'view-counts': workers };
+    figures.workers_2_over_1 = round(workers['2']! / workers['1']!, 2);
+
+    // the peer, on the same topic; its counts against our view_counts
+    const peer = await runKafkaStreamsPeer({
+      brokers: p.config.kafka.brokers.join(','),
+      topic: p.topics.playEvents,
+      expectedRecords: total,
+      partitions: PARTITIONS,
+      log,
+    });
+    const ours = new Map<string, number>();
+    for (const [video, byMinute] of await readMinuteCounts(p.clickhouse, p.database)) {
+      for (const [minute, c] of byMinute) if (c.plays) ours.set(playKey(video, minute), c.plays);
+    }
+    const cmp = comparePlays(ours, peer.plays);
+    figures.peer_kafka_streams_events_per_s = Math.round(peer.records_per_s);
+    figures.view_counts_over_peer = round(alone['view-counts']!.events_per_s / peer.records_per_s, 2);
+    figures.peer_counts_equal_ours = cmp.equal;
+    figures.peer_compared_keys = cmp.keys;
     log(
-      `all three in one process: ${Math.round(total / together.seconds)} events/s (each), peak RSS ${together.peakRssMb} MB`,
+      `Kafka Streams peer: ${Math.round(peer.records_per_s)} records/s; plays per video-minute equal ours: ${cmp.equal}`,
     );
 
-    log(`freshness: ${PROBES} probes`);
-    const fresh = await freshness(p, PROBES);
+    const rate = Math.max(100, Math.round(togetherRate / 2));
+    log(`freshness: ${PROBES} probes under ${rate} events/s of background load`);
+    const fresh = await freshness(p, PROBES, rate);
     const stats = (xs: number[]): { p50: number; p95: number; p99: number } => {
       const s = [...xs].sort((a, b) => a - b);
       return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99) };
     };
-    const figures = {
-      events: total,
-      bare_kafkajs_consumer_records_per_s: Math.round(bare),
-      processors_alone: alone,
-      all_together_events_per_s: Math.round(total / together.seconds),
-      all_together_peak_rss_mb: together.peakRssMb,
-      ratio_to_bare_consumer: Object.fromEntries([
-        ...PROCESSORS.map((n) => [n, Math.round((alone[n]!.events_per_s / bare) * 1000) / 1000]),
-        ['all_together', Math.round((total / together.seconds / bare) * 1000) / 1000],
-      ]),
-      freshness_ms: Object.fromEntries(
-        Object.entries(fresh).map(([k, xs]) => [k, { ...stats(xs), samples: xs.length }]),
-      ),
-    };
-    const file = writeResults(
-      'processors',
-      'npm run bench:processors',
-      {
-        topic: `play-events with 6 partitions, ${total} generated records (seed 3)`,
-        processors:
-          'each as its own process via `viewpulse run processors --only NAME`, from offset 0 until committed to the end',
-        flush: 'rows every 1 s or 50k rows; checkpoint and commit every 5 s',
-        freshness: `probe play_start events produced one at a time while all processors run; time until the row is queryable`,
-        note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
-      },
-      figures,
+    figures.freshness_load_events_per_s = rate;
+    figures.freshness_ms = Object.fromEntries(
+      Object.entries(fresh).map(([k, xs]) => [k, { ...stats(xs), samples: xs.length }]),
     );
-    console.log(JSON.stringify(figures, null, 2));
-    log(`wrote ${file}`);
   } finally {
     await p.cleanup();
   }
+
+  if (!args['skip-state']) {
+    const liveRate = 2_000;
+    figures.state_100k_viewers = await stateAt(100_000, liveRate);
+    log(`state 100k viewers: ${JSON.stringify(figures.state_100k_viewers)}`);
+    figures.state_1m_viewers = await stateAt(Number(args['state-viewers']), liveRate);
+    log(`state 1M viewers: ${JSON.stringify(figures.state_1m_viewers)}`);
+    const a = figures.state_1m_viewers as { checkpoint_bytes_per_s: number };
+    const b = figures.state_100k_viewers as { checkpoint_bytes_per_s: number };
+    figures.checkpoint_bytes_1m_over_100k = round(a.checkpoint_bytes_per_s / Math.max(1, b.checkpoint_bytes_per_s), 2);
+  }
+
+  const st = await stages();
+  figures.stage_cost_before = st.before;
+  figures.stage_cost_after = st.after;
+
+  const file = writeResults(
+    'processors',
+    'npm run bench:processors',
+    {
+      topic: `play-events with ${PARTITIONS} partitions, ${EVENTS} generated events (seed 3, no malformed records)`,
+      pure: 'each processor created per partition in process, fed the decoded events; drain every 5,000, state changes every 25,000; second of two passes',
+      processors:
+        'each as its own process via `viewpulse run processors --only NAME`, from offset 0 until committed to the end',
+      state_store: 'Kafka changelog (default): changed keys and offsets in one transaction per partition, every 5 s',
+      flush: 'rows every 1 s or 20k rows; checkpoint and commit every 5 s',
+      freshness:
+        'probe play_start events produced one at a time while all processors run under a background load of half the all-together rate; time until the row is queryable',
+      state:
+        'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore = kill -9, then a new instance until it owns every partition',
+      note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
+    },
+    figures,
+  );
+  console.log(JSON.stringify(figures, null, 2));
+  log(`wrote ${file}`);
 }
 
 await main();
