@@ -54,7 +54,6 @@ const EVENTS = Number(args.events);
 const PARTITIONS = Number(args.partitions);
 const PROBES = Number(args.probes);
 const NAMES = ['raw-events', 'view-counts', 'engagement', 'recommendations'] as const;
-type Name = (typeof NAMES)[number];
 
 const log = (line: string): void =>
   console.error(`[bench:processors] ${new Date().toISOString().slice(11, 19)} ${line}`);
