@@ -153,6 +153,21 @@ export async function marathonChecks(p: Pipeline, truth: TruthReport, cleanDb: s
   ];
 }
 
+/**
+ * Deletes every topic of the pipeline's prefix — also the processors' state changelogs, which
+ * Pipeline.cleanup does not know (it deletes the topics of schemas/topics.ts).
+ */
+export async function deletePrefixedTopics(p: Pipeline): Promise<void> {
+  const admin = p.kafka.admin();
+  await admin.connect();
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(p.prefix));
+    if (mine.length) await admin.deleteTopics({ topics: mine });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export const checkTable = (checks: readonly Check[]): string =>
   checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.got} (want ${c.want})`).join('\n');
 
@@ -262,6 +277,8 @@ function phaseOf(output: string): Exclude<Phase, 'caught up'> {
 interface Marathon {
   kills: { after_ms: number; phase: Phase; committed: number; in_topic: number }[];
   restored_from_checkpoint: number;
+  /** crashes the runtime handled inside a process (logged "consumer crashed; restarting …") */
+  crashes_inside: number;
   exit_code: number | null;
 }
 
@@ -282,6 +299,7 @@ async function marathon(
   };
   const kills: Marathon['kills'] = [];
   let restored = 0;
+  let crashes = 0;
   const count = (out: string): number =>
     (out.match(/"checkpoint":[0-9]+,"msg":"partition state restored"/g) ?? []).length;
   let instance = start();
@@ -296,16 +314,27 @@ async function marathon(
     const caughtUp = o.pumped() && x.committed >= x.inTopic;
     kills.push({ after_ms: after, phase: caughtUp ? 'caught up' : phase, committed: x.committed, in_topic: x.inTopic });
     restored += count(instance.output());
+    crashes += instance.output().split('"msg":"consumer crashed').length - 1;
     log(`${name}: kill ${kills.length} (${kills.at(-1)!.phase}, ${x.committed} of ${x.inTopic} records committed)`);
     instance = start();
   }
   await o.pumping;
-  await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 3_600_000);
+  // fail fast (with its log) when the last instance gives up instead of catching up
+  let caught = false;
+  const gaveUp = instance.exited.then((code) => {
+    if (!caught) throw new Error(`${name} exited (${code}) before it caught up:\n${instance.output().slice(-3000)}`);
+  });
+  try {
+    await Promise.race([waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 3_600_000), gaveUp]);
+  } finally {
+    caught = true;
+  }
   await waitForLog(instance, 'processors running');
   instance.child.kill('SIGTERM');
   const exitCode = await instance.exited;
   restored += count(instance.output());
-  return { kills, restored_from_checkpoint: restored, exit_code: exitCode };
+  crashes += instance.output().split('"msg":"consumer crashed').length - 1;
+  return { kills, restored_from_checkpoint: restored, crashes_inside: crashes, exit_code: exitCode };
 }
 
 async function main(): Promise<void> {
@@ -375,6 +404,9 @@ async function main(): Promise<void> {
       restores_from_a_checkpoint: Object.fromEntries(
         MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.restored_from_checkpoint]),
       ),
+      crashes_inside_the_processes: Object.fromEntries(
+        MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.crashes_inside]),
+      ),
       final_exit_codes: Object.fromEntries(MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.exit_code])),
       seconds: Math.round(marathonSeconds),
       clean_recommendations_run_seconds: Math.round(cleanSeconds),
@@ -404,6 +436,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of live) c.child.kill('SIGKILL');
     await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(cleanDb)}`).catch(() => undefined);
+    await deletePrefixedTopics(p).catch(() => undefined);
     await p.cleanup();
   }
 }

@@ -30,7 +30,13 @@ import { sql, v } from '../../lib/clickhouse/sql.js';
 import { groupIdOf, type ProcessorName } from '../../runtime/registry.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../../harness/dataset.js';
 import { endOffsets, pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
-import { checkTable, cleanRecommendations, marathonChecks, MARATHON_PROCESSORS } from '../../bench/kill-marathon.js';
+import {
+  checkTable,
+  cleanRecommendations,
+  deletePrefixedTopics,
+  marathonChecks,
+  MARATHON_PROCESSORS,
+} from '../../bench/kill-marathon.js';
 import { rng } from '../unit/processors/fixtures.js';
 import { testNow } from '../clock.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
@@ -148,7 +154,16 @@ async function marathon(
     instance = spawn(name);
   }
   await pumping;
-  await waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 300_000);
+  // fail fast (with its log) when the last instance gives up instead of catching up
+  let caught = false;
+  const gaveUp = instance.exited.then((code) => {
+    if (!caught) throw new Error(`${name} exited (${code}) before it caught up:\n${instance.output().slice(-3000)}`);
+  });
+  try {
+    await Promise.race([waitForCommitted(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents, 300_000), gaveUp]);
+  } finally {
+    caught = true;
+  }
   // the last instance may still be starting when an earlier one already committed everything
   await started(instance);
   expect(await terminate(instance), instance.output().slice(-3000)).toBe(0);
@@ -168,6 +183,7 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
     // a failed test leaves no processor behind
     await Promise.all([...live].map((i) => kill9(i)));
     await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(cleanDb)}`);
+    await deletePrefixedTopics(p);
     await p.cleanup();
   });
 
@@ -191,7 +207,11 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
     const summary = MARATHON_PROCESSORS.map((name, n) => {
       const k = runs[n]!.kills;
       const by = (ph: Phase): number => k.filter((x) => x.phase === ph).length;
-      return `${name} ${k.length} kills (${by('restoring')} restoring, ${by('processing')} processing, ${by('caught up')} caught up)`;
+      const crashes = runs[n]!.outputs.join('\n').split('"msg":"consumer crashed').length - 1;
+      return (
+        `${name} ${k.length} kills (${by('restoring')} restoring, ${by('processing')} processing, ` +
+        `${by('caught up')} caught up; ${crashes} crashes inside the process)`
+      );
     }).join('; ');
     console.log(
       `[kill marathon] ${total} records, 4 partitions, arriving over ${PUMP_SECONDS} s: ${summary}; ` +
