@@ -122,6 +122,13 @@ function waitsForCatalog<V>(d: BatchLoopDeps<V>, task: PartitionTask<V>, value: 
   const since = task.waitingSince.get(id);
   if (since === undefined) {
     task.waitingSince.set(id, now);
+    if (task.waitingSince.size > MAX_REMEMBERED_VIDEOS) {
+      // the oldest entries go first (a Map iterates in insertion order)
+      for (const k of task.waitingSince.keys()) {
+        task.waitingSince.delete(k);
+        if (task.waitingSince.size <= MAX_REMEMBERED_VIDEOS) break;
+      }
+    }
     return true;
   }
   if (now - since < d.opts.catalogHoldMs) return true;
@@ -141,7 +148,8 @@ function holdPartition<V>(d: BatchLoopDeps<V>, topic: string, partition: number)
   d.metrics.catalogHolds.inc({ processor: d.name });
   setTimeout(() => {
     // The consumer may have been closed meanwhile (stop, crash, restart): nothing to resume.
-    if (d.consumer() !== consumer) return;
+    // While the whole topic is paused (ClickHouse down) its own resume covers this partition.
+    if (d.consumer() !== consumer || d.flow.paused) return;
     try {
       consumer.resume([{ topic, partitions: [partition] }]);
     } catch {
@@ -149,6 +157,9 @@ function holdPartition<V>(d: BatchLoopDeps<V>, topic: string, partition: number)
     }
   }, CATALOG_RETRY_MS).unref();
 }
+
+/** Unknown videos a partition remembers (waiting, or given up on). */
+const MAX_REMEMBERED_VIDEOS = 10_000;
 
 /** How soon a partition held for the catalog looks again. */
 const CATALOG_RETRY_MS = 250;
@@ -174,8 +185,15 @@ export async function processBatch<V>(
         if (id) ids.push(id);
       }
       await d.catalog.ensure(ids);
+      // Every video of the batch the catalog does not know starts its wait now, together: a
+      // run of unknown videos costs one wait, not one after the other.
+      const now = d.now();
+      for (const id of ids) if (!d.catalog.get(id) && !task.waitingSince.has(id)) task.waitingSince.set(id, now);
     }
   } catch (err) {
+    // A Kafka error of the state store (restoring a partition): back to kafkajs, which
+    // retries the batch (the next restore starts with a fresh producer).
+    if ((err as Error).name.startsWith('KafkaJS')) throw err;
     // ClickHouse (checkpoint or catalog) unreachable: nothing was resolved, so the batch is
     // fetched again once we resume.
     d.flow.pause(err as Error);

@@ -27,6 +27,8 @@ const BARRIER_KEY = '\u0000barrier';
 const OFFSET_KEY = '\u0000offset';
 /** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
 const SEND_BYTES = 4 * 1024 * 1024;
+/** A restore that has not read up to its barrier by then fails (and is retried). */
+const RESTORE_TIMEOUT_MS = 120_000;
 
 export interface Restored {
   /** Highest offset the state includes (committed offset - 1); -1 when nothing was committed. */
@@ -109,6 +111,9 @@ export class ChangelogStore implements StateStore {
 
   async restore(partition: number): Promise<Restored> {
     this.unsaved.delete(partition);
+    // A fresh producer: initialising it is what fences the previous owner (a cached one may
+    // itself have been fenced, or be stuck after a failed commit).
+    await this.release(partition);
     const started = Date.now();
     const producer = await this.producer(partition);
     const token = randomUUID();
@@ -118,6 +123,8 @@ export class ChangelogStore implements StateStore {
       await tx.commit();
     } catch (err) {
       await tx.abort().catch(() => undefined);
+      // kafkajs cannot begin another transaction on a producer whose commit failed: start over.
+      await this.release(partition);
       throw err;
     }
     const state = new Map<string, unknown>();
@@ -151,6 +158,16 @@ export class ChangelogStore implements StateStore {
     try {
       await consumer.subscribe({ topic: this.changelog, fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `restore of ${this.changelog} partition ${partition} did not reach its barrier in ${RESTORE_TIMEOUT_MS / 1000} s`,
+              ),
+            ),
+          RESTORE_TIMEOUT_MS,
+        );
+        timer.unref();
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
           const others = (payload.memberAssignment[this.changelog] ?? []).filter((p) => p !== partition);
           if (others.length) consumer.pause([{ topic: this.changelog, partitions: others }]);
@@ -165,6 +182,7 @@ export class ChangelogStore implements StateStore {
                 const key = m.key?.toString() ?? '';
                 if (key === BARRIER_KEY) {
                   if (m.value?.toString() === token) {
+                    clearTimeout(timer);
                     resolve();
                     return;
                   }
@@ -183,20 +201,28 @@ export class ChangelogStore implements StateStore {
     return records;
   }
 
-  /** Changes of a failed save, per partition: they go with the next one. */
-  private readonly unsaved = new Map<number, StateEntries>();
+  /** Changes of a failed save, per partition, newest per key: they go with the next one. */
+  private readonly unsaved = new Map<number, Map<string, unknown>>();
 
   /** Every partition's changes, each in its own transaction (in parallel); the bytes written. */
   async save(entries: readonly StateEntry[]): Promise<number> {
     const before = this.bytesWritten;
     const results = await Promise.allSettled(
       entries.map(async (e) => {
-        const changes = this.unsaved.has(e.partition) ? [...this.unsaved.get(e.partition)!, ...e.changes] : e.changes;
+        const pending = this.unsaved.get(e.partition);
+        let changes = e.changes;
+        if (pending) {
+          for (const [key, value] of e.changes) {
+            pending.delete(key);
+            pending.set(key, value);
+          }
+          changes = [...pending];
+        }
         try {
           await this.savePartition(e.partition, e.offset, changes);
           this.unsaved.delete(e.partition);
         } catch (err) {
-          this.unsaved.set(e.partition, changes);
+          this.unsaved.set(e.partition, pending ?? new Map(changes));
           throw err;
         }
       }),
@@ -237,6 +263,8 @@ export class ChangelogStore implements StateStore {
       await tx.commit();
     } catch (err) {
       await tx.abort().catch(() => undefined);
+      // kafkajs cannot begin another transaction on a producer whose commit failed: start over.
+      await this.release(partition);
       throw err;
     }
   }
