@@ -7,12 +7,13 @@
 //   decode      AvroSerde.decode of the Confluent-framed record (registry ids cached)
 //   process     processor.process(record), one call per record
 //   drain       processor.drain() of every partition: building the output rows
-//   encode      what @clickhouse/client does with JSONEachRow rows: toClickHouseRows
-//               (lib/clickhouse/writer.ts) + JSON.stringify(row) + '\n' per row, joined
+//   encode      what the writer does with the rows: TabSeparated with the rows' columns
+//               (lib/clickhouse/writer.ts encodeTabSeparated; JSONEachRow at 046e6f3)
 //   insert      the INSERT of those bytes into a real ClickHouse (a scratch database made
 //               with the project's migrations), one per table per flush, as the runner does
-//   checkpoint  snapshot() of every partition that moved + JSON.stringify + gzip + base64,
-//               and the INSERT of the checkpoint rows (runner.ts checkpoint())
+//   checkpoint  the keyed state each moved partition changed (stateChanges) + JSON per value,
+//               what the changelog store sends (its Kafka transaction is not timed here); at
+//               046e6f3 (stage-cost-before.json) it was the whole snapshot + gzip + an INSERT
 //
 // Cadence: the runner flushes every 1 s (or 50k rows) and checkpoints every 5 s. Here that is
 // a flush (drain + encode + insert) every `flushEvery` records and a checkpoint every
@@ -45,21 +46,19 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { generateTraffic, type Traffic } from '../generator/index.js';
 import { KafkaSink } from '../generator/sinks.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../harness/dataset.js';
 import { pipeline, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
 import { projectRoot } from '../infra/paths.js';
 import type { ClickHouseClient } from '../lib/clickhouse/client.js';
-import { sql, v } from '../lib/clickhouse/sql.js';
-import { toClickHouseRows } from '../lib/clickhouse/writer.js';
+import { v } from '../lib/clickhouse/sql.js';
+import { encodeTabSeparated, insertColumns, toClickHouseRows } from '../lib/clickhouse/writer.js';
 import { AvroSerde } from '../lib/kafka/serde.js';
 import type { VideoLookup } from '../processors/contract.js';
 import { outcomeLabel } from '../processors/outcome.js';
 import { groupIdOf, PROCESSORS } from '../runtime/registry.js';
 import { playEventSchema } from '../schemas/avro.js';
-import { TABLES } from '../schemas/tables.js';
 import { valueSubject } from '../schemas/topics.js';
 import type { PlayEvent } from '../schemas/types.js';
 import { machine } from './results-file.js';
@@ -135,7 +134,8 @@ interface StagePartition {
   /** Applies one decoded record; returns its outcome label (`ok`, `drop:duplicate`, ...). */
   process(offset: number, key: string, value: PlayEvent): string;
   drain(): Map<string, object[]>;
-  snapshot(): unknown;
+  /** The keyed state changed since the last call (what the changelog store writes). */
+  stateChanges(): [string, unknown][];
 }
 
 interface StageProcessor {
@@ -155,7 +155,7 @@ function openProcessor(name: StageProcessorName, topic: string, catalog: VideoLo
       return {
         process: (offset, key, value) => outcomeLabel(p.process({ topic, partition, offset, key, value })),
         drain: () => p.drain(),
-        snapshot: () => p.snapshot(),
+        stateChanges: () => p.stateChanges(),
       };
     },
   };
@@ -181,9 +181,14 @@ export function encodeJsonEachRow(rows: readonly object[], times: readonly strin
 }
 
 /** INSERT of an already encoded JSONEachRow body: the request ClickHouseClient.insert sends. */
-async function insertBody(ch: ClickHouseClient, database: string, table: string, body: string): Promise<void> {
+async function insertBody(
+  ch: ClickHouseClient,
+  database: string,
+  table: string,
+  [columns, body]: [string[], string],
+): Promise<void> {
   const r = await ch.exec({
-    query: sql`INSERT INTO ${v.table(database, table)} FORMAT JSONEachRow`.text,
+    query: `INSERT INTO ${v.table(database, table).text} (${columns.map((c) => v.ident(c).text).join(', ')}) FORMAT TabSeparated`,
     values: Readable.from([body]),
   });
   r.stream.resume();
@@ -325,11 +330,14 @@ async function runOnce(
     m.stop('drain');
     const unknown = [...pending.keys()].filter((table) => !proc.tables.some((s) => s.name === table));
     if (unknown.length) throw new Error(`${name} drained rows for undeclared tables: ${unknown.join(', ')}`);
-    const bodies: [string, string][] = [];
+    const bodies: [string, [string[], string]][] = [];
     m.start();
     for (const spec of proc.tables) {
       const out = pending.get(spec.name);
-      if (out?.length) bodies.push([spec.name, encodeJsonEachRow(out, spec.times)]);
+      if (out?.length) {
+        const columns = insertColumns(out);
+        bodies.push([spec.name, [columns, encodeTabSeparated(out, columns, spec.times)]]);
+      }
     }
     m.stop('encode');
     for (const spec of proc.tables) {
@@ -339,7 +347,7 @@ async function runOnce(
     m.start();
     for (const [table, body] of bodies) await insertBody(p.clickhouse, p.database, table, body);
     m.stop('insert');
-    for (const [, body] of bodies) run.bytes += body.length;
+    for (const [, [, body]] of bodies) run.bytes += body.length;
     run.inserts += bodies.length;
   };
 
@@ -347,25 +355,17 @@ async function runOnce(
     const moved = parts.map((_, i) => i).filter((i) => lastOffset[i]! > checkpointed[i]!);
     if (!moved.length) return;
     run.checkpoints++;
+    // What the changelog store does: the keys each moved partition changed, JSON per value.
+    // Its Kafka transaction (send + offsets + commit) is not timed here (no Kafka in this bench).
     m.start();
-    const snaps = moved.map((i) => parts[i]!.snapshot());
+    const changes = moved.map((i) => parts[i]!.stateChanges());
     m.stop('cp_snapshot');
     m.start();
-    const jsons = snaps.map((s) => JSON.stringify(s));
+    const jsons = changes.map((c) =>
+      c.map(([key, value]) => key + (value === null ? '' : JSON.stringify(value))).join('\n'),
+    );
     m.stop('cp_json');
-    m.start();
-    const states = jsons.map((j) => gzipSync(j).toString('base64'));
-    m.stop('cp_gzip');
-    m.start();
-    const cpRows = moved.map((i, k) => ({
-      processor: proc.name,
-      topic,
-      kafka_partition: i,
-      kafka_offset: lastOffset[i]!,
-      state: states[k]!,
-    }));
-    await insertBody(p.clickhouse, p.database, TABLES.checkpoints, encodeJsonEachRow(cpRows, []));
-    m.stop('cp_insert');
+    const states = jsons;
     for (const i of moved) checkpointed[i] = lastOffset[i]!;
     run.lastCheckpoint = {
       json: jsons.reduce((n, j) => n + j.length, 0) / 2 ** 20,
