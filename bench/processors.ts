@@ -491,7 +491,10 @@ async function main(): Promise<void> {
     figures.checkpoint_bytes_1m_over_100k = round(a.checkpoint_bytes_per_s / Math.max(1, b.checkpoint_bytes_per_s), 2);
   }
 
-  const st = await stages();
+  const st = await stages().catch((err: Error) => {
+    log(`stage table failed: ${err.message}`);
+    return { before: undefined, after: { error: err.message } };
+  });
   figures.stage_cost_before = st.before;
   figures.stage_cost_after = st.after;
 
