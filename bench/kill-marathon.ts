@@ -3,8 +3,9 @@
 // arriving over P seconds (default 200) while raw-events, view-counts, engagement and
 // recommendations — each its own child process (`viewpulse run processors --only NAME`), all four
 // at once — are each killed with SIGKILL K times (default 20) and restarted. Each kill comes a
-// random 0.3–3 s after the instance began working (its first partition restored, i.e. its first
-// batch): while the other partitions are restored, mid-batch, mid-checkpoint (one every second).
+// random 0.3–3 s after the instance was assigned its n partitions and restored a random k = 0..n
+// of them (each on its first batch): while partitions are restored, mid-batch, mid-checkpoint
+// (one every second).
 // Once every record is in Kafka, the last instance runs until its group committed the whole topic
 // and stops with SIGTERM. ClickHouse is then compared with the generator's truth
 // (harness/truth-check.ts and the exact session, watch-time and retention-coverage counts below),
@@ -242,22 +243,39 @@ async function progress(p: Pipeline, name: string): Promise<Progress> {
   }
 }
 
-/** Once it restored a partition (its first batch), or was assigned with nothing left to read. */
-async function working(p: Pipeline, c: Child, name: string, done: () => boolean, timeoutMs = 300_000): Promise<void> {
+/** Partitions the instance was assigned and has restored so far, from its log. */
+function restoredOf(output: string): { assigned: number; restored: number } | undefined {
+  const at = output.lastIndexOf('"msg":"assigned"');
+  if (at < 0) return undefined;
+  const line = output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
+  const assigned = (/"partitions":\[([^\]]*)\]/.exec(line)?.[1] ?? '').split(',').filter(Boolean).length;
+  return { assigned, restored: output.slice(at).split('"msg":"partition state restored"').length - 1 };
+}
+
+/**
+ * Once the instance was assigned its n partitions and restored k of them (each on its first
+ * batch), k = ⌊share · (n + 1)⌋ in 0..n for `share` in [0, 1) — or nothing is left to read (then
+ * no batch comes).
+ */
+async function untilRestored(
+  p: Pipeline,
+  c: Child,
+  name: string,
+  share: number,
+  done: () => boolean,
+  timeoutMs = 300_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let asked = 0;
   for (;;) {
-    const out = c.output();
-    const assigned = out.includes('"msg":"assigned"');
-    if (assigned && out.includes('"msg":"partition state restored"')) return;
-    if (!running(c)) throw new Error(`the processor exited:\n${out.slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`it did not start working:\n${out.slice(-3000)}`);
-    if (assigned && Date.now() - asked > 1_000) {
+    const r = restoredOf(c.output());
+    if (r && r.restored >= Math.floor(share * (r.assigned + 1))) return;
+    if (!running(c)) throw new Error(`the processor exited:\n${c.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`it did not start working:\n${c.output().slice(-3000)}`);
+    if (r && done() && Date.now() - asked > 1_000) {
       asked = Date.now();
-      if (done()) {
-        const x = await progress(p, name);
-        if (x.committed >= x.inTopic) return;
-      }
+      const x = await progress(p, name);
+      if (x.committed >= x.inTopic) return;
     }
     await sleep(50);
   }
@@ -265,17 +283,8 @@ async function working(p: Pipeline, c: Child, name: string, done: () => boolean,
 
 type Phase = 'restoring' | 'processing' | 'caught up';
 
-/** Where the instance was, from its log: all its assigned partitions restored or not. */
-function phaseOf(output: string): Exclude<Phase, 'caught up'> {
-  const at = output.lastIndexOf('"msg":"assigned"');
-  const line = output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
-  const partitions = (/"partitions":\[([^\]]*)\]/.exec(line)?.[1] ?? '').split(',').filter(Boolean).length;
-  const restored = output.slice(at).split('"msg":"partition state restored"').length - 1;
-  return restored < partitions ? 'restoring' : 'processing';
-}
-
 interface Marathon {
-  kills: { after_ms: number; phase: Phase; committed: number; in_topic: number }[];
+  kills: { after_ms: number; phase: Phase; checkpointed: boolean; committed: number; in_topic: number }[];
   restored_from_checkpoint: number;
   /** crashes the runtime handled inside a process (logged "consumer crashed; restarting …") */
   crashes_inside: number;
@@ -304,18 +313,28 @@ async function marathon(
     (out.match(/"checkpoint":[0-9]+,"msg":"partition state restored"/g) ?? []).length;
   let instance = start();
   while (kills.length < o.kills) {
-    await working(p, instance, name, o.pumped);
+    await untilRestored(p, instance, name, r.next(), o.pumped);
     const after = Math.round(300 + r.next() * 2_700);
     await sleep(after);
-    const phase = phaseOf(instance.output());
+    const at = restoredOf(instance.output())!;
+    const phase: Phase = at.restored < at.assigned ? 'restoring' : 'processing';
     instance.child.kill('SIGKILL');
     await instance.exited;
     const x = await progress(p, name);
     const caughtUp = o.pumped() && x.committed >= x.inTopic;
-    kills.push({ after_ms: after, phase: caughtUp ? 'caught up' : phase, committed: x.committed, in_topic: x.inTopic });
+    kills.push({
+      after_ms: after,
+      phase: caughtUp ? 'caught up' : phase,
+      checkpointed: x.committed > (kills.at(-1)?.committed ?? 0),
+      committed: x.committed,
+      in_topic: x.inTopic,
+    });
     restored += count(instance.output());
     crashes += instance.output().split('"msg":"consumer crashed').length - 1;
-    log(`${name}: kill ${kills.length} (${kills.at(-1)!.phase}, ${x.committed} of ${x.inTopic} records committed)`);
+    log(
+      `${name}: kill ${kills.length} (${phase}, ${at.restored}/${at.assigned} partitions restored, ` +
+        `${x.committed} of ${x.inTopic} records committed)`,
+    );
     instance = start();
   }
   await o.pumping;
@@ -401,6 +420,9 @@ async function main(): Promise<void> {
           return [name, { restoring: by('restoring'), processing: by('processing'), caught_up: by('caught up') }];
         }),
       ),
+      kills_after_a_checkpoint_of_that_instance: Object.fromEntries(
+        MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.kills.filter((k) => k.checkpointed).length]),
+      ),
       restores_from_a_checkpoint: Object.fromEntries(
         MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.restored_from_checkpoint]),
       ),
@@ -420,7 +442,7 @@ async function main(): Promise<void> {
         topic: `play-events with ${PARTITIONS} partitions, ${total} generated records (seed ${SEED}), straight into Kafka at ${rate || 'full speed'} records/s while the kills go on, catalog seeded`,
         processors:
           'raw-events, view-counts, engagement, recommendations, each its own `viewpulse run processors --only NAME` child, all four at once',
-        kills: `each processor: SIGKILL ${KILLS} times, each a random 0.3–3 s (seeded) after the instance began working (logged its first partition restored), restarted at once; then run until committed to the end and SIGTERM`,
+        kills: `each processor: SIGKILL ${KILLS} times, each a random 0.3–3 s (seeded) after the instance was assigned n partitions and restored a random k = 0..n of them (seeded; from its log), restarted at once; then run until committed to the end and SIGTERM`,
         processor_options: 'session timeout 6 s, checkpoint every 1 s, flush every 1 s',
         seconds:
           'from the first start until all four caught up and stopped (the clean run and the checks not included)',

@@ -2,10 +2,10 @@
 // engagement, recommendations — runs as its own child process and is killed with SIGKILL at
 // random moments, KILLS times, restarted each time; all four at once, over one topic of
 // generated records that arrive live while the kills go on (so there is always work under way,
-// whatever this machine's speed). Each kill comes a random 0.3–3 s after the new instance began
-// working (its first partition restored from its checkpoint, i.e. its first batch): while the
-// other partitions are restored, mid-batch (the backlog of the downtime, then live records) and
-// mid-checkpoint (a checkpoint every second). Then the last instance runs to the end and stops
+// whatever this machine's speed). Each kill comes a random 0.3–3 s after the new instance was
+// assigned its n partitions and restored a random k = 0..n of them (each on its first batch, from
+// its checkpoint): while partitions are restored, mid-batch (the backlog of the downtime, then
+// live records) and mid-checkpoint (a checkpoint every second). Then the last instance runs to the end and stops
 // cleanly, and ClickHouse must equal the generator's truth exactly (harness/truth-check.ts, plus
 // exact session, watch-time and retention-coverage counts), and the recommendations' co-view
 // counts those of a clean run over the same records into another database.
@@ -44,7 +44,7 @@ import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from 
 const EVENTS = Number(process.env.VIEWPULSE_MARATHON_EVENTS ?? 150_000);
 const KILLS = Number(process.env.VIEWPULSE_MARATHON_KILLS ?? 20);
 const PUMP_SECONDS = Number(process.env.VIEWPULSE_MARATHON_PUMP_SECONDS ?? 150);
-/** A kill comes this long after the instance began working. */
+/** A kill comes this long after the instance restored a random number (0..all) of its partitions. */
 const KILL_AFTER_MS: [number, number] = [300, 3_000];
 
 let p: Pipeline;
@@ -57,10 +57,12 @@ const logDir = stateDir('logs', 'kill-marathon');
 
 type Phase = 'restoring' | 'processing' | 'caught up';
 interface Kill {
-  /** ms after the instance began working */
+  /** ms after the instance had restored a random number (0..all) of its partitions */
   after: number;
   /** restoring: not every assigned partition's state loaded yet; processing: all loaded; caught up: nothing left */
   phase: Phase;
+  /** the instance checkpointed (and so committed) before it was killed */
+  checkpointed: boolean;
   /** records the group had committed right after the kill, and how many were in the topic then */
   committed: number;
   inTopic: number;
@@ -93,34 +95,34 @@ async function progress(name: string): Promise<{ committed: number; inTopic: num
 
 const caughtUp = (x: { committed: number; inTopic: number }): boolean => pumped && x.committed >= x.inTopic;
 
+/** Partitions the instance was assigned and has restored so far, from its log. */
+function restoredOf(output: string): { assigned: number; restored: number } | undefined {
+  const at = output.lastIndexOf('"msg":"assigned"');
+  if (at < 0) return undefined;
+  const line = output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
+  const assigned = (/"partitions":\[([^\]]*)\]/.exec(line)?.[1] ?? '').split(',').filter(Boolean).length;
+  return { assigned, restored: output.slice(at).split('"msg":"partition state restored"').length - 1 };
+}
+
 /**
- * Resolves once the instance works: it restored a partition (its first batch), or it was
- * assigned and nothing is left to read (then no batch comes).
+ * Resolves once the instance was assigned its n partitions and restored k of them (each on its
+ * first batch), k = ⌊share · (n + 1)⌋ in 0..n for `share` in [0, 1) — or nothing is left to read
+ * (then no batch comes).
  */
-async function working(i: Instance, name: string, timeoutMs = 120_000): Promise<void> {
+async function untilRestored(i: Instance, name: string, share: number, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let asked = 0;
   for (;;) {
-    const out = i.output();
-    const assigned = out.includes('"msg":"assigned"');
-    if (assigned && out.includes('"msg":"partition state restored"')) return;
-    if (exitedEarly(i)) throw new Error(`the processor exited:\n${out.slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`the processor did not start working:\n${out.slice(-3000)}`);
-    if (assigned && Date.now() - asked > 1_000) {
+    const r = restoredOf(i.output());
+    if (r && r.restored >= Math.floor(share * (r.assigned + 1))) return;
+    if (exitedEarly(i)) throw new Error(`the processor exited:\n${i.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`the processor did not start working:\n${i.output().slice(-3000)}`);
+    if (r && Date.now() - asked > 1_000) {
       asked = Date.now();
       if (caughtUp(await progress(name))) return;
     }
     await sleep(50);
   }
-}
-
-/** Where the instance was, from its log: all its assigned partitions restored or not. */
-function phaseOf(output: string): Exclude<Phase, 'caught up'> {
-  const at = output.lastIndexOf('"msg":"assigned"');
-  const line = output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
-  const partitions = (/"partitions":\[([^\]]*)\]/.exec(line)?.[1] ?? '').split(',').filter(Boolean).length;
-  const restored = output.slice(at).split('"msg":"partition state restored"').length - 1;
-  return restored < partitions ? 'restoring' : 'processing';
 }
 
 /**
@@ -143,13 +145,15 @@ async function marathon(
   };
   let instance = spawn(name);
   while (kills.length < KILLS) {
-    await working(instance, name);
+    await untilRestored(instance, name, r());
     const after = Math.round(KILL_AFTER_MS[0] + r() * (KILL_AFTER_MS[1] - KILL_AFTER_MS[0]));
     await sleep(after);
-    const phase = phaseOf(instance.output());
+    const at = restoredOf(instance.output())!;
+    const phase: Phase = at.restored < at.assigned ? 'restoring' : 'processing';
     await kill9(instance);
     const x = await progress(name);
-    kills.push({ after, phase: caughtUp(x) ? 'caught up' : phase, ...x });
+    const checkpointed = x.committed > (kills.at(-1)?.committed ?? 0);
+    kills.push({ after, phase: caughtUp(x) ? 'caught up' : phase, checkpointed, ...x });
     ended(instance);
     instance = spawn(name);
   }
@@ -210,7 +214,8 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
       const crashes = runs[n]!.outputs.join('\n').split('"msg":"consumer crashed').length - 1;
       return (
         `${name} ${k.length} kills (${by('restoring')} restoring, ${by('processing')} processing, ` +
-        `${by('caught up')} caught up; ${crashes} crashes inside the process)`
+        `${by('caught up')} caught up; ${k.filter((x) => x.checkpointed).length} after a checkpoint of that instance; ` +
+        `${crashes} crashes inside the process)`
       );
     }).join('; ');
     console.log(
@@ -219,15 +224,17 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
     );
     console.log(`[kill marathon] checks:\n${checkTable(checks)}`);
 
+    expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.got} (want ${c.want})`)).toEqual([]);
     for (const [n, name] of MARATHON_PROCESSORS.entries()) {
       const { kills, outputs } = runs[n]!;
       expect(kills.length, name).toBe(KILLS);
       // the kills came mid-run (with records still to do), and restarts resumed from checkpoints
       const midRun = kills.filter((k) => k.phase !== 'caught up').length;
       expect(midRun, `${name}: ${JSON.stringify(kills)}`).toBeGreaterThanOrEqual(KILLS / 2);
+      // ... many of them after that instance had checkpointed (rows written past a checkpoint, replayed)
+      expect(kills.filter((k) => k.checkpointed).length, name).toBeGreaterThanOrEqual(KILLS / 4);
       const resumed = outputs.join('\n').match(/"checkpoint":[0-9]+,"msg":"partition state restored"/g) ?? [];
       expect(resumed.length, `${name}: partitions restored from a checkpoint`).toBeGreaterThanOrEqual(KILLS / 2);
     }
-    expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.got} (want ${c.want})`)).toEqual([]);
   }, 900_000);
 });
