@@ -1,21 +1,21 @@
 // tsx bench/kill-marathon.ts — the kill marathon of test/faults/kill-marathon.test.ts at full
 // size (issue 9): N generated records (default 1,000,000) into a 12-partition play-events topic,
-// arriving over P seconds (default 200) while raw-events, view-counts, engagement and
-// recommendations — each its own child process (`viewpulse run processors --only NAME`), all four
-// at once — are each killed with SIGKILL K times (default 20) and restarted. Each kill comes a
-// random 0.3–3 s after the instance was assigned its n partitions and restored a random k = 0..n
-// of them (each on its first batch): while partitions are restored, mid-batch, mid-checkpoint
-// (one every second).
-// Once every record is in Kafka, the last instance runs until its group committed the whole topic
-// and stops with SIGTERM. ClickHouse is then compared with the generator's truth
+// arriving at N/P records/s (P default 400 s) for as long as the kills go on and at full speed
+// after them, while raw-events, view-counts, engagement and recommendations — each its own child
+// process (`viewpulse run processors --only NAME`), all four at once — are each killed with
+// SIGKILL K times (default 20) and restarted. Each kill comes a random 0.1–3 s (log-uniform)
+// after the instance was assigned its n partitions and restored a random k = 0..n of them (each
+// on its first batch): while partitions are restored, mid-batch, mid-checkpoint (one every second). Once
+// every record is in Kafka, the last instance runs until its group committed the whole topic and
+// stops with SIGTERM. ClickHouse is then compared with the generator's truth
 // (harness/truth-check.ts and the exact session, watch-time and retention-coverage counts below),
 // and the recommendations' co-view counts with those of a clean run over the same records into
 // another database. Writes bench/results/kill-marathon.json; the children's logs go to
 // .viewpulse/logs/kill-marathon-bench-<time>/.
 //
-// The checks and the clean run are exported for the test (harness/ would be their home).
+// The checks, the clean run and the pacer are exported for the test (harness/ would be their home).
 //
-//   tsx bench/kill-marathon.ts [--events 1000000] [--kills 20] [--partitions 12] [--seed 20] [--pump-seconds 200]
+//   tsx bench/kill-marathon.ts [--events 1000000] [--kills 20] [--partitions 12] [--seed 20] [--pump-seconds 400]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -169,6 +169,42 @@ export async function deletePrefixedTopics(p: Pipeline): Promise<void> {
   }
 }
 
+/**
+ * The pump's sleep (generator/run.ts PumpOptions.sleep): paced until `hurry()`, then no more
+ * waiting — so records keep arriving at the pump's rate for as long as the kills go on, and the
+ * rest follows at full speed once they are over, whatever this machine's speed.
+ */
+export function pacer(): { sleep: (ms: number) => Promise<void>; hurry: () => void } {
+  let hurrying = false;
+  const waiting = new Set<() => void>();
+  return {
+    sleep: (ms) =>
+      hurrying
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const wake = (): void => {
+              clearTimeout(timer);
+              waiting.delete(wake);
+              resolve();
+            };
+            const timer = setTimeout(wake, ms);
+            waiting.add(wake);
+          }),
+    hurry: () => {
+      hurrying = true;
+      for (const wake of [...waiting]) wake();
+    },
+  };
+}
+
+/** Calls `then` once `n` calls of the returned function were made. */
+export function countdown(n: number, then: () => void): () => void {
+  let left = n;
+  return () => {
+    if (--left === 0) then();
+  };
+}
+
 export const checkTable = (checks: readonly Check[]): string =>
   checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.got} (want ${c.want})`).join('\n');
 
@@ -295,7 +331,14 @@ interface Marathon {
 async function marathon(
   p: Pipeline,
   name: ProcessorName,
-  o: { kills: number; seed: number; logDir: string; pumping: Promise<unknown>; pumped: () => boolean },
+  o: {
+    kills: number;
+    seed: number;
+    logDir: string;
+    pumping: Promise<unknown>;
+    pumped: () => boolean;
+    killed: () => void;
+  },
   live: Set<Child>,
 ): Promise<Marathon> {
   const r = new Rng(o.seed);
@@ -314,7 +357,7 @@ async function marathon(
   let instance = start();
   while (kills.length < o.kills) {
     await untilRestored(p, instance, name, r.next(), o.pumped);
-    const after = Math.round(300 + r.next() * 2_700);
+    const after = Math.round(100 * 30 ** r.next()); // 0.1–3 s, log-uniform
     await sleep(after);
     const at = restoredOf(instance.output())!;
     const phase: Phase = at.restored < at.assigned ? 'restoring' : 'processing';
@@ -337,6 +380,7 @@ async function marathon(
     );
     instance = start();
   }
+  o.killed();
   await o.pumping;
   // fail fast (with its log) when the last instance gives up instead of catching up
   let caught = false;
@@ -363,7 +407,7 @@ async function main(): Promise<void> {
       kills: { type: 'string', default: '20' },
       partitions: { type: 'string', default: '12' },
       seed: { type: 'string', default: '20' },
-      'pump-seconds': { type: 'string', default: '200' },
+      'pump-seconds': { type: 'string', default: '400' },
     },
   });
   const EVENTS = Number(args.events);
@@ -380,13 +424,20 @@ async function main(): Promise<void> {
     const traffic = generateTraffic({ events: EVENTS, seed: SEED, now: Date.now() });
     for (const db of [p.database, cleanDb]) await seedCatalog(p.clickhouse, db, catalogRows(traffic));
     log(
-      `${EVENTS} records into ${p.topics.playEvents} (${PARTITIONS} partitions) over ${PUMP_SECONDS} s while ` +
+      `${EVENTS} records into ${p.topics.playEvents} (${PARTITIONS} partitions) at ${EVENTS / PUMP_SECONDS}/s while ` +
         `${MARATHON_PROCESSORS.join(', ')} are each killed ${KILLS} times; logs in ${logDir}`,
     );
     const t0 = Date.now();
     let pumped = false;
     const rate = PUMP_SECONDS > 0 ? Math.ceil(EVENTS / PUMP_SECONDS) : 0;
-    const pumping = pumpIntoKafka(p, traffic, { chunk: 1000, rate }).then((x) => {
+    const pace = pacer();
+    let killsSeconds = 0;
+    const killed = countdown(MARATHON_PROCESSORS.length, () => {
+      killsSeconds = (Date.now() - t0) / 1000;
+      log(`every kill done after ${((Date.now() - t0) / 1000).toFixed(0)} s: the rest of the records at full speed`);
+      pace.hurry();
+    });
+    const pumping = pumpIntoKafka(p, traffic, { chunk: 1000, rate, sleep: pace.sleep }).then((x) => {
       pumped = true;
       log(`every record in Kafka after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       return x;
@@ -394,7 +445,7 @@ async function main(): Promise<void> {
     const [runs] = await Promise.all([
       Promise.all(
         MARATHON_PROCESSORS.map((name, n) =>
-          marathon(p, name, { kills: KILLS, seed: 900 + n, logDir, pumping, pumped: () => pumped }, live),
+          marathon(p, name, { kills: KILLS, seed: 900 + n, logDir, pumping, pumped: () => pumped, killed }, live),
         ),
       ),
       pumping,
@@ -430,6 +481,8 @@ async function main(): Promise<void> {
         MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.crashes_inside]),
       ),
       final_exit_codes: Object.fromEntries(MARATHON_PROCESSORS.map((name, n) => [name, runs[n]!.exit_code])),
+      records_per_s_during_the_kills: rate,
+      kills_seconds: Math.round(killsSeconds),
       seconds: Math.round(marathonSeconds),
       clean_recommendations_run_seconds: Math.round(cleanSeconds),
       checks: checks.map((c) => ({ name: c.name, expected: c.want, actual: c.got, ok: c.ok })),
@@ -439,13 +492,13 @@ async function main(): Promise<void> {
       'kill-marathon',
       `tsx bench/kill-marathon.ts --events ${EVENTS} --kills ${KILLS} --partitions ${PARTITIONS} --seed ${SEED}`,
       {
-        topic: `play-events with ${PARTITIONS} partitions, ${total} generated records (seed ${SEED}), straight into Kafka at ${rate || 'full speed'} records/s while the kills go on, catalog seeded`,
+        topic: `play-events with ${PARTITIONS} partitions, ${total} generated records (seed ${SEED}), straight into Kafka at ${rate || 'full speed'} records/s while the kills go on (the rest at full speed once they are over), catalog seeded`,
         processors:
           'raw-events, view-counts, engagement, recommendations, each its own `viewpulse run processors --only NAME` child, all four at once',
-        kills: `each processor: SIGKILL ${KILLS} times, each a random 0.3–3 s (seeded) after the instance was assigned n partitions and restored a random k = 0..n of them (seeded; from its log), restarted at once; then run until committed to the end and SIGTERM`,
+        kills: `each processor: SIGKILL ${KILLS} times, each a random 0.1–3 s (seeded, log-uniform) after the instance was assigned n partitions and restored a random k = 0..n of them (seeded; from its log), restarted at once; then run until committed to the end and SIGTERM`,
         processor_options: 'session timeout 6 s, checkpoint every 1 s, flush every 1 s',
         seconds:
-          'from the first start until all four caught up and stopped (the clean run and the checks not included)',
+          'from the first start until all four caught up and stopped (the clean run and the checks not included); kills_seconds: until the last of the 4 × K kills',
         checks:
           'harness/truth-check.ts against the generator truth, exact engagement sessions/plays/watch time/retention coverage, recommendations against a clean run into another database',
         note: 'Kafka, the registry, ClickHouse and the four processors share this 2-core machine',

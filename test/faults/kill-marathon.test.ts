@@ -1,24 +1,26 @@
 // The kill marathon (issue 9): each play-events processor — raw-events, view-counts,
 // engagement, recommendations — runs as its own child process and is killed with SIGKILL at
 // random moments, KILLS times, restarted each time; all four at once, over one topic of
-// generated records that arrive live while the kills go on (so there is always work under way,
-// whatever this machine's speed). Each kill comes a random 0.3–3 s after the new instance was
-// assigned its n partitions and restored a random k = 0..n of them (each on its first batch, from
-// its checkpoint): while partitions are restored, mid-batch (the backlog of the downtime, then
-// live records) and mid-checkpoint (a checkpoint every second). Then the last instance runs to the end and stops
-// cleanly, and ClickHouse must equal the generator's truth exactly (harness/truth-check.ts, plus
-// exact session, watch-time and retention-coverage counts), and the recommendations' co-view
+// generated records that arrive live for as long as the kills go on (so there is always work
+// under way, whatever this machine's speed) and at full speed after them. Each kill comes a
+// random 0.1–3 s (log-uniform: half of them within 0.5 s) after the new instance was assigned
+// its n partitions and restored a random k = 0..n of them (each on its first batch, from its
+// checkpoint): while partitions are restored, mid-batch (the backlog of the downtime, then live
+// records) and mid-checkpoint (one every second). Then the last instance runs to the end and
+// stops cleanly, and ClickHouse must equal the generator's truth exactly (harness/truth-check.ts,
+// plus exact session, watch-time and retention-coverage counts), and the recommendations' co-view
 // counts those of a clean run over the same records into another database.
 //
 // The records go straight into Kafka with the catalog seeded into ClickHouse (harness/dataset.ts):
 // the collector is not under test here (the processors read the same Kafka records either way;
-// test/faults/processors.test.ts covers that path), and a rate-limited pump is what keeps the
-// kills mid-run. Children's logs: .viewpulse/logs/kill-marathon/. The checks and the clean run
-// are bench/kill-marathon.ts's (the same marathon at 1,000,000 records), which may not import
-// test/; their natural home, harness/, was out of this change's reach.
+// test/faults/processors.test.ts covers that path), and the paced pump is what keeps every kill
+// mid-run. Children's logs: .viewpulse/logs/kill-marathon/. The checks, the clean run and the
+// pacer are bench/kill-marathon.ts's (the same marathon at 1,000,000 records), which may not
+// import test/; their natural home, harness/, was out of this change's reach.
 //
 //   VIEWPULSE_MARATHON_EVENTS (default 150000), VIEWPULSE_MARATHON_KILLS (default 20),
-//   VIEWPULSE_MARATHON_PUMP_SECONDS (default 150: the records arrive over that long)
+//   VIEWPULSE_MARATHON_PUMP_SECONDS (default 300: while the kills go on, the records arrive at
+//   EVENTS / that per second; the rest at full speed once they are over)
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +35,11 @@ import { endOffsets, pipeline, waitForCommitted, type Pipeline } from '../../har
 import {
   checkTable,
   cleanRecommendations,
+  countdown,
   deletePrefixedTopics,
   marathonChecks,
   MARATHON_PROCESSORS,
+  pacer,
 } from '../../bench/kill-marathon.js';
 import { rng } from '../unit/processors/fixtures.js';
 import { testNow } from '../clock.js';
@@ -43,9 +47,9 @@ import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from 
 
 const EVENTS = Number(process.env.VIEWPULSE_MARATHON_EVENTS ?? 150_000);
 const KILLS = Number(process.env.VIEWPULSE_MARATHON_KILLS ?? 20);
-const PUMP_SECONDS = Number(process.env.VIEWPULSE_MARATHON_PUMP_SECONDS ?? 150);
-/** A kill comes this long after the instance restored a random number (0..all) of its partitions. */
-const KILL_AFTER_MS: [number, number] = [300, 3_000];
+const PUMP_SECONDS = Number(process.env.VIEWPULSE_MARATHON_PUMP_SECONDS ?? 300);
+/** A kill comes this long (log-uniform) after the instance restored a random number (0..all) of its partitions. */
+const KILL_AFTER_MS: [number, number] = [100, 3_000];
 
 let p: Pipeline;
 let cleanDb: string;
@@ -133,6 +137,7 @@ async function marathon(
   name: ProcessorName,
   seed: number,
   pumping: Promise<unknown>,
+  killed: () => void,
 ): Promise<{ kills: Kill[]; outputs: string[] }> {
   const r = rng(seed);
   const kills: Kill[] = [];
@@ -146,7 +151,7 @@ async function marathon(
   let instance = spawn(name);
   while (kills.length < KILLS) {
     await untilRestored(instance, name, r());
-    const after = Math.round(KILL_AFTER_MS[0] + r() * (KILL_AFTER_MS[1] - KILL_AFTER_MS[0]));
+    const after = Math.round(KILL_AFTER_MS[0] * (KILL_AFTER_MS[1] / KILL_AFTER_MS[0]) ** r());
     await sleep(after);
     const at = restoredOf(instance.output())!;
     const phase: Phase = at.restored < at.assigned ? 'restoring' : 'processing';
@@ -157,6 +162,7 @@ async function marathon(
     ended(instance);
     instance = spawn(name);
   }
+  killed();
   await pumping;
   // fail fast (with its log) when the last instance gives up instead of catching up
   let caught = false;
@@ -193,12 +199,16 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
 
   it(`each processor killed with SIGKILL ${KILLS} times at random moments ends with exactly the truth`, async () => {
     const t0 = Date.now();
-    const pumping = pumpIntoKafka(p, traffic, { chunk: 250, rate: Math.ceil(EVENTS / PUMP_SECONDS) }).then((x) => {
+    // live at EVENTS / PUMP_SECONDS records/s while the kills go on, the rest at full speed after them
+    const pace = pacer();
+    const killed = countdown(MARATHON_PROCESSORS.length, pace.hurry);
+    const rate = Math.ceil(EVENTS / PUMP_SECONDS);
+    const pumping = pumpIntoKafka(p, traffic, { chunk: 250, rate, sleep: pace.sleep }).then((x) => {
       pumped = true;
       return x;
     });
     const [runs] = await Promise.all([
-      Promise.all(MARATHON_PROCESSORS.map((name, n) => marathon(name, 900 + n, pumping))),
+      Promise.all(MARATHON_PROCESSORS.map((name, n) => marathon(name, 900 + n, pumping, killed))),
       pumping,
     ]);
     const killSeconds = (Date.now() - t0) / 1000;
@@ -219,7 +229,7 @@ describe(`kill marathon (${EVENTS} generated records, ${KILLS} kills of each pro
       );
     }).join('; ');
     console.log(
-      `[kill marathon] ${total} records, 4 partitions, arriving over ${PUMP_SECONDS} s: ${summary}; ` +
+      `[kill marathon] ${total} records, 4 partitions, arriving at ${rate}/s during the kills: ${summary}; ` +
         `kills and catch-up ${killSeconds.toFixed(0)} s, with the clean run and the checks ${seconds.toFixed(0)} s`,
     );
     console.log(`[kill marathon] checks:\n${checkTable(checks)}`);
