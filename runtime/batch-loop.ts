@@ -33,6 +33,12 @@ export interface BatchLoopDeps<V> {
   /** Null record values (tombstones) reach the processor as null. */
   serde: Decoder<NonNullable<V>>;
   catalog: RuntimeCatalog;
+  /**
+   * Videos the catalog did not know → when the wait for them began (-1: given up), for all
+   * partitions of the processor; kept across crashes and restarts of the consumer, so a video
+   * given up on does not make every restart wait again.
+   */
+  catalogWaits: Map<string, number>;
   videoIdOf?: (value: NonNullable<V>) => string | undefined;
   partitions: Partitions<V>;
   store: StateStore;
@@ -111,22 +117,22 @@ export function drainTask<V>(d: Pick<BatchLoopDeps<V>, 'name' | 'metrics'>, task
  * "unknown" while the catalog is merely late; a video still unknown after the hold is applied
  * as "not in the catalog" and counted in viewpulse_processor_catalog_misses_total.
  */
-function waitsForCatalog<V>(d: BatchLoopDeps<V>, task: PartitionTask<V>, value: V): boolean {
+function waitsForCatalog<V>(d: BatchLoopDeps<V>, value: V): boolean {
   const id = d.videoIdOf && value !== null ? d.videoIdOf(value as NonNullable<V>) : undefined;
   if (!id || d.catalog.get(id)) {
-    if (id) task.waitingSince.delete(id);
+    if (id) d.catalogWaits.delete(id);
     return false;
   }
   if (d.opts.catalogHoldMs <= 0) return false;
   const now = d.now();
-  const since = task.waitingSince.get(id);
+  const since = d.catalogWaits.get(id);
   if (since === undefined) {
-    task.waitingSince.set(id, now);
-    if (task.waitingSince.size > MAX_REMEMBERED_VIDEOS) {
+    d.catalogWaits.set(id, now);
+    if (d.catalogWaits.size > MAX_REMEMBERED_VIDEOS) {
       // the oldest entries go first (a Map iterates in insertion order)
-      for (const k of task.waitingSince.keys()) {
-        task.waitingSince.delete(k);
-        if (task.waitingSince.size <= MAX_REMEMBERED_VIDEOS) break;
+      for (const k of d.catalogWaits.keys()) {
+        d.catalogWaits.delete(k);
+        if (d.catalogWaits.size <= MAX_REMEMBERED_VIDEOS) break;
       }
     }
     return true;
@@ -134,7 +140,7 @@ function waitsForCatalog<V>(d: BatchLoopDeps<V>, task: PartitionTask<V>, value: 
   if (now - since < d.opts.catalogHoldMs) return true;
   if (since >= 0) {
     // Given up on this video: remembered (as -1) so its next records do not wait again.
-    task.waitingSince.set(id, -1);
+    d.catalogWaits.set(id, -1);
     d.metrics.catalogMisses.inc({ processor: d.name });
     d.log.warn({ video_id: id, heldMs: now - since }, 'video still not in the catalog: applying its events as unknown');
   }
@@ -188,7 +194,7 @@ export async function processBatch<V>(
       // Every video of the batch the catalog does not know starts its wait now, together: a
       // run of unknown videos costs one wait, not one after the other.
       const now = d.now();
-      for (const id of ids) if (!d.catalog.get(id) && !task.waitingSince.has(id)) task.waitingSince.set(id, now);
+      for (const id of ids) if (!d.catalog.get(id) && !d.catalogWaits.has(id)) d.catalogWaits.set(id, now);
     }
   } catch (err) {
     // A Kafka error of the state store (restoring a partition): back to kafkajs, which
@@ -214,7 +220,7 @@ export async function processBatch<V>(
     if (!isRunning() || isStale() || !d.partitions.has(partition)) break;
     const offset = Number(r.message.offset);
     if (offset <= task.lastOffset) continue; // already in the restored snapshot
-    if (r.value !== undefined && waitsForCatalog(d, task, r.value)) {
+    if (r.value !== undefined && waitsForCatalog(d, r.value)) {
       // The catalog does not know this record's video yet: hold the partition here (the rest
       // of the batch stays unresolved and is fetched again) and look again shortly.
       holdPartition(d, batch.topic, partition);

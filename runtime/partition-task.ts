@@ -42,9 +42,6 @@ export class PartitionTask<V> {
     return this.count;
   }
 
-  /** Videos the catalog did not know → when this partition began to wait for them (-1: gave up). */
-  readonly waitingSince = new Map<string, number>();
-
   /** Processed past its checkpoint. */
   get moved(): boolean {
     return this.lastOffset > this.checkpointed;

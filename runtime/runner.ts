@@ -164,6 +164,7 @@ export class ProcessorRunner<V> {
       definition: deps.definition,
       serde: deps.serde,
       catalog: deps.catalog,
+      catalogWaits: new Map(),
       videoIdOf: deps.videoIdOf,
       partitions: this.partitions,
       store,
