@@ -21,7 +21,6 @@ import { parseArgs } from 'node:util';
 import { buildApp } from '../api/app.js';
 import { signToken } from '../api/auth.js';
 import { videoAudiences } from '../api/queries/recommendations.js';
-import type { Db } from '../api/queries/db.js';
 import { generateTraffic } from '../generator/index.js';
 import { queryRows } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
@@ -33,13 +32,14 @@ import { playEventSchema } from '../schemas/avro.js';
 import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
 import {
-  checkpointed,
+  committedRecords,
   evaluateQuality,
   MIN_VIEWERS_FOR_RECALL,
-  waitForCheckpoints,
+  waitForCommittedRecords,
 } from '../harness/recommendations-quality.js';
 import { seedAndPump, seedCatalog } from '../harness/dataset.js';
 import { endOffsets, pipeline, type Pipeline } from '../harness/pipeline.js';
+import { groupIdOf } from '../runtime/registry.js';
 import { percentile, writeResults } from './results-file.js';
 import { SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
 import { spawnProcessors, timed } from './children.js';
@@ -95,18 +95,8 @@ const total = async (p: Pipeline): Promise<number> =>
 /** The processor as its own process, from offset 0 until its checkpoints cover the topic. */
 function timedRun(p: Pipeline, records: number): Promise<{ seconds: number; peakRssMb: number }> {
   return timed(spawnProcessors(['recommendations'], p), () =>
-    waitForCheckpoints({ clickhouse: p.clickhouse, database: p.database }, records, 3_600_000),
+    waitForCommittedRecords(p.kafka, groupIdOf(p.prefix, 'recommendations'), p.topics.playEvents, records, 3_600_000),
   );
-}
-
-async function checkpointSizes(db: Db): Promise<number> {
-  const [r] = await queryRows<{ bytes: string }>(
-    db.clickhouse,
-    sql`SELECT sum(length(state)) AS bytes FROM (
-          SELECT kafka_partition, argMax(state, kafka_offset) AS state FROM ${v.table(db.database, TABLES.checkpoints)}
-          WHERE processor = 'recommendations' GROUP BY kafka_partition)`,
-  );
-  return Number(r?.bytes ?? 0);
 }
 
 // ------------------------------------------------------------------ 1. quality
@@ -180,7 +170,6 @@ async function scale(p: Pipeline): Promise<Record<string, unknown>> {
   const records = await total(p);
   log(`scale: ${records} records produced in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const run = await timedRun(p, records);
-  const db = { clickhouse: p.clickhouse, database: p.database };
   const [counted] = await queryRows<{ viewers: string }>(
     p.clickhouse,
     sql`SELECT uniqExactMerge(viewers) AS viewers FROM ${v.table(p.database, TABLES.recommendationViewersDaily)}`,
@@ -200,8 +189,7 @@ async function scale(p: Pipeline): Promise<Record<string, unknown>> {
     seconds: run.seconds,
     viewers_with_written_windows: Number(counted?.viewers ?? 0),
     viewer_pairs_written: Number(pairs?.n ?? 0),
-    checkpoint_bytes_gzip_base64: await checkpointSizes(db),
-    checkpointed_records: await checkpointed(db),
+    committed_records: await committedRecords(p.kafka, groupIdOf(p.prefix, 'recommendations'), p.topics.playEvents),
   };
 }
 

@@ -2,14 +2,11 @@
 //  - the quality evaluation on ClickHouse: recall@10 of same-cluster videos (the definition is
 //    in processors/recommendations/quality.ts) for the videos with at least
 //    MIN_VIEWERS_FOR_RECALL distinct viewers, next to the "most popular videos" baseline;
-//  - waiting for the processor by its checkpoints in ClickHouse (what a restart trusts; a
-//    Kafka commit can lag behind a checkpoint when a process is killed between the two).
+//  - waiting for the processor by its group's committed offsets (in the changelog store they
+//    are committed in one transaction with the state a restart trusts).
 import { relatedVideos, videoAudiences, type ReadParams } from '../api/queries/recommendations.js';
 import type { Db } from '../api/queries/db.js';
-import { queryRows } from '../lib/clickhouse/client.js';
-import { sql, v } from '../lib/clickhouse/sql.js';
-import { NAME } from '../processors/recommendations/processor.js';
-import { TABLES } from '../schemas/tables.js';
+import type { Kafka } from 'kafkajs';
 import { clusterSizes, popularBaseline, recallAtK } from '../processors/recommendations/quality.js';
 
 /** "Enough views": a video is scored when at least this many distinct viewers had it in a co-view window. */
@@ -64,21 +61,29 @@ export async function evaluateQuality(
   };
 }
 
-/** Records covered by the processor's checkpoints (per partition: last offset covered + 1), summed. */
-export async function checkpointed(db: Db): Promise<number> {
-  const rows = await queryRows<{ n: string }>(
-    db.clickhouse,
-    sql`SELECT max(kafka_offset) + 1 AS n FROM ${v.table(db.database, TABLES.checkpoints)}
-        WHERE processor = ${v.string(NAME)} GROUP BY kafka_partition`,
-  );
-  return rows.reduce((n, r) => n + Number(r.n), 0);
+/** Records a consumer group has committed over every partition of `topic` (with its state, in the changelog store). */
+export async function committedRecords(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
-/** Waits until the checkpoints cover `total` records. */
-export async function waitForCheckpoints(db: Db, total: number, timeoutMs = 400_000): Promise<void> {
+/** Waits until a group has committed `total` records of `topic`. */
+export async function waitForCommittedRecords(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  total: number,
+  timeoutMs = 400_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await checkpointed(db)) < total) {
-    if (Date.now() > deadline) throw new Error(`checkpoints in ${db.database} did not reach ${total} records`);
+  while ((await committedRecords(kafka, groupId, topic)) < total) {
+    if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${total} records of ${topic}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -56,7 +56,7 @@ export interface RunnerDeps<V> {
   onFailed?: (err: Error) => void;
   /** Where rows go; default ClickHouse (`clickhouse`, `database`) through lib/clickhouse/writer.ts. */
   sink?: RowSink;
-  /** Where partition state goes; default snapshot rows in processor_checkpoints through the sink. */
+  /** Where partition state goes; default per options.stateStore (the Kafka changelog). */
   stateStore?: StateStore;
 }
 

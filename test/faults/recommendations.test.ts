@@ -21,9 +21,10 @@ import { rng } from '../unit/processors/fixtures.js';
 import { seedAndPump } from '../../harness/dataset.js';
 import { endOffsets, pipeline, playEventsRunner, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
-import { checkpointed, waitForCheckpoints } from '../../harness/recommendations-quality.js';
+import { committedRecords, waitForCommittedRecords } from '../../harness/recommendations-quality.js';
 import type { Db } from '../../api/queries/db.js';
 import { testNow } from '../clock.js';
+import { groupIdOf } from '../../runtime/registry.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_RECS_FAULT_EVENTS ?? 400_000);
 const KILLS = 5;
@@ -33,6 +34,8 @@ let crashDb: string;
 let instance: Instance | undefined;
 const main = (): Db => ({ clickhouse: p.clickhouse, database: p.database });
 const crash = (): Db => ({ clickhouse: p.clickhouse, database: crashDb });
+/** The killed instance's consumer group (the configuration's prefix). */
+const crashGroup = (): string => groupIdOf(p.prefix, 'recommendations');
 let asOf: string;
 
 /** Everything the recommendations read, as ClickHouse's uniqExact states count it. */
@@ -94,7 +97,7 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
       const deadline = Date.now() + 120_000;
       let done = false;
       while (!instance.output().includes('partition state restored')) {
-        if ((done = (await checkpointed(crash())) >= total)) break;
+        if ((done = (await committedRecords(p.kafka, crashGroup(), p.topics.playEvents)) >= total)) break;
         if (Date.now() > deadline) throw new Error(`the processor did not start:\n${instance.output().slice(-3000)}`);
         await sleep(100);
       }
@@ -102,10 +105,10 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
       await sleep(1_000 + r() * 2_000);
       await kill9(instance);
       outputs.push(instance.output());
-      progress.push(await checkpointed(crash()));
+      progress.push(await committedRecords(p.kafka, crashGroup(), p.topics.playEvents));
       instance = spawnProcessor('recommendations', crashConfig);
     }
-    await waitForCheckpoints(crash(), total);
+    await waitForCommittedRecords(p.kafka, crashGroup(), p.topics.playEvents, total);
     await started(instance);
     expect(await terminate(instance)).toBe(0);
     outputs.push(instance.output());
@@ -120,7 +123,7 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
     // the clean run: the same records, read by another consumer group, into the other database
     const clean = cleanRunner();
     await clean.start();
-    await waitForCheckpoints(main(), total);
+    await waitForCommittedRecords(p.kafka, `${p.prefix}clean-recommendations`, p.topics.playEvents, total);
     await clean.stop();
 
     const want = await counts(p.database);
