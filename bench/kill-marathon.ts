@@ -419,6 +419,21 @@ async function main(): Promise<void> {
   const p = await pipeline('killbench', PARTITIONS);
   const cleanDb = `${p.database}_clean`;
   const live = new Set<Child>();
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const c of live) c.child.kill('SIGKILL');
+      await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(cleanDb)}`).catch(() => undefined);
+      await deletePrefixedTopics(p).catch(() => undefined);
+      await p.cleanup();
+    })());
+  // stopped (Ctrl-C, SIGTERM): no processor, topic or database left behind
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the processors and removing the pipeline`);
+      void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
   try {
     await migrate(p.clickhouse, cleanDb, join(projectRoot, 'schemas', 'clickhouse'));
     const traffic = generateTraffic({ events: EVENTS, seed: SEED, now: Date.now() });
@@ -490,7 +505,7 @@ async function main(): Promise<void> {
     };
     const file = writeResults(
       'kill-marathon',
-      `tsx bench/kill-marathon.ts --events ${EVENTS} --kills ${KILLS} --partitions ${PARTITIONS} --seed ${SEED}`,
+      `tsx bench/kill-marathon.ts --events ${EVENTS} --kills ${KILLS} --partitions ${PARTITIONS} --seed ${SEED} --pump-seconds ${PUMP_SECONDS}`,
       {
         topic: `play-events with ${PARTITIONS} partitions, ${total} generated records (seed ${SEED}), straight into Kafka at ${rate || 'full speed'} records/s while the kills go on (the rest at full speed once they are over), catalog seeded`,
         processors:
@@ -509,10 +524,7 @@ async function main(): Promise<void> {
     log(`wrote ${file}`);
     if (!figures.all_equal_truth) process.exitCode = 1;
   } finally {
-    for (const c of live) c.child.kill('SIGKILL');
-    await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(cleanDb)}`).catch(() => undefined);
-    await deletePrefixedTopics(p).catch(() => undefined);
-    await p.cleanup();
+    await cleanUp();
   }
 }
 
