@@ -219,7 +219,12 @@ export async function processBatch<V>(
   for (const r of decoded) {
     if (!isRunning() || isStale() || !d.partitions.has(partition)) break;
     const offset = Number(r.message.offset);
-    if (offset <= task.lastOffset) continue; // already in the restored snapshot
+    if (offset <= task.lastOffset) {
+      // Already applied (in the restored state, or by this task before a refetch): resolve it
+      // too, or a batch made only of such records would be fetched again and again.
+      resolveOffset(r.message.offset);
+      continue;
+    }
     if (r.value !== undefined && waitsForCatalog(d, r.value)) {
       // The catalog does not know this record's video yet: hold the partition here (the rest
       // of the batch stays unresolved and is fetched again) and look again shortly.

@@ -286,7 +286,8 @@ describe('the batch loop', () => {
     expect(s.store.loads).toEqual([0]);
     expect(batch!.offsets).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(only(s.trace, 'process')).toEqual(['process 0@5', 'process 0@6', 'process 0@7']);
-    expect(batch!.resolved).toEqual([5, 6, 7]);
+    // the skipped ones are resolved as well: they are in the restored state (a batch of only those would otherwise be fetched again and again)
+    expect(batch!.resolved).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     await advance(5_000);
     expect(s.cluster.committed.get(0)).toBe(8);
     expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
