@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
     partitions: { type: 'string', default: '12' },
     probes: { type: 'string', default: '50' },
     'skip-state': { type: 'boolean', default: false },
+    // only the state phase, its figures merged into the existing results file
+    'state-only': { type: 'boolean', default: false },
     'state-viewers': { type: 'string', default: '1000000' },
   },
 });
@@ -382,9 +384,32 @@ async function stages(): Promise<{ before?: unknown; after?: unknown }> {
   return { before, after };
 }
 
+const setup = {
+  topic: `play-events with ${PARTITIONS} partitions, ${EVENTS} generated events (seed 3, no malformed records)`,
+  pure: 'each processor created per partition in process, fed the decoded events; drain every 5,000, state changes every 25,000; second of two passes',
+  processors:
+    'each as its own process via `viewpulse run processors --only NAME`, from offset 0 until committed to the end',
+  state_store: 'Kafka changelog (default): changed keys and offsets in one transaction per partition, every 5 s',
+  flush: 'rows every 1 s or 20k rows; checkpoint and commit every 5 s',
+  freshness:
+    'probe play_start events produced one at a time while all processors run under a background load of half the all-together rate; time until the row is queryable',
+  state:
+    'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore = kill -9, then a new instance until it owns every partition',
+  note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
+};
+
 async function main(): Promise<void> {
+  const resultsFile = join(projectRoot, 'bench', 'results', 'processors.json');
+  const figures: Record<string, unknown> = args['state-only']
+    ? ((JSON.parse(readFileSync(resultsFile, 'utf8')) as { figures: Record<string, unknown> }).figures ?? {})
+    : {};
+  if (!args['state-only']) await mainPhases(figures);
+  await statePhases(figures);
+  await finish(figures);
+}
+
+async function mainPhases(figures: Record<string, unknown>): Promise<void> {
   const p = await pipeline('bench', PARTITIONS);
-  const figures: Record<string, unknown> = {};
   try {
     log(`generating ${EVENTS} events into ${p.topics.playEvents} (${PARTITIONS} partitions)`);
     const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
@@ -479,7 +504,9 @@ async function main(): Promise<void> {
   } finally {
     await p.cleanup();
   }
+}
 
+async function statePhases(figures: Record<string, unknown>): Promise<void> {
   if (!args['skip-state']) {
     const liveRate = 2_000;
     figures.state_100k_viewers = await stateAt(100_000, liveRate);
@@ -490,7 +517,15 @@ async function main(): Promise<void> {
     const b = figures.state_100k_viewers as { checkpoint_bytes_per_s: number };
     figures.checkpoint_bytes_1m_over_100k = round(a.checkpoint_bytes_per_s / Math.max(1, b.checkpoint_bytes_per_s), 2);
   }
+}
 
+async function finish(figures: Record<string, unknown>): Promise<void> {
+  if (args['state-only']) {
+    // the stage tables and the rest are already in the file
+    writeResults('processors', 'npm run bench:processors (then -- --state-only)', setup, figures);
+    log('merged the state figures into bench/results/processors.json');
+    return;
+  }
   const st = await stages().catch((err: Error) => {
     log(`stage table failed: ${err.message}`);
     return { before: undefined, after: { error: err.message } };
@@ -498,24 +533,7 @@ async function main(): Promise<void> {
   figures.stage_cost_before = st.before;
   figures.stage_cost_after = st.after;
 
-  const file = writeResults(
-    'processors',
-    'npm run bench:processors',
-    {
-      topic: `play-events with ${PARTITIONS} partitions, ${EVENTS} generated events (seed 3, no malformed records)`,
-      pure: 'each processor created per partition in process, fed the decoded events; drain every 5,000, state changes every 25,000; second of two passes',
-      processors:
-        'each as its own process via `viewpulse run processors --only NAME`, from offset 0 until committed to the end',
-      state_store: 'Kafka changelog (default): changed keys and offsets in one transaction per partition, every 5 s',
-      flush: 'rows every 1 s or 20k rows; checkpoint and commit every 5 s',
-      freshness:
-        'probe play_start events produced one at a time while all processors run under a background load of half the all-together rate; time until the row is queryable',
-      state:
-        'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore = kill -9, then a new instance until it owns every partition',
-      note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
-    },
-    figures,
-  );
+  const file = writeResults('processors', 'npm run bench:processors', setup, figures);
   console.log(JSON.stringify(figures, null, 2));
   log(`wrote ${file}`);
 }
