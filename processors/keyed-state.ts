@@ -28,11 +28,37 @@ export function applyChanges(state: Map<string, unknown>, changes: StateEntries)
 
 const same = <V>(v: V): unknown => v;
 
+/** A part of a processor's state: a Tracked map, or a structure holding some. */
+export interface StatePart {
+  /** Appends the changes since the last call to `out`, and forgets them. */
+  collect(out: StateEntries): void;
+  /** Appends every entry to `out`. */
+  all(out: StateEntries): void;
+}
+
+/**
+ * A processor's state out of its parts: the changes since the last call (`full` false) or
+ * everything, plus the small unkeyed entries written every time (watermarks, close points).
+ */
+export function stateOf(
+  parts: readonly StatePart[],
+  unkeyed: readonly [string, unknown][],
+  full: boolean,
+): StateEntries {
+  const out: StateEntries = [];
+  for (const p of parts) {
+    if (full) p.all(out);
+    else p.collect(out);
+  }
+  for (const e of unkeyed) out.push([e[0], e[1]]);
+  return out;
+}
+
 /**
  * A Map whose changes since the last `collect()` are known. Values changed in place must be
  * `touch()`ed. Keys are written with `prefix`, so several maps share one state.
  */
-export class Tracked<V> {
+export class Tracked<V> implements StatePart {
   private readonly map = new Map<string, V>();
   private readonly dirty = new Set<string>();
 

@@ -51,7 +51,7 @@ import {
   type SessionRow,
 } from './rows.js';
 import { ENGAGEMENT } from '../semantics.js';
-import { restoredState, Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
+import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -247,21 +247,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.collectChanges(out);
-    this.meta.collect(out);
-    this.retained.collect(out);
-    out.push(this.unkeyed());
-    return out;
+    return stateOf([this.playback, this.meta, this.retained], [this.unkeyed()], false);
   }
 
   snapshot(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.allEntries(out);
-    this.meta.all(out);
-    this.retained.all(out);
-    out.push(this.unkeyed());
-    return out;
+    return stateOf([this.playback, this.meta, this.retained], [this.unkeyed()], true);
   }
 
   private unkeyed(): [string, Unkeyed] {

@@ -246,7 +246,7 @@ export class PlaybackState {
   }
 
   /** Keyed state changed since the last call (processors/keyed-state.ts). */
-  collectChanges(out: StateEntries): void {
+  collect(out: StateEntries): void {
     this.sessions.collect(out);
     this.groups.collect(out);
     this.closed.collect(out);
@@ -255,7 +255,7 @@ export class PlaybackState {
   }
 
   /** All of the state, as entries. */
-  allEntries(out: StateEntries): void {
+  all(out: StateEntries): void {
     this.sessions.all(out);
     this.groups.all(out);
     this.closed.all(out);

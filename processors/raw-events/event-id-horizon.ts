@@ -79,12 +79,12 @@ export class EventIdHorizon {
     this.buckets.delete(key);
   }
 
-  collectChanges(out: StateEntries): void {
+  collect(out: StateEntries): void {
     this.buckets.collect(out);
     out.push(['rb-clock', Number.isFinite(this.clock) ? this.clock : null]);
   }
 
-  allEntries(out: StateEntries): void {
+  all(out: StateEntries): void {
     this.buckets.all(out);
     out.push(['rb-clock', Number.isFinite(this.clock) ? this.clock : null]);
   }

@@ -6,7 +6,7 @@
 // a crash rewrites identical rows, which the ReplacingMergeTree collapses. Duplicate copies of
 // an event_id within the dedup horizon are dropped here; older ones collapse in ClickHouse
 // (see event-id-horizon.ts).
-import { restoredState, type RestoredState, type StateEntries } from '../keyed-state.js';
+import { restoredState, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 import type { PlayEvent } from '../../schemas/types.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
@@ -155,17 +155,11 @@ export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    const out: StateEntries = [];
-    this.seen.collectChanges(out);
-    out.push(['raw:watermark', this.clock.toJSON()]);
-    return out;
+    return stateOf([this.seen], [['raw:watermark', this.clock.toJSON()]], false);
   }
 
   snapshot(): StateEntries {
-    const out: StateEntries = [];
-    this.seen.allEntries(out);
-    out.push(['raw:watermark', this.clock.toJSON()]);
-    return out;
+    return stateOf([this.seen], [['raw:watermark', this.clock.toJSON()]], true);
   }
 }
 

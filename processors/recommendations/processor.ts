@@ -65,7 +65,7 @@ import {
   type VideoObservation,
 } from './coview.js';
 import { RECOMMENDATIONS } from '../semantics.js';
-import { restoredState, Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
+import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 
 export const NAME = RECOMMENDATIONS;
 
@@ -268,23 +268,11 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.collectChanges(out);
-    this.open.collect(out);
-    this.closedThrough.collect(out);
-    this.lastRecord.collect(out);
-    out.push(this.unkeyed());
-    return out;
+    return stateOf([this.playback, this.open, this.closedThrough, this.lastRecord], [this.unkeyed()], false);
   }
 
   snapshot(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.allEntries(out);
-    this.open.all(out);
-    this.closedThrough.all(out);
-    this.lastRecord.all(out);
-    out.push(this.unkeyed());
-    return out;
+    return stateOf([this.playback, this.open, this.closedThrough, this.lastRecord], [this.unkeyed()], true);
   }
 
   private unkeyed(): [string, Unkeyed] {

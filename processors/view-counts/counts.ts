@@ -182,11 +182,11 @@ export class CountStore {
     };
   }
 
-  collectChanges(out: StateEntries): void {
+  collect(out: StateEntries): void {
     this.open.collect(out);
   }
 
-  allEntries(out: StateEntries): void {
+  all(out: StateEntries): void {
     this.open.all(out);
   }
 

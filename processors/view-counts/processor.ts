@@ -24,7 +24,7 @@ import {
 } from '../contract.js';
 import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
-import { restoredState, type RestoredState, type StateEntries } from '../keyed-state.js';
+import { restoredState, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
@@ -163,19 +163,11 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.collectChanges(out);
-    this.counts.collectChanges(out);
-    out.push(this.meta());
-    return out;
+    return stateOf([this.playback, this.counts], [this.meta()], false);
   }
 
   snapshot(): StateEntries {
-    const out: StateEntries = [];
-    this.playback.allEntries(out);
-    this.counts.allEntries(out);
-    out.push(this.meta());
-    return out;
+    return stateOf([this.playback, this.counts], [this.meta()], true);
   }
 
   private meta(): [string, unknown] {
