@@ -348,6 +348,19 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const restarted = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
+    // A partition shows in the health report once it processed a batch: a few new records
+    // (over every partition, by their keys) make each one restore and report.
+    const pokeFrom = Date.now();
+    const poke = syntheticStream(2_000, pokeFrom, 1_000);
+    const pokes: PlayEvent[] = [];
+    for (const e of poke)
+      pokes.push({
+        ...e,
+        viewer_id: `poke-${e.viewer_id}`,
+        session_id: `poke-${e.session_id}`,
+        event_id: `poke-${e.event_id}`,
+      });
+    await producer.send(pokes);
     const restoreS = await waitReady(port, 600_000);
     await stopChild(restarted);
     await producer.disconnect();
