@@ -30,7 +30,7 @@ import {
   type VideoInfo,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
   type VideoLookup,
@@ -139,7 +139,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     const e = record.value;
     const video = this.catalog.get(e.video_id);
     const result = this.playback.apply(e, video);
-    const outcome = this.handle(e, record.offset, video, result, record.offset);
+    const outcome = this.handle(record, video, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
@@ -149,19 +149,12 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     return outcome;
   }
 
-  /** One event's effect; `offset` is the record that carried it, `at` the one processed now (the version). */
-  private handle(e: PlayEvent, offset: number, video: VideoInfo | undefined, result: ApplyResult, at: number): Outcome {
+  /** The record's effect: its observation, its session's row (versioned by its offset), late rows. */
+  private handle(record: InputRecord<PlayEvent>, video: VideoInfo | undefined, result: ApplyResult): Outcome {
+    const e = record.value;
     const wm = this.watermark;
     const late = (applied: boolean, reason: string): void =>
-      pushRows(this.out, TABLES.lateEvents, [
-        lateRow(
-          NAME,
-          { partition: this.partition, offset, event_id: e.event_id, video_id: e.video_id, event_time: e.event_time },
-          wm,
-          applied,
-          reason,
-        ),
-      ]);
+      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, applied, reason)]);
     if (result.kind === 'duplicate') return drop('duplicate');
     // Every accepted event is an observation of its viewer, even one set aside below.
     this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
@@ -170,7 +163,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       late(false, result.kind);
       return drop(result.kind);
     }
-    this.applied(result, e, at);
+    this.applied(result, e, record.offset);
     if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), wm)) late(true, 'window_closed');
     return ok;
   }

@@ -45,7 +45,7 @@ import {
   type PlaybackOptions,
 } from '../playback/state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateEventRow, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import {
   pushRows,
   type VideoLookup,
@@ -150,7 +150,7 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     if (invalid) return invalid;
     const e = record.value;
     const result = this.playback.apply(e, this.catalog.get(e.video_id));
-    const outcome = this.handle(e, record.offset, result);
+    const outcome = this.handle(record, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
@@ -160,25 +160,17 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     return outcome;
   }
 
-  private handle(e: PlayEvent, offset: number, result: ApplyResult): Outcome {
+  private handle(record: InputRecord<PlayEvent>, result: ApplyResult): Outcome {
     switch (result.kind) {
       case 'duplicate':
       case 'session_too_long':
         return drop(result.kind);
       case 'session_closed':
-      case 'session_folded': {
-        const at = {
-          partition: this.partition,
-          offset,
-          event_id: e.event_id,
-          video_id: e.video_id,
-          event_time: e.event_time,
-        };
-        pushRows(this.out, TABLES.lateEvents, [lateRow(NAME, at, this.watermark, false, result.kind)]);
+      case 'session_folded':
+        pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, this.watermark, false, result.kind)]);
         return drop(result.kind);
-      }
       case 'applied':
-        this.lastRecord.set(e.session_id, [offset, e.event_id]);
+        this.lastRecord.set(record.value.session_id, [record.offset, record.value.event_id]);
         return ok;
     }
   }

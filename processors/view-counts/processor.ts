@@ -26,7 +26,7 @@ import { MINUTE } from '../../lib/time.js';
 import { CountStore, type CountDelta } from './counts.js';
 import { restoredState, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 import { checkPlayEvent } from '../rules.js';
-import { LATE_EVENTS_TABLE, lateRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
+import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
 import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
 
 export const NAME = VIEW_COUNTS;
@@ -84,7 +84,7 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     if (invalid) return invalid;
     const e = record.value;
     const result = this.playback.apply(e, this.catalog.get(e.video_id));
-    const outcome = this.handle(e, record.offset, result, record.offset);
+    const outcome = this.handle(record, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
     if (minute > this.lastCloseMinute) {
@@ -118,19 +118,12 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   /** Reused for every count change (CountStore.add copies what it keeps). */
   private readonly scratch: CountDelta = { plays: 0, views: 0, watchMs: 0 };
 
-  /** Turns one applied event into count deltas; `at` is the record being processed (the row version). */
-  private handle(e: PlayEvent, offset: number, result: ApplyResult, at: number): Outcome {
+  /** Turns the record's effect on its session into count deltas, versioned by its offset. */
+  private handle(record: InputRecord<PlayEvent>, result: ApplyResult): Outcome {
     const wm = this.watermark;
+    const at = record.offset;
     const late = (applied: boolean, reason: string): void =>
-      pushRows(this.out, TABLES.lateEvents, [
-        lateRow(
-          NAME,
-          { partition: this.partition, offset, event_id: e.event_id, video_id: e.video_id, event_time: e.event_time },
-          wm,
-          applied,
-          reason,
-        ),
-      ]);
+      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, applied, reason)]);
     switch (result.kind) {
       case 'duplicate':
       case 'session_too_long':
