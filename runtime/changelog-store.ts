@@ -100,14 +100,10 @@ export class ChangelogStore implements StateStore {
   /** Takes ownership of `partition` (fencing any previous owner) and restores its state. */
   async load(partition: number): Promise<SavedState | undefined> {
     const r = await this.restore(partition);
-    this.lastRestore = r;
     // Nothing saved here yet: the partition starts empty, from its first offset (the runner
     // seeks back if the group's committed offset is ahead, e.g. written by another store).
     return r.offset < 0 ? undefined : { offset: r.offset, snapshot: r.state };
   }
-
-  /** The last restore's size and time (for logs and the restore figure). */
-  lastRestore: Restored | undefined;
 
   async restore(partition: number): Promise<Restored> {
     this.unsaved.delete(partition);

@@ -1,7 +1,7 @@
-// One playback session (one session_id, one video) and the numbers it implies, exactly as
-// docs/semantics.md defines them. Pure: no I/O, no clocks. The session keeps its events in
-// session order (event time, then event_id), so out-of-order arrival changes nothing but
-// the moment a number becomes known.
+// The rules of docs/semantics.md for one playback session, as functions of its whole event
+// list in session order (event time, then event_id): the plain statement of each rule, which
+// the running aggregates the processors keep (aggregate.ts) are tested against, and the
+// constants and small helpers both share. Pure: no I/O, no clocks.
 import { MINUTE } from '../../lib/time.js';
 import type { EventType } from '../../schemas/types.js';
 
