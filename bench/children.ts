@@ -47,10 +47,11 @@ export async function stopChild(child: ChildProcess | undefined): Promise<void> 
   await exited;
 }
 
-function rssKb(pid: number): number {
+/** A process's resident memory now, in MB (0 once it is gone). */
+export function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
   } catch {
     return 0;
   }
@@ -62,7 +63,7 @@ export async function timed(
   done: () => Promise<unknown>,
 ): Promise<{ seconds: number; peakRssMb: number }> {
   let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(child.pid!))), 200);
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 200);
   const started = Date.now();
   try {
     await done();
@@ -71,5 +72,5 @@ export async function timed(
   }
   const seconds = (Date.now() - started) / 1000;
   await stopChild(child);
-  return { seconds, peakRssMb: Math.round(peak / 1024) };
+  return { seconds, peakRssMb: peak };
 }

@@ -21,7 +21,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ChildProcess } from 'node:child_process';
 import { generateTraffic, type Traffic } from '../generator/index.js';
 import { KafkaSink } from '../generator/sinks.js';
 import { queryRows } from '../lib/clickhouse/client.js';
@@ -37,9 +36,9 @@ import { pipeline, readMinuteCounts, waitForCommitted, type Pipeline } from '../
 import { groupIdOf, PROCESSORS } from '../runtime/registry.js';
 import { projectRoot } from '../infra/paths.js';
 import { percentile, writeResults } from './results-file.js';
-import { spawnProcessors, stopChild, timed } from './children.js';
+import { rssMb, spawnProcessors, stopChild, timed } from './children.js';
 import { comparePlays, playKey, runKafkaStreamsPeer } from './peer.js';
-import { SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
+import { produceAll, SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -297,25 +296,12 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
     await producer.connect();
     const spanMs = 86_400_000;
     const start = Math.floor((Date.now() - spanMs - 120_000) / 60_000) * 60_000;
-    let batch: PlayEvent[] = [];
-    const inflight = new Set<Promise<void>>();
-    let records = 0;
-    for (const e of syntheticStream(viewers, start, spanMs)) {
-      batch.push(e);
-      records++;
-      if (batch.length < 5_000) continue;
-      const send = producer.send(batch).then(() => void inflight.delete(send));
-      inflight.add(send);
-      batch = [];
-      if (inflight.size >= 8) await Promise.race(inflight);
-    }
-    if (batch.length) await producer.send(batch);
-    await Promise.all(inflight);
+    const records = await produceAll(producer, syntheticStream(viewers, start, spanMs));
     log(`state ${viewers} viewers: ${records} records preloaded`);
     const port = 39_500 + (viewers >= 1_000_000 ? 1 : 0);
     const child = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child))), 200);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 200);
     const t0 = Date.now();
     await waitForCommitted(p.kafka, groupIdOf(p.prefix, 'recommendations'), p.topics.playEvents, 1_800_000);
     const preloadS = (Date.now() - t0) / 1000;
@@ -375,15 +361,6 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
     };
   } finally {
     await p.cleanup();
-  }
-}
-
-function rssMb(child: ChildProcess): number {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
   }
 }
 

@@ -41,7 +41,7 @@ import { seedAndPump, seedCatalog } from '../harness/dataset.js';
 import { endOffsets, pipeline, type Pipeline } from '../harness/pipeline.js';
 import { groupIdOf } from '../runtime/registry.js';
 import { percentile, writeResults } from './results-file.js';
-import { SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
+import { produceAll, SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
 import { spawnProcessors, timed } from './children.js';
 
 const { values: args } = parseArgs({
@@ -153,19 +153,8 @@ async function scale(p: Pipeline): Promise<Record<string, unknown>> {
     key: (e) => e.viewer_id,
   });
   await producer.connect();
-  const inflight = new Set<Promise<void>>();
-  let batch: PlayEvent[] = [];
   const t0 = Date.now();
-  for (const e of syntheticStream(VIEWERS, start, spanMs)) {
-    batch.push(e);
-    if (batch.length < 5_000) continue;
-    const send = producer.send(batch).then(() => void inflight.delete(send));
-    inflight.add(send);
-    batch = [];
-    if (inflight.size >= 8) await Promise.race(inflight);
-  }
-  if (batch.length) await producer.send(batch);
-  await Promise.all(inflight);
+  await produceAll(producer, syntheticStream(VIEWERS, start, spanMs));
   await producer.disconnect();
   const records = await total(p);
   log(`scale: ${records} records produced in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

@@ -1,6 +1,7 @@
 // A synthetic stream with a chosen number of distinct viewers, for benchmarks of state size
 // (bench:recommendations, bench:processors): every viewer watches two videos of its taste group.
 import { MinHeap } from '../generator/heap.js';
+import type { AvroProducer } from '../lib/kafka/producer.js';
 import type { PlayEvent } from '../schemas/types.js';
 
 export const SYN_VIDEOS = 2000;
@@ -58,4 +59,28 @@ export function* syntheticStream(viewers: number, start: number, spanMs: number)
     };
     if (k + 1 < offsets.length) heap.push({ t: arrival(viewer) + offsets[k + 1]![2], viewer, k: k + 1 });
   }
+}
+
+/** Sends every event, `chunk` at a time with up to `inFlight` sends under way; the count sent. */
+export async function produceAll(
+  producer: AvroProducer<PlayEvent>,
+  events: Iterable<PlayEvent>,
+  chunk = 5_000,
+  inFlight = 8,
+): Promise<number> {
+  const pending = new Set<Promise<void>>();
+  let batch: PlayEvent[] = [];
+  let n = 0;
+  for (const e of events) {
+    batch.push(e);
+    n++;
+    if (batch.length < chunk) continue;
+    const send = producer.send(batch).then(() => void pending.delete(send));
+    pending.add(send);
+    batch = [];
+    if (pending.size >= inFlight) await Promise.race(pending);
+  }
+  if (batch.length) await producer.send(batch);
+  await Promise.all(pending);
+  return n;
 }
