@@ -32,6 +32,7 @@ import { groupIdOf, type ProcessorName } from '../runtime/registry.js';
 import { TABLES } from '../schemas/tables.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../harness/dataset.js';
 import { endOffsets, pipeline, playEventsRunner, waitForCommitted, type Pipeline } from '../harness/pipeline.js';
+import { committedRecords } from '../lib/kafka/topics-admin.js';
 import { checkAgainstTruth, type Check } from '../harness/truth-check.js';
 import { writeResults } from './results-file.js';
 
@@ -266,17 +267,10 @@ interface Progress {
 /** Records committed by the processor's group, and in the topic. */
 async function progress(p: Pipeline, name: string): Promise<Progress> {
   const ends = await endOffsets(p.kafka, p.topics.playEvents);
-  const admin = p.kafka.admin();
-  await admin.connect();
-  try {
-    const [c] = await admin.fetchOffsets({ groupId: groupIdOf(p.prefix, name), topics: [p.topics.playEvents] });
-    return {
-      committed: (c?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0),
-      inTopic: [...ends.values()].reduce((a, b) => a + b, 0),
-    };
-  } finally {
-    await admin.disconnect();
-  }
+  return {
+    committed: await committedRecords(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents),
+    inTopic: [...ends.values()].reduce((a, b) => a + b, 0),
+  };
 }
 
 /** Partitions the instance was assigned and has restored so far, from its log. */

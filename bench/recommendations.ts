@@ -31,15 +31,11 @@ import { DEFAULT_READ } from '../processors/semantics.js';
 import { playEventSchema } from '../schemas/avro.js';
 import { TABLES } from '../schemas/tables.js';
 import type { PlayEvent } from '../schemas/types.js';
-import {
-  committedRecords,
-  evaluateQuality,
-  MIN_VIEWERS_FOR_RECALL,
-  waitForCommittedRecords,
-} from '../harness/recommendations-quality.js';
+import { evaluateQuality, MIN_VIEWERS_FOR_RECALL } from '../harness/recommendations-quality.js';
 import { seedAndPump, seedCatalog } from '../harness/dataset.js';
 import { endOffsets, pipeline, type Pipeline } from '../harness/pipeline.js';
 import { groupIdOf } from '../runtime/registry.js';
+import { committedRecords, waitForCommittedRecords } from '../lib/kafka/topics-admin.js';
 import { percentile, writeResults } from './results-file.js';
 import { produceAll, SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
 import { spawnProcessors, timed } from './children.js';

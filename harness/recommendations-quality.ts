@@ -2,11 +2,9 @@
 //  - the quality evaluation on ClickHouse: recall@10 of same-cluster videos (the definition is
 //    in processors/recommendations/quality.ts) for the videos with at least
 //    MIN_VIEWERS_FOR_RECALL distinct viewers, next to the "most popular videos" baseline;
-//  - waiting for the processor by its group's committed offsets (in the changelog store they
-//    are committed in one transaction with the state a restart trusts).
+//  (waiting for the processor by its group's committed offsets: lib/kafka/topics-admin.ts).
 import { relatedVideos, videoAudiences, type ReadParams } from '../api/queries/recommendations.js';
 import type { Db } from '../api/queries/db.js';
-import type { Kafka } from 'kafkajs';
 import { clusterSizes, popularBaseline, recallAtK } from '../processors/recommendations/quality.js';
 
 /** "Enough views": a video is scored when at least this many distinct viewers had it in a co-view window. */
@@ -59,31 +57,4 @@ export async function evaluateQuality(
     query_ms_p50: times.length ? times[Math.floor(times.length / 2)]! : 0,
     as_of: read.asOf,
   };
-}
-
-/** Records a consumer group has committed over every partition of `topic` (with its state, in the changelog store). */
-export async function committedRecords(kafka: Kafka, groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Waits until a group has committed `total` records of `topic`. */
-export async function waitForCommittedRecords(
-  kafka: Kafka,
-  groupId: string,
-  topic: string,
-  total: number,
-  timeoutMs = 400_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await committedRecords(kafka, groupId, topic)) < total) {
-    if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${total} records of ${topic}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }

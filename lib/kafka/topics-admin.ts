@@ -63,3 +63,30 @@ export async function waitForCommitted(
     await admin.disconnect();
   }
 }
+
+/** Records a consumer group has committed over every partition of `topic` (with its state, in the changelog store). */
+export async function committedRecords(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Waits until a group has committed `total` records of `topic`. */
+export async function waitForCommittedRecords(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  total: number,
+  timeoutMs = 400_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await committedRecords(kafka, groupId, topic)) < total) {
+    if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${total} records of ${topic}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -32,6 +32,7 @@ import { sql, v } from '../../lib/clickhouse/sql.js';
 import { groupIdOf, type ProcessorName } from '../../runtime/registry.js';
 import { catalogRows, pumpIntoKafka, seedCatalog } from '../../harness/dataset.js';
 import { endOffsets, pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
+import { committedRecords } from '../../lib/kafka/topics-admin.js';
 import {
   checkTable,
   cleanRecommendations,
@@ -84,17 +85,10 @@ const exitedEarly = (i: Instance): boolean => i.child.exitCode !== null || i.chi
 /** Records committed by the processor's group, and in the topic. */
 async function progress(name: string): Promise<{ committed: number; inTopic: number }> {
   const ends = await endOffsets(p.kafka, p.topics.playEvents);
-  const admin = p.kafka.admin();
-  await admin.connect();
-  try {
-    const [c] = await admin.fetchOffsets({ groupId: groupIdOf(p.prefix, name), topics: [p.topics.playEvents] });
-    return {
-      committed: (c?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0),
-      inTopic: [...ends.values()].reduce((a, b) => a + b, 0),
-    };
-  } finally {
-    await admin.disconnect();
-  }
+  return {
+    committed: await committedRecords(p.kafka, groupIdOf(p.prefix, name), p.topics.playEvents),
+    inTopic: [...ends.values()].reduce((a, b) => a + b, 0),
+  };
 }
 
 const caughtUp = (x: { committed: number; inTopic: number }): boolean => pumped && x.committed >= x.inTopic;

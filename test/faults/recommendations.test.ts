@@ -21,7 +21,7 @@ import { rng } from '../unit/processors/fixtures.js';
 import { seedAndPump } from '../../harness/dataset.js';
 import { endOffsets, pipeline, playEventsRunner, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate, type Instance } from './processes.js';
-import { committedRecords, waitForCommittedRecords } from '../../harness/recommendations-quality.js';
+import { committedRecords, waitForCommittedRecords } from '../../lib/kafka/topics-admin.js';
 import type { Db } from '../../api/queries/db.js';
 import { testNow } from '../clock.js';
 import { groupIdOf } from '../../runtime/registry.js';
