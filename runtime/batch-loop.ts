@@ -57,6 +57,8 @@ interface Decoded<V> {
   message: KafkaMessage;
   /** undefined: undecodable (see error) */
   value: V | undefined;
+  /** The record's video (videoIdOf), looked up once per batch in the catalog. */
+  videoId?: string;
   error?: ViewpulseError;
 }
 
@@ -112,38 +114,45 @@ export function drainTask<V>(d: Pick<BatchLoopDeps<V>, 'name' | 'metrics'>, task
 }
 
 /**
- * Whether a record must wait for the catalog: its video is unknown and has been unknown for
+ * The batch's videos the catalog does not know (after `ensure` asked for them): each starts
+ * its wait now unless it is waiting already — together, so a run of unknown videos costs one
+ * wait, not one after the other. Known ones are forgotten.
+ */
+function unknownVideos<V>(d: BatchLoopDeps<V>, ids: readonly string[]): Set<string> {
+  const unknown = new Set<string>();
+  const now = d.now();
+  for (const id of ids) {
+    if (d.catalog.get(id)) {
+      d.catalogWaits.delete(id);
+      continue;
+    }
+    unknown.add(id);
+    if (d.catalogWaits.has(id)) continue;
+    d.catalogWaits.set(id, now);
+    if (d.catalogWaits.size > MAX_REMEMBERED_VIDEOS) {
+      // the oldest entry goes (a Map iterates in insertion order)
+      d.catalogWaits.delete(d.catalogWaits.keys().next().value!);
+    }
+  }
+  return unknown;
+}
+
+/**
+ * Whether a record of a video the catalog does not know must wait: it has been unknown for
  * less than catalogHoldMs (docs/semantics.md, "The catalog"). Numbers are never computed from
  * "unknown" while the catalog is merely late; a video still unknown after the hold is applied
  * as "not in the catalog" and counted in viewpulse_processor_catalog_misses_total.
  */
-function waitsForCatalog<V>(d: BatchLoopDeps<V>, value: V): boolean {
-  const id = d.videoIdOf && value !== null ? d.videoIdOf(value as NonNullable<V>) : undefined;
-  if (!id || d.catalog.get(id)) {
-    if (id) d.catalogWaits.delete(id);
-    return false;
-  }
+function waitsForCatalog<V>(d: BatchLoopDeps<V>, id: string): boolean {
   if (d.opts.catalogHoldMs <= 0) return false;
-  const now = d.now();
   const since = d.catalogWaits.get(id);
-  if (since === undefined) {
-    d.catalogWaits.set(id, now);
-    if (d.catalogWaits.size > MAX_REMEMBERED_VIDEOS) {
-      // the oldest entries go first (a Map iterates in insertion order)
-      for (const k of d.catalogWaits.keys()) {
-        d.catalogWaits.delete(k);
-        if (d.catalogWaits.size <= MAX_REMEMBERED_VIDEOS) break;
-      }
-    }
-    return true;
-  }
+  if (since === undefined || since < 0) return false;
+  const now = d.now();
   if (now - since < d.opts.catalogHoldMs) return true;
-  if (since >= 0) {
-    // Given up on this video: remembered (as -1) so its next records do not wait again.
-    d.catalogWaits.set(id, -1);
-    d.metrics.catalogMisses.inc({ processor: d.name });
-    d.log.warn({ video_id: id, heldMs: now - since }, 'video still not in the catalog: applying its events as unknown');
-  }
+  // Given up on this video: remembered (as -1) so its next records do not wait again.
+  d.catalogWaits.set(id, -1);
+  d.metrics.catalogMisses.inc({ processor: d.name });
+  d.log.warn({ video_id: id, heldMs: now - since }, 'video still not in the catalog: applying its events as unknown');
   return false;
 }
 
@@ -182,20 +191,17 @@ export async function processBatch<V>(
   // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
   const decoded = await decodeAll(d.serde, batch);
   let task: PartitionTask<V>;
+  const ids: string[] = [];
   try {
     task = await taskOf(d, partition);
-    if (d.catalog.ensure && d.videoIdOf) {
-      const ids: string[] = [];
-      for (const r of decoded) {
-        const id = r.value ? d.videoIdOf(r.value as NonNullable<V>) : undefined;
-        if (id) ids.push(id);
+    for (const r of decoded) {
+      const id = r.value != null && d.videoIdOf ? d.videoIdOf(r.value as NonNullable<V>) : undefined;
+      if (id) {
+        r.videoId = id;
+        ids.push(id);
       }
-      await d.catalog.ensure(ids);
-      // Every video of the batch the catalog does not know starts its wait now, together: a
-      // run of unknown videos costs one wait, not one after the other.
-      const now = d.now();
-      for (const id of ids) if (!d.catalog.get(id) && !d.catalogWaits.has(id)) d.catalogWaits.set(id, now);
     }
+    await d.catalog.ensure?.(ids);
   } catch (err) {
     // A Kafka error of the state store (restoring a partition): back to kafkajs, which
     // retries the batch (the next restore starts with a fresh producer).
@@ -214,6 +220,7 @@ export async function processBatch<V>(
     return;
   }
   metrics.batchSize.observe({ processor: name }, batch.messages.length);
+  const unknown = unknownVideos(d, ids);
   const outcomes = new Map<string, number>();
 
   for (const r of decoded) {
@@ -225,7 +232,7 @@ export async function processBatch<V>(
       resolveOffset(r.message.offset);
       continue;
     }
-    if (r.value !== undefined && waitsForCatalog(d, r.value)) {
+    if (r.videoId !== undefined && unknown.has(r.videoId) && waitsForCatalog(d, r.videoId)) {
       // The catalog does not know this record's video yet: hold the partition here (the rest
       // of the batch stays unresolved and is fetched again) and look again shortly.
       holdPartition(d, batch.topic, partition);
@@ -245,12 +252,11 @@ export async function processBatch<V>(
       outcome = task.processor.process(record);
     }
     if (outcome.kind === 'dlq') {
-      const videoId = r.value ? d.videoIdOf?.(r.value as NonNullable<V>) : undefined;
       const { letter, row } = deadLetterOf(
         name,
         { topic: batch.topic, partition, message: r.message },
         outcome,
-        videoId,
+        r.videoId,
       );
       task.dead.push(letter);
       task.pend(TABLES.deadLetters, [row]);
