@@ -117,15 +117,6 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const row of rest?.pending ?? []) this.pending.set(row.session_id, row);
     this.observations = ObservationBuffer.fromJSON(rest?.observations);
     if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
-    // A snapshot without meta for a session (none is expected) falls back to what the state knows.
-    for (const s of this.playback.sessions.values()) {
-      if (!this.meta.has(s.sessionId)) {
-        this.meta.set(s.sessionId, {
-          firstSeenAt: s.agg.first!.t,
-          counted: this.playback.isCounted(s.viewerId, s.videoId, s.sessionId),
-        });
-      }
-    }
   }
 
   get watermark(): number {
@@ -173,8 +164,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     const counted = new Set(result.viewsAfter.map((c) => c.sessionId));
     const meta = this.meta.get(s.sessionId);
     if (meta) {
-      meta.counted = counted.has(s.sessionId);
-      this.meta.touch(s.sessionId);
+      const c = counted.has(s.sessionId);
+      if (meta.counted !== c) {
+        meta.counted = c;
+        this.meta.touch(s.sessionId);
+      }
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
     if (result.viewsAfter === result.viewsBefore) return;
@@ -186,8 +180,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       if (id === s.sessionId) continue;
       const other = this.meta.get(id);
       if (other) {
-        other.counted = counted.has(id);
-        this.meta.touch(id);
+        const c = counted.has(id);
+        if (other.counted !== c) {
+          other.counted = c;
+          this.meta.touch(id);
+        }
         this.dirty.set(id, offset);
         continue;
       }
