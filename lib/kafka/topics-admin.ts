@@ -1,6 +1,6 @@
 // Topic administration: creates the project's topics when missing (idempotent, as described in
 // schemas/topics.ts), and reads how far a topic and a consumer group have come.
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { topics, topicSpecs, type TopicKey } from '../../schemas/topics.js';
 
 export async function ensureTopics(kafka: Kafka, prefix = '', playEventPartitions = 6): Promise<string[]> {
@@ -64,19 +64,24 @@ export async function waitForCommitted(
   }
 }
 
+/** Records `groupId` has committed over every partition of `topic`, through a connected admin. */
+async function committedOn(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
+}
+
 /** Records a consumer group has committed over every partition of `topic` (with its state, in the changelog store). */
 export async function committedRecords(kafka: Kafka, groupId: string, topic: string): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (t?.partitions ?? []).reduce((n, x) => n + Math.max(0, Number(x.offset)), 0);
+    return await committedOn(admin, groupId, topic);
   } finally {
     await admin.disconnect();
   }
 }
 
-/** Waits until a group has committed `total` records of `topic`. */
+/** Waits until a group has committed `total` records of `topic` (one admin connection for the wait). */
 export async function waitForCommittedRecords(
   kafka: Kafka,
   groupId: string,
@@ -85,8 +90,14 @@ export async function waitForCommittedRecords(
   timeoutMs = 400_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await committedRecords(kafka, groupId, topic)) < total) {
-    if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${total} records of ${topic}`);
-    await new Promise((r) => setTimeout(r, 250));
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    while ((await committedOn(admin, groupId, topic)) < total) {
+      if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${total} records of ${topic}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.disconnect();
   }
 }
