@@ -16,7 +16,7 @@
 // The changelog records are written after the rows they imply are in ClickHouse, so a crash
 // anywhere replays from the last committed transaction and rewrites the same rows.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { CHANGELOG_CONFIGS, changelogTopic } from '../schemas/topics.js';
 import type { StateEntries } from '../processors/keyed-state.js';
 import type { SavedState, StateEntry, StateStore } from './checkpoint-store.js';
@@ -51,7 +51,6 @@ export class ChangelogStore implements StateStore {
   readonly commitsOffsets = true;
   readonly changelog: string;
   private readonly producers = new Map<number, Producer>();
-  private admin: Admin | undefined;
   /** Bytes of changelog values written, since the start (for the checkpoint cost figure). */
   bytesWritten = 0;
 
@@ -61,27 +60,31 @@ export class ChangelogStore implements StateStore {
 
   /** Creates the changelog topic (as many partitions as the input topic) when missing. */
   async start(): Promise<void> {
-    this.admin = this.o.kafka.admin();
-    await this.admin.connect();
-    const existing = new Set(await this.admin.listTopics());
-    if (existing.has(this.changelog)) return;
-    const [meta] = (await this.admin.fetchTopicMetadata({ topics: [this.o.topic] })).topics;
-    await this.admin
-      .createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: this.changelog,
-            numPartitions: meta!.partitions.length,
-            replicationFactor: 1,
-            configEntries: Object.entries(CHANGELOG_CONFIGS).map(([name, value]) => ({ name, value })),
-          },
-        ],
-      })
-      .catch((err: Error) => {
-        // another instance created it first
-        if (!/already exists/i.test(err.message)) throw err;
-      });
+    const admin = this.o.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      if (existing.has(this.changelog)) return;
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [this.o.topic] })).topics;
+      await admin
+        .createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic: this.changelog,
+              numPartitions: meta!.partitions.length,
+              replicationFactor: 1,
+              configEntries: Object.entries(CHANGELOG_CONFIGS).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        })
+        .catch((err: Error) => {
+          // another instance created it first
+          if (!/already exists/i.test(err.message)) throw err;
+        });
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async producer(partition: number): Promise<Producer> {
@@ -100,6 +103,7 @@ export class ChangelogStore implements StateStore {
   /** Takes ownership of `partition` (fencing any previous owner) and restores its state. */
   async load(partition: number): Promise<SavedState | undefined> {
     const r = await this.restore(partition);
+    this.o.logger.debug({ partition, records: r.records, ms: r.ms }, 'changelog read');
     // Nothing saved here yet: the partition starts empty, from its first offset (the runner
     // seeks back if the group's committed offset is ahead, e.g. written by another store).
     return r.offset < 0 ? undefined : { offset: r.offset, snapshot: r.state };
@@ -274,7 +278,5 @@ export class ChangelogStore implements StateStore {
 
   async stop(): Promise<void> {
     await Promise.all([...this.producers.keys()].map((p) => this.release(p)));
-    await this.admin?.disconnect();
-    this.admin = undefined;
   }
 }
