@@ -86,7 +86,7 @@ function timedRun(
   });
 }
 
-/** Every play event of the traffic as Kafka holds it, by partition (viewer hash, as the key decides). */
+/** Every play event of the traffic as Kafka holds it, split by a hash of the viewer (not kafkajs' murmur2: any split keeps each viewer's events together and in order). */
 function eventsByPartition(traffic: Traffic, partitions: number): PlayEvent[][] {
   const out: PlayEvent[][] = Array.from({ length: partitions }, () => []);
   for (const d of traffic.deliveriesSync()) {

@@ -113,11 +113,6 @@ export class TestDriver<V> {
     }
   }
 
-  /** Size of a partition's stored state, in JSON bytes (for tests of what a checkpoint writes). */
-  storedState(partition: number): Map<string, unknown> | undefined {
-    return this.checkpoints.get(partition)?.state;
-  }
-
   /** Loses every unflushed row and all in-memory state, as `kill -9` would. */
   crash(): void {
     for (const task of this.tasks.values()) task.drain();

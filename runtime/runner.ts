@@ -4,7 +4,8 @@
 //   batch-loop.ts      eachBatch: decode → process (pure processor) → pend rows → resolve offsets
 //   partition-task.ts  per partition: processor, offsets (processed, checkpointed, committed), pending rows
 //   flush.ts           dead letters → rows → (every checkpoint interval) state → commit offsets
-//   checkpoint-store.ts  the state store (StateStore; today gzip'd JSON snapshot rows)
+//   changelog-store.ts the state store: changed keys + offsets in one Kafka transaction (default)
+//   checkpoint-store.ts  the StateStore interface, and whole-state snapshot rows in ClickHouse
 //   flow-control.ts    flowing | paused while ClickHouse does not answer
 //   supervisor.ts      crash → drop state → restart with backoff → give up; state and health
 //

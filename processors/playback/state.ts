@@ -121,7 +121,6 @@ export class PlaybackState {
   }));
   /** Closed session ids → their close time, so a straggler is recognised as too late. */
   private readonly closed = new Tracked<number>('pc:');
-  /** video → events waiting for the catalog, in arrival order */
   private readonly windows: SessionWindows;
 
   constructor(readonly options: PlaybackOptions = DEFAULT_PLAYBACK) {
