@@ -15,6 +15,7 @@ import type { StateStore } from './checkpoint-store.js';
 import { deadLetterOf } from './dead-letters.js';
 import type { FlowControl } from './flow-control.js';
 import type { Flusher } from './flush.js';
+import type { LagGauges } from './lag-gauges.js';
 import type { RunnerOptions } from './options.js';
 import { PartitionTask, type Partitions } from './partition-task.js';
 import type { Supervisor } from './supervisor.js';
@@ -45,6 +46,8 @@ export interface BatchLoopDeps<V> {
   flow: FlowControl;
   supervisor: Supervisor;
   flusher: Flusher<V>;
+  /** Consumer lag and watermark delay of the partitions this instance owns. */
+  lag: Pick<LagGauges, 'batch'>;
   /** The current consumer (a restart replaces it). */
   consumer(): Pick<Consumer, 'seek' | 'pause' | 'resume'>;
   metrics: ProcessorMetrics;
@@ -274,10 +277,8 @@ export async function processBatch<V>(
   const progress = d.partitions.progressOf(partition)!;
   if (task.lastOffset >= first) progress.at = d.now();
   progress.lag = lag;
-  metrics.consumerLag.set({ processor: name, partition: String(partition) }, lag);
   const wm = task.processor.watermark;
-  if (Number.isFinite(wm))
-    metrics.watermarkDelay.set({ processor: name, partition: String(partition) }, (d.now() - wm) / 1000);
+  d.lag.batch(partition, lag, Number.isFinite(wm) ? (d.now() - wm) / 1000 : undefined);
   if (d.partitions.pending >= d.opts.flushRows || d.flusher.msSinceFlush() >= d.opts.flushIntervalMs) {
     await d.flusher.flush(false);
   }

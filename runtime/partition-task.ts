@@ -138,6 +138,8 @@ export class Partitions<V> {
       this.progress.delete(p);
       revoked.push(p);
     }
+    // also those met before a crash (dropAll keeps progress) and not owned any more
+    for (const p of [...this.progress.keys()]) if (!assigned.has(p)) this.progress.delete(p);
     return revoked;
   }
 

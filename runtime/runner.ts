@@ -27,6 +27,7 @@ import { SnapshotRowStore, type StateStore } from './checkpoint-store.js';
 import { ChangelogStore } from './changelog-store.js';
 import { Flusher, type RowSink } from './flush.js';
 import { FlowControl } from './flow-control.js';
+import { groupLagOf, LagGauges } from './lag-gauges.js';
 import { DEFAULT_RUNNER, type RunnerOptions } from './options.js';
 import { Partitions, type PartitionStatus } from './partition-task.js';
 import { Supervisor, type RunnerHealth, type RunnerState } from './supervisor.js';
@@ -74,6 +75,7 @@ export class ProcessorRunner<V> {
   private readonly store: StateStore;
   private readonly flusher: Flusher<V>;
   private readonly loop: BatchLoopDeps<V>;
+  private readonly lag: LagGauges;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private tickBusy = false;
@@ -109,6 +111,13 @@ export class ProcessorRunner<V> {
             logger: this.log,
           }));
     this.store = store;
+    const groupId = this.opts.groupId ?? groupIdOf('', name);
+    this.lag = new LagGauges({
+      name,
+      metrics,
+      groupLag: (partitions) => groupLagOf(deps.kafka, groupId, deps.topic, partitions),
+      log: this.log,
+    });
     this.flow = new FlowControl({
       now: this.now,
       paused: (err) => {
@@ -131,6 +140,8 @@ export class ProcessorRunner<V> {
       onFailed: deps.onFailed,
       teardown: async () => {
         await this.consumer.disconnect().catch(() => undefined);
+        // out of the group: the partitions' lag is their next owner's to report
+        this.lag.clear();
         await this.exclusive(async () => {
           this.partitions.dropAll();
           this.flow.reset();
@@ -172,6 +183,7 @@ export class ProcessorRunner<V> {
       flow: this.flow,
       supervisor: this.supervisor,
       flusher: this.flusher,
+      lag: this.lag,
       consumer: current,
       metrics,
       log: this.log,
@@ -249,6 +261,7 @@ export class ProcessorRunner<V> {
       const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
       // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
       for (const p of this.partitions.keepOnly(mine)) void this.store.release?.(p);
+      this.lag.assign(mine);
       this.log.info({ partitions: [...mine] }, 'assigned');
     });
     await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
@@ -308,6 +321,7 @@ export class ProcessorRunner<V> {
       this.supervisor.stopRestarts();
     });
     await this.consumer.disconnect();
+    this.lag.clear();
     await this.producer.disconnect();
     await this.store.stop?.();
     this.supervisor.setState('stopped');
@@ -325,6 +339,7 @@ export class ProcessorRunner<V> {
     await this.exclusive(async () => {
       await this.consumer.disconnect();
     });
+    this.lag.clear();
     await this.producer.disconnect();
     await this.store.stop?.();
     this.supervisor.setState('stopped');
