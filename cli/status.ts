@@ -12,10 +12,11 @@ const iso = (t: number | null): string => (t === null ? '–' : new Date(t).toIS
 export function formatStatus(list: readonly ProcessorPosition[], partitions: boolean): string {
   if (!partitions) {
     return textTable(
-      ['PROCESSOR', 'STATE', 'PARTITIONS', 'LAG', 'WATERMARK', 'FRESHNESS'],
+      ['PROCESSOR', 'STATE', 'INSTANCES', 'PARTITIONS', 'LAG', 'WATERMARK', 'FRESHNESS'],
       list.map((p) => [
         p.processor,
         p.state ?? 'not running here',
+        String(p.members.length),
         String(p.partitions.length),
         p.lag.toLocaleString('en-US'),
         iso(p.watermark),
@@ -24,11 +25,12 @@ export function formatStatus(list: readonly ProcessorPosition[], partitions: boo
     );
   }
   return textTable(
-    ['PROCESSOR', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'WATERMARK'],
+    ['PROCESSOR', 'PARTITION', 'OWNER', 'COMMITTED', 'END', 'LAG', 'WATERMARK'],
     list.flatMap((p) =>
       p.partitions.map((x) => [
         p.processor,
         String(x.partition),
+        x.owner ?? '–',
         x.committed.toLocaleString('en-US'),
         x.end.toLocaleString('en-US'),
         x.lag.toLocaleString('en-US'),
@@ -42,13 +44,16 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'where each processor stands: state (from a running `run processors`), partitions, lag, event-time watermark and freshness',
+      'where each processor stands: state (from running `run processors` instances), instances (group members), partitions, lag, event-time watermark and freshness',
     )
-    .option('--partitions', 'one row per processor and partition: committed offset, end, lag, watermark')
+    .option(
+      '--partitions',
+      'one row per processor and partition: owning instance, committed offset, end, lag, watermark',
+    )
     .option('--json', 'print JSON instead of a table')
     .option(
-      '--health-url <url>',
-      'the health endpoint of a running `run processors`',
+      '--health-url <urls>',
+      'the health endpoints of running `run processors` instances, comma-separated (their states are merged)',
       `http://127.0.0.1:${process.env.VIEWPULSE_PROCESSORS_PORT ?? '9464'}`,
     )
     .action(async (opts: { partitions?: boolean; json?: boolean; healthUrl: string }) => {
@@ -60,7 +65,10 @@ export function registerStatus(program: Command): void {
           clickhouse,
           database: config.clickhouse.database,
           topicPrefix: config.kafka.topicPrefix,
-          healthUrl: opts.healthUrl,
+          healthUrls: opts.healthUrl
+            .split(',')
+            .map((u) => u.trim())
+            .filter(Boolean),
         });
         console.log(opts.json ? JSON.stringify(list, null, 2) : formatStatus(list, opts.partitions === true));
       } catch (err) {

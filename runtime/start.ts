@@ -1,6 +1,7 @@
 // Starting stream processors against the real Kafka, registry and ClickHouse, with Prometheus
 // metrics and a health endpoint (`viewpulse run processors`, tools, tests).
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { groupIdOf, PROCESSORS, type ProcessorName } from './registry.js';
 import { CatalogCache } from './catalog-cache.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
@@ -39,7 +40,8 @@ export async function runProcessors(
   const registry = createRegistry();
   if (options.metricLabels) registry.setDefaultLabels(options.metricLabels);
   const metrics = processorMetrics(registry);
-  const kafka = createKafka(config.kafka, logger);
+  // one client id per instance, so `viewpulse status` can say which instance owns which partition
+  const kafka = createKafka(config.kafka, logger, `${config.kafka.clientId}-${hostname()}-${process.pid}`);
   const schemaRegistry = new RegistryClient(config.registry.url);
   const clickhouse = createClickHouse(config.clickhouse);
   const catalog = new CatalogCache(clickhouse, config.clickhouse.database);
