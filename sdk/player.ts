@@ -86,6 +86,12 @@ export interface TrackerOptions {
   clearTimeout?: (handle: unknown) => void;
   /** Uniform [0, 1) source for backoff jitter; defaults to Math.random. */
   random?: () => number;
+  /**
+   * Source of each tracked event's event_id (default: random v4 UUIDs). For players that keep
+   * their own ids (a queue persisted across restarts) and for replaying known events; every id
+   * must be a UUID, one per event: the collector deduplicates on it.
+   */
+  eventId?: () => string;
   /** Events per request (default 100). */
   maxBatch?: number;
   /** Longest an event waits before it is sent, in ms (default 5000). */
@@ -162,6 +168,7 @@ class PlayerTracker implements Tracker {
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
   private readonly random: () => number;
+  private readonly eventId: () => string;
   private readonly maxBatch: number;
   private readonly flushIntervalMs: number;
   private readonly maxQueue: number;
@@ -207,6 +214,7 @@ class PlayerTracker implements Tracker {
     this.setTimer = o.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms));
     this.clearTimer = o.clearTimeout ?? ((h) => globalThis.clearTimeout(h as Parameters<typeof clearTimeout>[0]));
     this.random = o.random ?? Math.random;
+    this.eventId = o.eventId ?? randomUUID;
     this.maxBatch = int('maxBatch', o.maxBatch ?? 100, 1);
     this.flushIntervalMs = int('flushIntervalMs', o.flushIntervalMs ?? 5000, 1);
     this.maxQueue = int('maxQueue', o.maxQueue ?? 10_000, 1);
@@ -235,7 +243,7 @@ class PlayerTracker implements Tracker {
       error_code: null,
       ...fields,
       event_time: input.event_time ?? this.now(),
-      event_id: randomUUID(),
+      event_id: this.eventId(),
       sdk_version: SDK_VERSION,
     };
     if (this.closed) {

@@ -174,6 +174,22 @@ describe('track()', () => {
     await tracker.flush();
     expect(collector.requests[0]!.body.events[0]!.video_id).toBe('before');
   });
+  it('takes event_id from the eventId option when given, and the same id again on a retry', async () => {
+    const collector = fakeCollector({ status: 503 });
+    const ids = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+    const { tracker } = setup(collector, { eventId: () => ids.shift()!, baseBackoffMs: 1 });
+    expect([tracker.track(playEvent()), tracker.track(playEvent())]).toEqual([
+      '00000000-0000-4000-8000-000000000001',
+      '00000000-0000-4000-8000-000000000002',
+    ]);
+    const flushed = tracker.flush();
+    await advance(10);
+    await flushed;
+    expect(collector.requests.map((r) => r.ids)).toEqual([
+      ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'],
+      ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'],
+    ]);
+  });
 });
 
 describe('batching', () => {
