@@ -38,6 +38,7 @@ import {
 import { ROUTES } from './routes/index.js';
 import { plusAsSpaceDetail, problemSchema } from './route-schemas.js';
 import { registerMetricsRoute } from './metrics.js';
+import { DEFAULT_WINDOW_GRACE_MS } from '../processors/semantics.js';
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -45,6 +46,11 @@ export interface ApiDeps {
   database: string;
   /** HS256 secret of the bearer tokens (VIEWPULSE_JWT_SECRET) */
   jwtSecret: string;
+  /**
+   * the window grace view-counts runs with (config.rules.windowGraceMs): how far behind its
+   * watermark counts are final; default the rule's default (DEFAULT_WINDOW_GRACE_MS)
+   */
+  windowGraceMs?: number;
   /** the clock (epoch ms): token expiry, default ranges, realtime, rate limits */
   now?: () => number;
   logger?: Logger;
@@ -157,7 +163,12 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }) as unknown as FastifyInstance;
 
-  app.decorate('viewpulse', { clickhouse: deps.clickhouse, database: deps.database, now });
+  app.decorate('viewpulse', {
+    clickhouse: deps.clickhouse,
+    database: deps.database,
+    windowGraceMs: deps.windowGraceMs ?? DEFAULT_WINDOW_GRACE_MS,
+    now,
+  });
   app.decorateRequest('principal', null);
   app.decorateReply('finalRange', false);
   app.removeContentTypeParser(['text/plain']);

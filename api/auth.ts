@@ -18,7 +18,7 @@ import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { TokenBuckets, type RateLimitOptions } from '../lib/rate-limit.js';
 import { ProblemError } from './problem.js';
 import { findVideo, type VideoRecord } from './queries/video-catalog.js';
-import type { Db } from './queries/db.js';
+import type { FinalityDb } from './queries/db.js';
 
 export const ROLES = ['creator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -40,7 +40,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** what the insights routes read from: set by buildApp */
-    viewpulse: Db & { now: () => number };
+    viewpulse: FinalityDb & { now: () => number };
   }
 }
 

@@ -73,6 +73,7 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
     clickhouse,
     database: config.clickhouse.database,
     jwtSecret: config.api.jwtSecret,
+    windowGraceMs: config.rules.windowGraceMs,
     logger,
     corsOrigins: options.corsOrigins,
     rateLimit: options.rateLimit,

@@ -70,6 +70,39 @@ function identifier(env: Env, name: string, fallback: string): string {
   return v;
 }
 
+/**
+ * The rule parameters (docs/semantics.md, "Rule parameters") as plain numbers: each variable,
+ * its default and range. processors/parameters.ts holds the same defaults and ranges (lib may
+ * not import processors; a unit test holds the two equal).
+ */
+export const RULE_VARIABLES = {
+  viewThresholdMs: { variable: 'VIEWPULSE_RULE_VIEW_THRESHOLD_MS', fallback: 30_000, min: 1_000, max: 600_000 },
+  repeatCapMs: { variable: 'VIEWPULSE_RULE_REPEAT_CAP_MS', fallback: 1_800_000, min: 0, max: 86_400_000 },
+  sessionGapMs: { variable: 'VIEWPULSE_RULE_SESSION_GAP_MS', fallback: 1_800_000, min: 60_000, max: 21_600_000 },
+  sessionGraceMs: { variable: 'VIEWPULSE_RULE_SESSION_GRACE_MS', fallback: 300_000, min: 0, max: 21_600_000 },
+  windowGraceMs: { variable: 'VIEWPULSE_RULE_WINDOW_GRACE_MS', fallback: 60_000, min: 0, max: 21_600_000 },
+  allowedLatenessMs: {
+    variable: 'VIEWPULSE_RULE_ALLOWED_LATENESS_MS',
+    fallback: 1_200_000,
+    min: 0,
+    max: 21_600_000,
+  },
+  outOfOrdernessMs: { variable: 'VIEWPULSE_RULE_OUT_OF_ORDERNESS_MS', fallback: 10_000, min: 0, max: 3_600_000 },
+} as const;
+
+export type RuleConfig = { -readonly [K in keyof typeof RULE_VARIABLES]: number };
+
+/** The rule parameters from VIEWPULSE_RULE_*; errors name the variable. */
+export function ruleConfig(env: Env): RuleConfig {
+  const out = {} as RuleConfig;
+  for (const [key, r] of Object.entries(RULE_VARIABLES) as [
+    keyof RuleConfig,
+    (typeof RULE_VARIABLES)[keyof RuleConfig],
+  ][])
+    out[key] = int(env, r.variable, r.fallback, r.min, r.max);
+  return out;
+}
+
 export interface Config {
   kafka: { brokers: string[]; clientId: string; topicPrefix: string; playEventPartitions: number };
   registry: { url: string };
@@ -88,6 +121,8 @@ export interface Config {
     /** How long a partition waits for the catalog to learn a record's video. */
     catalogHoldMs: number;
   };
+  /** The rule parameters every processor and the API's finality use (processors/parameters.ts). */
+  rules: RuleConfig;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -138,6 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
       stateStore: oneOf(env, 'VIEWPULSE_STATE_STORE', 'changelog', ['changelog', 'clickhouse'] as const),
       catalogHoldMs: int(env, 'VIEWPULSE_CATALOG_HOLD_MS', 30_000, 0, 3_600_000),
     },
+    rules: ruleConfig(env),
     logLevel: oneOf(env, 'VIEWPULSE_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   };
 }

@@ -8,6 +8,7 @@ import type { Outcome } from './outcome.js';
 import { pushAll } from '../lib/arrays.js';
 import type { VideoInfo } from './playback/state.js';
 import type { StateEntries } from './keyed-state.js';
+import type { RuleParameters } from './parameters.js';
 
 export interface InputRecord<V> {
   topic: string;
@@ -53,6 +54,8 @@ export interface TableSpec {
 export interface ProcessorDefinition<V> {
   /** Also the consumer group suffix, the metrics label and the checkpoint key. */
   name: string;
+  /** The rule parameters it was built with (processors/parameters.ts). */
+  rules: RuleParameters;
   /** Tables this processor writes, in write order. */
   tables: readonly TableSpec[];
   /**

@@ -2,6 +2,7 @@
 // insights API's read-model queries (api/queries/) import these definitions from here, so a
 // read never depends on a processor's internals. docs/semantics.md explains each rule.
 import { DAY } from '../lib/time.js';
+import { DEFAULT_RULE_PARAMETERS } from './parameters.js';
 
 // ---------------------------------------------------------------- processors, by name
 
@@ -15,14 +16,18 @@ export const CATALOG = 'catalog';
 // ---------------------------------------------------------------- finality
 
 /**
- * A minute window of view-counts is final once that processor's watermark passed its end plus
- * this grace: later events for it are late events (docs/semantics.md, "Watermarks").
+ * The window grace view-counts runs with unless configured otherwise (rule parameter
+ * windowGraceMs, processors/parameters.ts; the API takes the configured one from config.rules).
  */
-export const WINDOW_GRACE_MS = 60_000;
+export const DEFAULT_WINDOW_GRACE_MS = DEFAULT_RULE_PARAMETERS.windowGraceMs;
 
-/** Counts are final up to here: view-counts' lowest watermark over its partitions, minus the grace. */
-export const finalizedThrough = (viewCountsWatermarkMs: number): number =>
-  Math.max(0, viewCountsWatermarkMs - WINDOW_GRACE_MS);
+/**
+ * Counts are final up to here: view-counts' lowest watermark over its partitions, minus the
+ * window grace it runs with: a minute window is final once the watermark passed its end plus
+ * the grace (docs/semantics.md, "Late events").
+ */
+export const finalizedThrough = (viewCountsWatermarkMs: number, windowGraceMs: number): number =>
+  Math.max(0, viewCountsWatermarkMs - windowGraceMs);
 
 // ---------------------------------------------------------------- recommendations, read time
 // (the formulas are in processors/recommendations/score.ts)

@@ -8,11 +8,12 @@ import { engagement } from '../processors/engagement/processor.js';
 import { rawEvents } from '../processors/raw-events/processor.js';
 import { recommendations } from '../processors/recommendations/processor.js';
 import type { ProcessorDefinition } from '../processors/contract.js';
+import { DEFAULT_RULE_PARAMETERS, type RuleParameters } from '../processors/parameters.js';
 import { viewCounts } from '../processors/view-counts/processor.js';
 
 export interface ProcessorSpec<V> {
-  /** A fresh definition with default options. */
-  definition: () => ProcessorDefinition<V>;
+  /** A fresh definition under `rules` (validated; default: DEFAULT_RULE_PARAMETERS). */
+  definition: (rules?: RuleParameters) => ProcessorDefinition<V>;
   /** The input topic, as a key of schemas/topics.ts topics(). */
   inputTopic: Exclude<TopicKey, 'playEventsDlq' | 'videosDlq'>;
   /** Where records this processor cannot decode or accept go. */
@@ -33,35 +34,40 @@ export const PROCESSORS: {
   catalog: ProcessorSpec<Video | null>;
 } = {
   'view-counts': {
-    definition: () => viewCounts(),
+    definition: (rules = DEFAULT_RULE_PARAMETERS) => viewCounts(rules),
     inputTopic: 'playEvents',
     dlqTopic: 'playEventsDlq',
     schema: playEventSchema,
     videoIdOf: videoOfEvent,
   },
   engagement: {
-    definition: () => engagement(),
+    definition: (rules = DEFAULT_RULE_PARAMETERS) => engagement(rules),
     inputTopic: 'playEvents',
     dlqTopic: 'playEventsDlq',
     schema: playEventSchema,
     videoIdOf: videoOfEvent,
   },
   'raw-events': {
-    definition: () => rawEvents(),
+    definition: (rules = DEFAULT_RULE_PARAMETERS) => rawEvents(rules),
     inputTopic: 'playEvents',
     dlqTopic: 'playEventsDlq',
     schema: playEventSchema,
     videoIdOf: videoOfEvent,
   },
   recommendations: {
-    definition: () => recommendations(),
+    definition: (rules = DEFAULT_RULE_PARAMETERS) => recommendations(rules),
     inputTopic: 'playEvents',
     dlqTopic: 'playEventsDlq',
     schema: playEventSchema,
     videoIdOf: videoOfEvent,
   },
   // The catalog loader writes the catalog; it never reads it.
-  catalog: { definition: () => catalog(), inputTopic: 'videos', dlqTopic: 'videosDlq', schema: videoSchema },
+  catalog: {
+    definition: (rules = DEFAULT_RULE_PARAMETERS) => catalog(rules),
+    inputTopic: 'videos',
+    dlqTopic: 'videosDlq',
+    schema: videoSchema,
+  },
 };
 
 export type ProcessorName = keyof typeof PROCESSORS;

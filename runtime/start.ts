@@ -6,6 +6,7 @@ import { groupIdOf, PROCESSORS, type ProcessorName } from './registry.js';
 import { CatalogCache } from './catalog-cache.js';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig, type Config } from '../lib/config.js';
+import type { RuleParameters } from '../processors/parameters.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { RegistryClient } from '../lib/kafka/registry.js';
 import { healthReport, type HealthReport } from './processor-health.js';
@@ -33,6 +34,11 @@ export async function runProcessors(
     onFailed?: (processor: string, err: Error) => void;
     /** Labels on every metric of this process (a worker of `run processors --workers` has `worker`). */
     metricLabels?: Record<string, string>;
+    /**
+     * The rule parameters every processor runs with (default: config.rules, from the
+     * VIEWPULSE_RULE_* variables); `viewpulse replay` passes others to rebuild under them.
+     */
+    rules?: RuleParameters;
   } = {},
 ): Promise<RunningProcessors> {
   const config = options.config ?? loadConfig();
@@ -47,6 +53,7 @@ export async function runProcessors(
   const catalog = new CatalogCache(clickhouse, config.clickhouse.database);
   await catalog.loadAll();
   const names_ = topics(config.kafka.topicPrefix);
+  const rules = options.rules ?? config.rules;
   const runners = names.map((name) => {
     const spec = PROCESSORS[name];
     const topic = names_[spec.inputTopic];
@@ -54,7 +61,7 @@ export async function runProcessors(
       kafka,
       clickhouse,
       database: config.clickhouse.database,
-      definition: spec.definition() as never,
+      definition: spec.definition(rules) as never,
       topic,
       dlqTopic: names_[spec.dlqTopic],
       serde: new AvroSerde(schemaRegistry, valueSubject(topic), spec.schema()),
@@ -83,7 +90,7 @@ export async function runProcessors(
     server = await serveProcessorHealth(runners, registry, options.metricsPort);
     logger.info({ port: (server.address() as { port: number }).port }, 'processor metrics and health listening');
   }
-  logger.info({ processors: names }, 'processors running');
+  logger.info({ processors: names, rules }, 'processors running');
 
   return {
     runners,

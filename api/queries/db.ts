@@ -10,6 +10,11 @@ export interface Db {
   database: string;
 }
 
+/** A Db that also knows the window grace view-counts runs with (rule parameter windowGraceMs). */
+export interface FinalityDb extends Db {
+  windowGraceMs: number;
+}
+
 export const table = (db: Db, key: TableKey): SqlFragment => v.table(db.database, TABLES[key]);
 
 export const num = (x: unknown): number => (x === null || x === undefined ? 0 : Number(x));

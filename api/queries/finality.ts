@@ -1,5 +1,5 @@
 // How far the read models are final: the watermarks the processors wrote.
-import { type Db, num, rows, table } from './db.js';
+import { type FinalityDb, num, rows, table } from './db.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { ENGAGEMENT, finalizedThrough, VIEW_COUNTS } from '../../processors/semantics.js';
 
@@ -15,7 +15,7 @@ export interface Finality {
   engagement: number | null;
 }
 
-export async function finality(db: Db): Promise<Finality> {
+export async function finality(db: FinalityDb): Promise<Finality> {
   const r = await rows<{ processor: string; wm: number | string }>(
     db,
     sql`SELECT processor, toUInt32(min(watermark)) AS wm
@@ -28,5 +28,5 @@ export async function finality(db: Db): Promise<Finality> {
     return x ? num(x.wm) * 1000 : null;
   };
   const counts = wm(VIEW_COUNTS);
-  return { counts: counts === null ? null : finalizedThrough(counts), engagement: wm(ENGAGEMENT) };
+  return { counts: counts === null ? null : finalizedThrough(counts, db.windowGraceMs), engagement: wm(ENGAGEMENT) };
 }

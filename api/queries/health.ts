@@ -5,7 +5,7 @@ import { sql, v } from '../../lib/clickhouse/sql.js';
 import { maxOf } from '../../lib/arrays.js';
 import { finalizedThrough, VIEW_COUNTS } from '../../processors/semantics.js';
 import { creatorVideoIds } from './video-catalog.js';
-import { num, rows, table, type Db } from './db.js';
+import { num, rows, table, type FinalityDb } from './db.js';
 import { iso, type Range } from './range.js';
 
 export interface ProcessorWatermark {
@@ -43,7 +43,7 @@ export interface Health {
 /** One record counts once however many processors refused it (dead_letters has a row per stage). */
 const RECORD = sql`uniqExact(source_topic, kafka_partition, kafka_offset)`;
 
-export async function health(db: Db, creatorId: string, range: Range, now: number): Promise<Health> {
+export async function health(db: FinalityDb, creatorId: string, range: Range, now: number): Promise<Health> {
   const inRange = sql`record_time >= ${v.dateTime(range.from)} AND record_time < ${v.dateTime(range.to)}`;
   const [wms, late, deadByCode, dead] = await Promise.all([
     rows<{ processor: string; partitions: string; lo: number; hi: number }>(
@@ -85,7 +85,7 @@ export async function health(db: Db, creatorId: string, range: Range, now: numbe
     newest_watermark: iso(num(w.hi) * 1000),
   }));
   const counts = wms.find((w) => w.processor === VIEW_COUNTS);
-  const finalized = counts ? finalizedThrough(num(counts.lo) * 1000) : null;
+  const finalized = counts ? finalizedThrough(num(counts.lo) * 1000, db.windowGraceMs) : null;
   const newest = wms.length ? maxOf(wms.map((w) => num(w.hi) * 1000)) : null;
   const byProcessor = new Map<string, LateEvents>();
   for (const r of late) {

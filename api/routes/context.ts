@@ -2,7 +2,7 @@
 // (ClickHouse, the database, the clock), 400 answers and integer parameters. Routes are listed
 // in ./index.ts.
 import { ProblemError } from '../problem.js';
-import type { Db } from '../queries/db.js';
+import type { FinalityDb } from '../queries/db.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 
 /** A route file exports one of these; ./index.ts lists them in ROUTES. */
@@ -15,9 +15,9 @@ declare module 'fastify' {
   }
 }
 
-export type ApiContext = Db & { now: () => number };
+export type ApiContext = FinalityDb & { now: () => number };
 
-/** What a route reads from: ClickHouse, the database, the clock (set by buildApp). */
+/** What a route reads from: ClickHouse, the database, the window grace, the clock (set by buildApp). */
 export const ctxOf = (request: FastifyRequest): ApiContext => request.server.viewpulse;
 
 export const badRequest = (detail: string, extra: Record<string, unknown> = {}): ProblemError =>

@@ -19,6 +19,7 @@ import {
   type TableSpec,
 } from '../contract.js';
 import { CATALOG } from '../semantics.js';
+import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 
 export const NAME = CATALOG;
 export const VIDEO_RULES_CODE = 'VP_ERR_VIDEO_RULES';
@@ -123,8 +124,10 @@ export class CatalogPartition implements PartitionProcessor<Video | null> {
   }
 }
 
-export const catalog = (): ProcessorDefinition<Video | null> => ({
+/** The catalog loader; no rule applies to it (it takes them like every processor). */
+export const catalog = (rules: RuleParameters = DEFAULT_RULE_PARAMETERS): ProcessorDefinition<Video | null> => ({
   name: NAME,
+  rules: validateRuleParameters(rules),
   tables: [VIDEOS_TABLE],
   create: (partition) => new CatalogPartition(partition),
 });

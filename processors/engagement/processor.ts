@@ -22,8 +22,8 @@ import { pushAll } from '../../lib/arrays.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import {
-  DEFAULT_PLAYBACK,
   PlaybackState,
+  playbackOptions,
   type ApplyResult,
   type PlaybackOptions,
   type SessionEntry,
@@ -51,6 +51,7 @@ import {
   type SessionRow,
 } from './rows.js';
 import { ENGAGEMENT } from '../semantics.js';
+import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 
 export const NAME = ENGAGEMENT;
@@ -77,7 +78,13 @@ export interface EngagementOptions {
   windowGraceMs: number;
 }
 
-export const DEFAULT_ENGAGEMENT: EngagementOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: 60_000 };
+/** The options a set of rule parameters implies. */
+export const engagementOptions = (rules: RuleParameters): EngagementOptions => ({
+  playback: playbackOptions(rules),
+  windowGraceMs: rules.windowGraceMs,
+});
+
+export const DEFAULT_ENGAGEMENT: EngagementOptions = engagementOptions(DEFAULT_RULE_PARAMETERS);
 
 /** What is not keyed: writes not drained yet (normally none: the runtime drains first) and the close point. */
 interface Unkeyed {
@@ -257,8 +264,14 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 }
 
-export const engagement = (options: EngagementOptions = DEFAULT_ENGAGEMENT): ProcessorDefinition<PlayEvent> => ({
-  name: NAME,
-  tables: [SESSIONS_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
-});
+/** The engagement processor under `rules` (validated). */
+export function engagement(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): ProcessorDefinition<PlayEvent> {
+  const checked = validateRuleParameters(rules);
+  const options = engagementOptions(checked);
+  return {
+    name: NAME,
+    rules: checked,
+    tables: [SESSIONS_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
+  };
+}

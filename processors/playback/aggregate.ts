@@ -110,7 +110,15 @@ export class SessionAggregate {
   /** event_ids of the tail, for duplicates. */
   private ids = new Set<string>();
 
-  constructor(readonly durationMs: number) {}
+  /** min(the rule's view threshold, the video's length): what makes this session a view. */
+  private readonly threshold: number;
+
+  constructor(
+    readonly durationMs: number,
+    viewThresholdMs: number,
+  ) {
+    this.threshold = viewThreshold(durationMs, viewThresholdMs);
+  }
 
   get tailLength(): number {
     return this.tail.length;
@@ -172,7 +180,7 @@ export class SessionAggregate {
       this.recomputeTail();
     } else {
       cover(this.bits, added, this.durationMs);
-      if (this.candidate === null && (this.watchMs >= viewThreshold(this.durationMs) || e.type === 'complete')) {
+      if (this.candidate === null && (this.watchMs >= this.threshold || e.type === 'complete')) {
         this.candidate = e.t;
         this.candidateId = e.id;
       }
@@ -186,7 +194,7 @@ export class SessionAggregate {
     for (const ev of this.tail) cover(bits, ev, this.durationMs);
     this.bits = bits;
     if (this.candidateFolded) return;
-    const threshold = viewThreshold(this.durationMs);
+    const threshold = this.threshold;
     let sum = this.foldedWatchMs;
     this.candidate = null;
     this.candidateId = null;
@@ -257,8 +265,9 @@ export class SessionAggregate {
     };
   }
 
-  static fromJSON(j: AggregateJSON): SessionAggregate {
-    const a = new SessionAggregate(j.d);
+  /** `viewThresholdMs` is the processor's rule, not stored (a changed rule rebuilds with `viewpulse replay`). */
+  static fromJSON(j: AggregateJSON, viewThresholdMs: number): SessionAggregate {
+    const a = new SessionAggregate(j.d, viewThresholdMs);
     a.events = j.n;
     a.plays = j.plays;
     a.watchMs = j.watch;

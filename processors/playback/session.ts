@@ -1,7 +1,8 @@
 // The rules of docs/semantics.md for one playback session, as functions of its whole event
 // list in session order (event time, then event_id): the plain statement of each rule, which
 // the running aggregates the processors keep (aggregate.ts) are tested against, and the
-// constants and small helpers both share. Pure: no I/O, no clocks.
+// constants and small helpers both share. The view threshold is a rule parameter
+// (processors/parameters.ts), passed in. Pure: no I/O, no clocks.
 import { MINUTE } from '../../lib/time.js';
 import type { EventType } from '../../schemas/types.js';
 
@@ -15,7 +16,6 @@ export interface CompactEvent {
   seekFrom: number | null;
 }
 
-export const VIEW_THRESHOLD_MS = 30_000;
 export const RETENTION_BUCKETS = 101;
 
 const before = (a: CompactEvent, b: CompactEvent): boolean => a.t < b.t || (a.t === b.t && a.id < b.id);
@@ -41,9 +41,12 @@ export function contributions(events: readonly CompactEvent[]): number[] {
   return events.map((e, i) => (i === 0 ? 0 : Math.max(0, Math.min(e.watched, e.t - events[i - 1]!.t))));
 }
 
-/** The view threshold: min(30 s, video length); 30 s when the length is unknown. */
-export const viewThreshold = (durationMs: number): number =>
-  durationMs > 0 ? Math.min(VIEW_THRESHOLD_MS, durationMs) : VIEW_THRESHOLD_MS;
+/**
+ * The view threshold of a video: min(rule, video length); the rule's `viewThresholdMs`
+ * (30 s by default) when the length is unknown.
+ */
+export const viewThreshold = (durationMs: number, viewThresholdMs: number): number =>
+  durationMs > 0 ? Math.min(viewThresholdMs, durationMs) : viewThresholdMs;
 
 /**
  * The time the session qualifies as a view: the first event at which the running watch time
@@ -53,8 +56,9 @@ export function qualifyingTime(
   events: readonly CompactEvent[],
   contribs: readonly number[],
   durationMs: number,
+  viewThresholdMs: number,
 ): number | null {
-  const threshold = viewThreshold(durationMs);
+  const threshold = viewThreshold(durationMs, viewThresholdMs);
   let sum = 0;
   for (let i = 0; i < events.length; i++) {
     sum += contribs[i]!;
@@ -128,7 +132,7 @@ export interface SessionTotals {
   candidate: number | null;
 }
 
-export function totals(events: readonly CompactEvent[], durationMs: number): SessionTotals {
+export function totals(events: readonly CompactEvent[], durationMs: number, viewThresholdMs: number): SessionTotals {
   const contribs = contributions(events);
   const plays = new Map<number, number>();
   const watch = new Map<number, number>();
@@ -142,5 +146,5 @@ export function totals(events: readonly CompactEvent[], durationMs: number): Ses
       watchMs += c;
     }
   });
-  return { plays, watch, watchMs, candidate: qualifyingTime(events, contribs, durationMs) };
+  return { plays, watch, watchMs, candidate: qualifyingTime(events, contribs, durationMs, viewThresholdMs) };
 }

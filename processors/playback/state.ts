@@ -12,7 +12,8 @@ import { SessionWindows } from '../windows.js';
 import { Watermark } from '../watermark.js';
 import type { CompactEvent } from './session.js';
 import { SessionAggregate, type AggregateJSON, type MinuteDelta } from './aggregate.js';
-import { countedViews, REPEAT_CAP_MS, type Candidate } from './views.js';
+import { countedViews, type Candidate } from './views.js';
+import { DEFAULT_RULE_PARAMETERS, type RuleParameters } from '../parameters.js';
 import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export interface VideoInfo {
@@ -52,6 +53,10 @@ interface Group {
 }
 
 export interface PlaybackOptions {
+  /** Views rule 1 (rule parameter viewThresholdMs). */
+  viewThresholdMs: number;
+  /** Views rule 2, the repeat cap (rule parameter repeatCapMs). */
+  repeatCapMs: number;
   /** A session closes after this much event-time inactivity (DESIGN: 30 min). */
   sessionGapMs: number;
   /** Extra time a closed-looking session still accepts late events. */
@@ -70,13 +75,21 @@ export interface PlaybackOptions {
 /** How long closed sessions are remembered, in event time. */
 export const CLOSED_MEMORY_MS = 24 * 3_600_000;
 
-export const DEFAULT_PLAYBACK: PlaybackOptions = {
-  sessionGapMs: 30 * 60_000,
-  sessionGraceMs: 5 * 60_000,
-  outOfOrdernessMs: 10_000,
-  maxEventsPerSession: 5_000,
-  latenessMs: 20 * 60_000,
-};
+/** Longest session kept, in events (a limit against runaway clients, not a rule). */
+export const MAX_EVENTS_PER_SESSION = 5_000;
+
+/** The playback options a set of rule parameters implies. */
+export const playbackOptions = (rules: RuleParameters): PlaybackOptions => ({
+  viewThresholdMs: rules.viewThresholdMs,
+  repeatCapMs: rules.repeatCapMs,
+  sessionGapMs: rules.sessionGapMs,
+  sessionGraceMs: rules.sessionGraceMs,
+  outOfOrdernessMs: rules.outOfOrdernessMs,
+  maxEventsPerSession: MAX_EVENTS_PER_SESSION,
+  latenessMs: rules.allowedLatenessMs,
+});
+
+export const DEFAULT_PLAYBACK: PlaybackOptions = playbackOptions(DEFAULT_RULE_PARAMETERS);
 
 export type ApplyResult =
   | { kind: 'duplicate' }
@@ -148,7 +161,7 @@ export class PlaybackState {
         rebufferMs: 0,
         rebuffers: 0,
         errors: 0,
-        agg: new SessionAggregate(video?.durationMs ?? 0),
+        agg: new SessionAggregate(video?.durationMs ?? 0, this.options.viewThresholdMs),
       };
     } else if (session.agg.events >= this.options.maxEventsPerSession) {
       return { kind: 'session_too_long' };
@@ -183,6 +196,7 @@ export class PlaybackState {
       g.counted = countedViews(
         [...g.candidates].map(([sessionId, t]) => ({ sessionId, t })),
         g.lastCountedBefore,
+        this.options.repeatCapMs,
       );
       this.groups.set(key, g);
       viewsAfter = g.counted;
@@ -229,7 +243,10 @@ export class PlaybackState {
     for (const [key, g] of this.groups) {
       if (openGroups.has(key)) continue;
       const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
-      if (last === null || wm - last > REPEAT_CAP_MS + this.options.sessionGapMs + this.options.sessionGraceMs) {
+      if (
+        last === null ||
+        wm - last > this.options.repeatCapMs + this.options.sessionGapMs + this.options.sessionGraceMs
+      ) {
         this.groups.delete(key);
       } else if (g.candidates.size > 0) {
         g.candidates.clear();
@@ -267,7 +284,7 @@ export class PlaybackState {
     if (meta) Object.assign(p, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, meta.watermark) });
     p.sessions.restore(state, (v) => {
       const s = v as Omit<SessionEntry, 'agg'> & { agg: AggregateJSON };
-      return { ...s, agg: SessionAggregate.fromJSON(s.agg) };
+      return { ...s, agg: SessionAggregate.fromJSON(s.agg, options.viewThresholdMs) };
     });
     p.groups.restore(state, (v) => {
       const g = v as { candidates: [string, number][]; lastCountedBefore: number | null };
@@ -278,6 +295,7 @@ export class PlaybackState {
         counted: countedViews(
           [...candidates].map(([sessionId, t]) => ({ sessionId, t })),
           g.lastCountedBefore,
+          options.repeatCapMs,
         ),
       };
     });

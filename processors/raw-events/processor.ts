@@ -24,6 +24,7 @@ import { Watermark } from '../watermark.js';
 import { checkPlayEvent } from '../rules.js';
 import { EventIdHorizon, type EventIdHorizonOptions } from './event-id-horizon.js';
 import { RAW_EVENTS } from '../semantics.js';
+import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 
 export const NAME = RAW_EVENTS;
 
@@ -45,10 +46,12 @@ export interface RawEventsOptions {
  * that hits the count bound (at ~35 events/s) still remembers far more than it needs, and its
  * state stays around 10 MB of JSON at worst (written incrementally: one minute's bucket at a time).
  */
-export const DEFAULT_RAW_EVENTS: RawEventsOptions = {
+export const rawEventsOptions = (rules: RuleParameters): RawEventsOptions => ({
   dedup: { horizonMs: 2 * 3_600_000, maxIds: 250_000 },
-  outOfOrdernessMs: 10_000,
-};
+  outOfOrdernessMs: rules.outOfOrdernessMs,
+});
+
+export const DEFAULT_RAW_EVENTS: RawEventsOptions = rawEventsOptions(DEFAULT_RULE_PARAMETERS);
 
 /** One row of play_events; times are epoch ms (the writer turns `times` columns into DateTime). */
 export interface PlayEventRow {
@@ -163,8 +166,14 @@ export class RawEventsPartition implements PartitionProcessor<PlayEvent> {
   }
 }
 
-export const rawEvents = (options: RawEventsOptions = DEFAULT_RAW_EVENTS): ProcessorDefinition<PlayEvent> => ({
-  name: NAME,
-  tables: [PLAY_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, state, catalog) => new RawEventsPartition(partition, restoredState(state), catalog, options),
-});
+/** The raw-events processor under `rules` (validated; only the out-of-orderness of its watermark applies). */
+export function rawEvents(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): ProcessorDefinition<PlayEvent> {
+  const checked = validateRuleParameters(rules);
+  const options = rawEventsOptions(checked);
+  return {
+    name: NAME,
+    rules: checked,
+    tables: [PLAY_EVENTS_TABLE, WATERMARKS_TABLE],
+    create: (partition, state, catalog) => new RawEventsPartition(partition, restoredState(state), catalog, options),
+  };
+}

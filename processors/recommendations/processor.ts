@@ -39,7 +39,7 @@ import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import {
   CLOSED_MEMORY_MS,
-  DEFAULT_PLAYBACK,
+  playbackOptions,
   PlaybackState,
   type ApplyResult,
   type PlaybackOptions,
@@ -65,6 +65,7 @@ import {
   type VideoObservation,
 } from './coview.js';
 import { RECOMMENDATIONS } from '../semantics.js';
+import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 
 export const NAME = RECOMMENDATIONS;
@@ -83,12 +84,18 @@ export interface RecommendationsOptions {
   maxVideosPerWindow: number;
 }
 
-export const DEFAULT_RECOMMENDATIONS: RecommendationsOptions = {
-  playback: DEFAULT_PLAYBACK,
-  gapMs: 30 * 60_000,
-  graceMs: 5 * 60_000,
-  maxVideosPerWindow: 20,
-};
+/** Distinct videos per co-view window that form pairs (a bound on the pairs, not a rule parameter). */
+export const MAX_VIDEOS_PER_WINDOW = 20;
+
+/** The options a set of rule parameters implies: a co-view window is a session window of the viewer's views. */
+export const recommendationsOptions = (rules: RuleParameters): RecommendationsOptions => ({
+  playback: playbackOptions(rules),
+  gapMs: rules.sessionGapMs,
+  graceMs: rules.sessionGraceMs,
+  maxVideosPerWindow: MAX_VIDEOS_PER_WINDOW,
+});
+
+export const DEFAULT_RECOMMENDATIONS: RecommendationsOptions = recommendationsOptions(DEFAULT_RULE_PARAMETERS);
 
 /** What is not keyed: observations not drained yet (normally none: the runtime drains first) and the close point. */
 interface Unkeyed {
@@ -279,12 +286,16 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   }
 }
 
-export const recommendations = (
-  options: RecommendationsOptions = DEFAULT_RECOMMENDATIONS,
-): ProcessorDefinition<PlayEvent> => ({
-  name: NAME,
-  // Videos before pairs: a reader never sees a pair whose videos are not counted yet.
-  tables: [VIDEO_OBSERVATIONS_TABLE, PAIR_OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, state, catalog) =>
-    new RecommendationsPartition(partition, restoredState(state), catalog, options),
-});
+/** The recommendations processor under `rules` (validated). */
+export function recommendations(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): ProcessorDefinition<PlayEvent> {
+  const checked = validateRuleParameters(rules);
+  const options = recommendationsOptions(checked);
+  return {
+    name: NAME,
+    rules: checked,
+    // Videos before pairs: a reader never sees a pair whose videos are not counted yet.
+    tables: [VIDEO_OBSERVATIONS_TABLE, PAIR_OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    create: (partition, state, catalog) =>
+      new RecommendationsPartition(partition, restoredState(state), catalog, options),
+  };
+}

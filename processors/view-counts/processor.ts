@@ -6,8 +6,8 @@ import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import { minuteOf } from '../playback/session.js';
 import {
-  DEFAULT_PLAYBACK,
   PlaybackState,
+  playbackOptions,
   type ApplyResult,
   type PlaybackOptions,
   type SessionEntry,
@@ -27,7 +27,8 @@ import { CountStore, type CountDelta } from './counts.js';
 import { restoredState, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 import { checkPlayEvent } from '../rules.js';
 import { LATE_EVENTS_TABLE, lateEventRow, WATERMARKS_TABLE, watermarkRow } from '../rows.js';
-import { VIEW_COUNTS, WINDOW_GRACE_MS } from '../semantics.js';
+import { VIEW_COUNTS } from '../semantics.js';
+import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 
 export const NAME = VIEW_COUNTS;
 
@@ -44,7 +45,13 @@ export interface ViewCountsOptions {
   windowGraceMs: number;
 }
 
-export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = { playback: DEFAULT_PLAYBACK, windowGraceMs: WINDOW_GRACE_MS };
+/** The options a set of rule parameters implies. */
+export const viewCountsOptions = (rules: RuleParameters): ViewCountsOptions => ({
+  playback: playbackOptions(rules),
+  windowGraceMs: rules.windowGraceMs,
+});
+
+export const DEFAULT_VIEW_COUNTS: ViewCountsOptions = viewCountsOptions(DEFAULT_RULE_PARAMETERS);
 
 function viewDiff(before: readonly Candidate[], after: readonly Candidate[]): Map<number, number> {
   const out = new Map<number, number>();
@@ -168,8 +175,14 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   }
 }
 
-export const viewCounts = (options: ViewCountsOptions = DEFAULT_VIEW_COUNTS): ProcessorDefinition<PlayEvent> => ({
-  name: NAME,
-  tables: [COUNTS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
-  create: (partition, state, catalog) => new ViewCountsPartition(partition, restoredState(state), catalog, options),
-});
+/** The view-counts processor under `rules` (validated). */
+export function viewCounts(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): ProcessorDefinition<PlayEvent> {
+  const checked = validateRuleParameters(rules);
+  const options = viewCountsOptions(checked);
+  return {
+    name: NAME,
+    rules: checked,
+    tables: [COUNTS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    create: (partition, state, catalog) => new ViewCountsPartition(partition, restoredState(state), catalog, options),
+  };
+}

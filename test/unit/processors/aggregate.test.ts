@@ -14,6 +14,9 @@ import {
 } from '../../../processors/playback/session.js';
 import type { EventType } from '../../../schemas/types.js';
 import { rng } from './fixtures.js';
+import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
+
+const THRESHOLD = DEFAULT_RULE_PARAMETERS.viewThresholdMs;
 
 const T = Date.UTC(2026, 10, 21, 10, 0, 0);
 const TYPES: EventType[] = ['heartbeat', 'heartbeat', 'heartbeat', 'pause', 'seek', 'rebuffer_start', 'rebuffer_end'];
@@ -45,10 +48,10 @@ function expected(events: readonly CompactEvent[], durationMs: number) {
   const c = contributions(sorted);
   const covered: number[] = [];
   coveredBuckets(sorted, c, durationMs).forEach((x, b) => x && covered.push(b));
-  const tot = totals(sorted, durationMs);
+  const tot = totals(sorted, durationMs, THRESHOLD);
   return {
     watchMs: tot.watchMs,
-    candidate: qualifyingTime(sorted, c, durationMs),
+    candidate: qualifyingTime(sorted, c, durationMs, THRESHOLD),
     covered,
     exitPercent: exitPercent(sorted, durationMs),
     leftAfterStall: leftAfterStall(sorted),
@@ -84,7 +87,7 @@ describe('a session as running aggregates', () => {
       const duration = r() < 0.2 ? 20_000 : 60_000 + Math.floor(r() * 600_000);
       // Arrival: mostly in order, some events held back by up to 8 positions.
       const arrival = events.map((e, i) => ({ e, at: i + (r() < 0.2 ? r() * 8 : 0) })).sort((a, b) => a.at - b.at);
-      const agg = new SessionAggregate(duration);
+      const agg = new SessionAggregate(duration, THRESHOLD);
       const deltas: MinuteDelta[] = [];
       let maxT = -Infinity;
       for (const [i, { e }] of arrival.entries()) {
@@ -100,13 +103,13 @@ describe('a session as running aggregates', () => {
       // The deltas handed out add up, per minute, to the session's watch time per minute.
       expect(byMinute(deltas)).toEqual(new Map([...watchByMinute].filter(([, v]) => v !== 0)));
       // A checkpoint round trip changes nothing.
-      const restored = SessionAggregate.fromJSON(JSON.parse(JSON.stringify(agg.toJSON())));
+      const restored = SessionAggregate.fromJSON(JSON.parse(JSON.stringify(agg.toJSON())), THRESHOLD);
       expect(actual(restored)).toEqual(actual(agg));
     }
   });
 
   it('refuses a duplicate event_id, in the tail or as the last folded event', () => {
-    const agg = new SessionAggregate(600_000);
+    const agg = new SessionAggregate(600_000, THRESHOLD);
     const d: MinuteDelta[] = [];
     const a: CompactEvent = { id: 'a', t: T, type: 'play_start', pos: 0, watched: 0, seekFrom: null };
     const b: CompactEvent = { id: 'b', t: T + 10_000, type: 'heartbeat', pos: 10_000, watched: 10_000, seekFrom: null };
@@ -122,7 +125,7 @@ describe('a session as running aggregates', () => {
   });
 
   it('sets aside an event that would sort before the folded events; later ones still apply', () => {
-    const agg = new SessionAggregate(600_000);
+    const agg = new SessionAggregate(600_000, THRESHOLD);
     const d: MinuteDelta[] = [];
     for (let i = 0; i < 10; i++)
       agg.add(
@@ -152,7 +155,7 @@ describe('a session as running aggregates', () => {
   });
 
   it('never folds the last event, so an in-order append always has its predecessor', () => {
-    const agg = new SessionAggregate(600_000);
+    const agg = new SessionAggregate(600_000, THRESHOLD);
     const d: MinuteDelta[] = [];
     agg.add({ id: 'a', t: T, type: 'play_start', pos: 0, watched: 0, seekFrom: null }, d);
     agg.fold(T + 3_600_000);

@@ -7,7 +7,7 @@ import {
   engagement,
   OBSERVATIONS_TABLE,
   SESSIONS_TABLE,
-  type EngagementPartition,
+  EngagementPartition,
   DEFAULT_ENGAGEMENT,
   type EngagementOptions,
 } from '../../../processors/engagement/processor.js';
@@ -27,6 +27,8 @@ import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, traffic } from './fixtures.js';
 import { referenceCounts } from './reference.js';
+import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
+import { restoredState } from '../../../processors/keyed-state.js';
 
 const CLOSE_AFTER_MS = DEFAULT_PLAYBACK.sessionGapMs + DEFAULT_PLAYBACK.sessionGraceMs;
 
@@ -77,7 +79,7 @@ function referenceSessions(
   const rows = new Map<string, Row>();
   for (const [id, s] of sessions) {
     const duration = durations.get(s.video) ?? 0;
-    const t = totals(s.events, duration);
+    const t = totals(s.events, duration, DEFAULT_RULE_PARAMETERS.viewThresholdMs);
     const covered = [...coveredBuckets(s.events, contributions(s.events), duration)].flatMap((c, b) => (c ? [b] : []));
     rows.set(id, {
       session_id: id,
@@ -104,7 +106,9 @@ function referenceSessions(
       candidates.set(key, [...(candidates.get(key) ?? []), { sessionId: id, t: t.candidate }]);
     }
   }
-  for (const list of candidates.values()) for (const v of countedViews(list)) rows.get(v.sessionId)!.counted_view = 1;
+  for (const list of candidates.values())
+    for (const v of countedViews(list, null, DEFAULT_RULE_PARAMETERS.repeatCapMs))
+      rows.get(v.sessionId)!.counted_view = 1;
   return byId([...rows.values()]);
 }
 
@@ -192,7 +196,7 @@ class Harness {
   private offset = 0;
 
   constructor(catalog: VideoLookup, options: EngagementOptions = DEFAULT_ENGAGEMENT) {
-    this.processor = engagement(options).create(0, undefined, catalog) as EngagementPartition;
+    this.processor = new EngagementPartition(0, restoredState(undefined), catalog, options);
   }
 
   feed(...events: PlayEvent[]): Outcome[] {

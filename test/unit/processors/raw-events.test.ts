@@ -7,13 +7,14 @@ import {
   DEFAULT_RAW_EVENTS,
   PLAY_EVENTS_TABLE,
   rawEvents,
-  type RawEventsPartition,
+  RawEventsPartition,
 } from '../../../processors/raw-events/processor.js';
 import { playEventProblems } from '../../../processors/rules.js';
 import type { Outcome } from '../../../processors/outcome.js';
 import { HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, T0, traffic } from './fixtures.js';
+import { restoredState } from '../../../processors/keyed-state.js';
 
 /** The fixtures leave received_at at 0; the collector sets it a little after the event. */
 const received = (e: PlayEvent): PlayEvent => ({ ...e, received_at: e.event_time + 1_500 });
@@ -194,7 +195,7 @@ describe('raw-events processor: the rules', () => {
 
 describe('raw-events processor: remembering event ids', () => {
   const partition = (options = DEFAULT_RAW_EVENTS, snapshot?: unknown): RawEventsPartition =>
-    rawEvents(options).create(0, snapshot, { get: () => undefined }) as RawEventsPartition;
+    new RawEventsPartition(0, restoredState(snapshot), { get: () => undefined }, options);
   let offset = 0;
   const feed = (p: RawEventsPartition, e: PlayEvent): Outcome =>
     p.process({ topic: 'play-events', partition: 0, offset: offset++, key: null, value: e });

@@ -30,6 +30,7 @@ import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import { TABLES } from '../../../schemas/tables.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng } from './fixtures.js';
+import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
 
 const S = 1_000;
 const T = Date.UTC(2026, 10, 21, 9, 0, 0);
@@ -136,7 +137,7 @@ function reference(
   }
   const views = new Map<string, [string, number][]>();
   for (const s of bySession.values()) {
-    const t = totals(s.events, durations(s.video)).candidate;
+    const t = totals(s.events, durations(s.video), DEFAULT_RULE_PARAMETERS.viewThresholdMs).candidate;
     if (t !== null) views.set(s.viewer, [...(views.get(s.viewer) ?? []), [s.video, t]]);
   }
   const pairs: Row[] = [];

@@ -9,8 +9,10 @@ import {
   totals,
   type CompactEvent,
 } from '../../../processors/playback/session.js';
-import { countedViews, REPEAT_CAP_MS } from '../../../processors/playback/views.js';
+import { countedViews } from '../../../processors/playback/views.js';
+import { DEFAULT_RULE_PARAMETERS as RULES } from '../../../processors/parameters.js';
 
+const CAP = RULES.repeatCapMs;
 const T = Date.UTC(2026, 10, 21, 10, 0, 0);
 let n = 0;
 const ev = (
@@ -67,28 +69,28 @@ describe('the view rule', () => {
 
   it('qualifies when watch time reaches 30 s, at that event', () => {
     const es = [ev('play_start', 0, 0, 0), hb(10), hb(20), hb(30), hb(40)];
-    expect(qualifyingTime(es, contributions(es), 600_000)).toBe(T + 30_000);
+    expect(qualifyingTime(es, contributions(es), 600_000, RULES.viewThresholdMs)).toBe(T + 30_000);
   });
 
   it('a 29.999 s session is not a view', () => {
     const es = [ev('play_start', 0, 0, 0), hb(10), hb(20), ev('pause', 29_999, 29_999, 9_999)];
-    expect(qualifyingTime(es, contributions(es), 600_000)).toBeNull();
+    expect(qualifyingTime(es, contributions(es), 600_000, RULES.viewThresholdMs)).toBeNull();
   });
 
   it('uses min(30 s, length) for short videos', () => {
     const es = [ev('play_start', 0, 0, 0), hb(10), ev('heartbeat', 12_000, 12_000, 2_000)];
-    expect(qualifyingTime(es, contributions(es), 12_000)).toBe(T + 12_000);
-    expect(qualifyingTime(es, contributions(es), 0)).toBeNull(); // unknown length: 30 s
+    expect(qualifyingTime(es, contributions(es), 12_000, RULES.viewThresholdMs)).toBe(T + 12_000);
+    expect(qualifyingTime(es, contributions(es), 0, RULES.viewThresholdMs)).toBeNull(); // unknown length: 30 s
   });
 
   it('complete qualifies at once, whichever comes first', () => {
     const es = [ev('play_start', 0, 0, 0), ev('complete', 5_000, 600_000, 5_000)];
-    expect(qualifyingTime(es, contributions(es), 600_000)).toBe(T + 5_000);
+    expect(qualifyingTime(es, contributions(es), 600_000, RULES.viewThresholdMs)).toBe(T + 5_000);
   });
 
   it('the bound on watched_ms matters: a client cannot report more watching than time passed', () => {
     const es = [ev('play_start', 0, 0, 0), ev('heartbeat', 5_000, 40_000, 40_000)];
-    expect(qualifyingTime(es, contributions(es), 600_000)).toBeNull();
+    expect(qualifyingTime(es, contributions(es), 600_000, RULES.viewThresholdMs)).toBeNull();
   });
 
   it('totals put plays and watch time in the minute of each event', () => {
@@ -97,7 +99,7 @@ describe('the view rule', () => {
       ev('heartbeat', 65_000, 10_000, 10_000),
       ev('heartbeat', 75_000, 20_000, 10_000),
     ];
-    const t = totals(es, 600_000);
+    const t = totals(es, 600_000, RULES.viewThresholdMs);
     expect([...t.plays]).toEqual([[T, 1]]);
     expect([...t.watch]).toEqual([[T + 60_000, 20_000]]);
     expect(t.watchMs).toBe(20_000);
@@ -108,20 +110,21 @@ describe('the view rule', () => {
 describe('the repeat cap', () => {
   it('counts a viewer-video view at most once per 30 minutes', () => {
     const c = (id: string, t: number) => ({ sessionId: id, t: T + t });
-    expect(countedViews([c('a', 0), c('b', REPEAT_CAP_MS - 1), c('c', REPEAT_CAP_MS)]).map((x) => x.sessionId)).toEqual(
-      ['a', 'c'],
-    );
+    expect(countedViews([c('a', 0), c('b', CAP - 1), c('c', CAP)], null, CAP).map((x) => x.sessionId)).toEqual([
+      'a',
+      'c',
+    ]);
   });
 
   it('is evaluated in time order, whatever the arrival order', () => {
     const c = (id: string, t: number) => ({ sessionId: id, t: T + t });
     expect(
-      countedViews([c('late', 40 * 60_000), c('first', 0), c('mid', 20 * 60_000)]).map((x) => x.sessionId),
+      countedViews([c('late', 40 * 60_000), c('first', 0), c('mid', 20 * 60_000)], null, CAP).map((x) => x.sessionId),
     ).toEqual(['first', 'late']);
   });
 
   it('respects a view counted before the remembered candidates', () => {
-    expect(countedViews([{ sessionId: 'x', t: T + 10 * 60_000 }], T)).toEqual([]);
+    expect(countedViews([{ sessionId: 'x', t: T + 10 * 60_000 }], T, CAP)).toEqual([]);
   });
 });
 

@@ -14,6 +14,7 @@ import type { ProcessorDefinition, TableSpec } from '../../../processors/contrac
 import { MemoryTable } from '../../../processors/driver.js';
 import { applyChanges, restoredState, Tracked, type StateEntries } from '../../../processors/keyed-state.js';
 import { dlq, ok } from '../../../processors/outcome.js';
+import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
 import type { VideoInfo } from '../../../processors/playback/state.js';
 import type { TableWrite } from '../../../lib/clickhouse/writer.js';
 import { ViewpulseError } from '../../../lib/errors.js';
@@ -414,6 +415,7 @@ export function tally(
 ): ProcessorDefinition<Tick> {
   return {
     name: 'tally',
+    rules: DEFAULT_RULE_PARAMETERS,
     tables: [TALLIES],
     create(partition, restored) {
       const state = restoredState(restored);
