@@ -305,7 +305,8 @@ async function runGenerateCommand(opts: GenerateCliOptions): Promise<void> {
   const rate = parseNumber('--rate', opts.rate, 0, 10_000_000);
   const concurrency = parseInteger('--concurrency', opts.concurrency, 1, 256);
   const batch = parseInteger('--batch', opts.batch, 1, 500);
-  const traffic = generateTraffic(generateOptionsFrom(opts));
+  // The truth follows the rules the processors are configured with (VIEWPULSE_RULE_*).
+  const traffic = generateTraffic({ ...generateOptionsFrom(opts), rules: loadConfig().rules });
   if (target !== 'none') checkTimeRange(traffic, Date.now());
   if (opts.catalogOut) await writeCatalogJsonl(opts.catalogOut, traffic);
 

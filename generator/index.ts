@@ -27,7 +27,7 @@ import { DEFAULT_FAULT_RATES, planDeliveries, validateFaultRates, type Delivery,
 import { MinHeap } from './heap.js';
 import { Rng, WeightedTable } from './rng.js';
 import { simulateSession, type SessionSpec } from './session.js';
-import { TruthAccumulator, type TruthEvent, type TruthTables } from './truth.js';
+import { TruthAccumulator, truthRules, type TruthEvent, type TruthRules, type TruthTables } from './truth.js';
 import {
   DEFAULT_CLIENT_MIX,
   pickViewerIndex,
@@ -91,6 +91,11 @@ export interface GenerateOptions {
   clients?: Partial<ClientMix>;
   /** "Now", for the default start (tests pin it). */
   now?: number;
+  /**
+   * The rule parameters the truth is computed under (default: today's, DEFAULT_TRUTH_RULES);
+   * a RuleParameters or config.rules can be passed as it is. The traffic does not depend on them.
+   */
+  rules?: TruthRules;
 }
 
 export interface ResolvedOptions {
@@ -107,6 +112,8 @@ export interface ResolvedOptions {
   onTaste: number;
   faults: FaultRates;
   clients: ClientMix;
+  /** The rules of the truth (view threshold, repeat cap). */
+  rules: TruthRules;
 }
 
 export function defaultSpanMs(events: number): number {
@@ -152,6 +159,7 @@ export function resolveOptions(o: GenerateOptions): ResolvedOptions {
     onTaste,
     faults,
     clients,
+    rules: truthRules(o.rules),
   };
 }
 
@@ -231,7 +239,7 @@ export function generateTraffic(input: GenerateOptions): Traffic {
     zipf: o.zipf,
     publishedBefore: o.start,
   });
-  const acc = new TruthAccumulator(catalog.lookup);
+  const acc = new TruthAccumulator(catalog.lookup, o.rules);
   const seen = new Uint8Array(o.viewers);
   const counts: GenerationCounts = {
     deliveries: 0,

@@ -6,16 +6,47 @@
 // It is incremental: `TruthAccumulator.addSession` takes one playback session at a time and
 // keeps only what later sessions can still change — the per-minute and per-day tables, view
 // candidates that a later session could still precede, and each (viewer, video)'s last
-// counted view for the last 30 minutes (the repeat cap). Sessions must arrive roughly in
+// counted view for the last 30 minutes (the repeat cap). The view threshold and the repeat
+// cap are rule parameters (docs/semantics.md, "Rule parameters"): `TruthRules`, today's values
+// by default; the processors take the same names (processors/parameters.ts), and this file
+// does not import them. Sessions must arrive roughly in
 // order of their first event time (within `ORDER_SLACK_MS`), which the generator guarantees
 // and `truthFromEvents` arranges for arbitrary event lists.
 import { DAY, MINUTE } from '../lib/time.js';
 import { MinHeap } from './heap.js';
 
-/** Views: the watched time that makes a view, unless the video is shorter. */
+/** Views: the watched time that makes a view, unless the video is shorter (the default rule). */
 export const VIEW_THRESHOLD_MS = 30_000;
-/** Views: a viewer's views of one video count at most once per this long. */
+/** Views: a viewer's views of one video count at most once per this long (the default rule). */
 export const REPEAT_CAP_MS = 1_800_000;
+
+/**
+ * The rule parameters the truth depends on, named as in docs/semantics.md's "Rule parameters"
+ * (a RuleParameters or config.rules can be passed as it is). The session gap and the graces
+ * decide only when processors close windows and sessions, never a number of an input whose
+ * events are all placed (the generator's lateness stays within them): the truth has no use for them.
+ */
+export interface TruthRules {
+  /** Views rule 1: min(this, duration) of watched time makes a view. */
+  readonly viewThresholdMs: number;
+  /** Views rule 2: at most one counted view per (viewer, video) per this long; 0 = no cap. */
+  readonly repeatCapMs: number;
+}
+
+export const DEFAULT_TRUTH_RULES: TruthRules = Object.freeze({
+  viewThresholdMs: VIEW_THRESHOLD_MS,
+  repeatCapMs: REPEAT_CAP_MS,
+});
+
+/** The two rules of `rules` (extra fields dropped), checked: whole ms, threshold > 0, cap >= 0. */
+export function truthRules(rules: TruthRules = DEFAULT_TRUTH_RULES): TruthRules {
+  const { viewThresholdMs, repeatCapMs } = rules;
+  if (!Number.isSafeInteger(viewThresholdMs) || viewThresholdMs <= 0)
+    throw new RangeError(`viewThresholdMs must be a positive whole number of ms, got ${viewThresholdMs}`);
+  if (!Number.isSafeInteger(repeatCapMs) || repeatCapMs < 0)
+    throw new RangeError(`repeatCapMs must be a whole number of ms >= 0, got ${repeatCapMs}`);
+  return Object.freeze({ viewThresholdMs, repeatCapMs });
+}
 /** Rule 3: a request's skew is corrected only from this size on. */
 export const SKEW_THRESHOLD_MS = 2_000;
 /** Rule 3: events further than this in the future (after correction) are rejected. */
@@ -116,9 +147,9 @@ export function contributions(sorted: readonly TruthEvent[]): number[] {
   return out;
 }
 
-/** Views rule 1: min(30 s, duration); 30 s for a video the catalog does not know. */
-export function viewThreshold(durationMs: number | undefined): number {
-  return durationMs === undefined ? VIEW_THRESHOLD_MS : Math.min(VIEW_THRESHOLD_MS, durationMs);
+/** Views rule 1: min(rule, duration) (30 s by default); the rule's own for a video the catalog does not know. */
+export function viewThreshold(durationMs: number | undefined, thresholdMs: number = VIEW_THRESHOLD_MS): number {
+  return durationMs === undefined ? thresholdMs : Math.min(thresholdMs, durationMs);
 }
 
 /**
@@ -129,8 +160,9 @@ export function qualifyingIndex(
   sorted: readonly TruthEvent[],
   contribs: readonly number[],
   durationMs: number | undefined,
+  thresholdMs: number = VIEW_THRESHOLD_MS,
 ): number {
-  const threshold = viewThreshold(durationMs);
+  const threshold = viewThreshold(durationMs, thresholdMs);
   let sum = 0;
   for (let i = 0; i < sorted.length; i++) {
     sum += contribs[i]!;
@@ -140,8 +172,8 @@ export function qualifyingIndex(
 }
 
 /** Views rule 2: may a candidate at `t` count, given the (viewer, video)'s last counted view? */
-export function repeatCapAllows(lastCounted: number | undefined, t: number): boolean {
-  return lastCounted === undefined || t - lastCounted >= REPEAT_CAP_MS;
+export function repeatCapAllows(lastCounted: number | undefined, t: number, capMs: number = REPEAT_CAP_MS): boolean {
+  return lastCounted === undefined || t - lastCounted >= capMs;
 }
 
 /** Retention: the percent bucket of position x, min(100, floor(100 x / duration)), at least 0. */
@@ -276,7 +308,14 @@ export class TruthAccumulator {
     watch_ms: 0,
   };
 
-  constructor(private readonly catalog: CatalogLookup) {}
+  readonly rules: TruthRules;
+
+  constructor(
+    private readonly catalog: CatalogLookup,
+    rules: TruthRules = DEFAULT_TRUTH_RULES,
+  ) {
+    this.rules = truthRules(rules);
+  }
 
   /**
    * Adds one playback session: its accepted events (any order; copies with an event_id seen
@@ -328,7 +367,7 @@ export class TruthAccumulator {
 
     const head = sorted[0]!;
     const facts = this.catalog(head.video_id);
-    const q = qualifyingIndex(sorted, contribs, facts?.duration_ms);
+    const q = qualifyingIndex(sorted, contribs, facts?.duration_ms, this.rules.viewThresholdMs);
     if (q < 0) return;
     this.totals.view_candidates++;
     this.pending.push({
@@ -348,7 +387,7 @@ export class TruthAccumulator {
       this.pending.pop();
       this.releasedUpTo = c.time;
       const key = `${c.viewer_id}${SEP}${c.video_id}`;
-      if (!repeatCapAllows(this.lastCounted.get(key), c.time)) {
+      if (!repeatCapAllows(this.lastCounted.get(key), c.time, this.rules.repeatCapMs)) {
         this.totals.views_capped++;
         continue;
       }
@@ -368,10 +407,10 @@ export class TruthAccumulator {
     }
   }
 
-  /** Drops last-counted times that can no longer cap anything (all later candidates are ≥ 30 min after). */
+  /** Drops last-counted times that can no longer cap anything (all later candidates are ≥ the cap after). */
   private forgetOldViews(): void {
     for (const [key, t] of this.lastCounted) {
-      if (this.releasedUpTo - t >= REPEAT_CAP_MS) this.lastCounted.delete(key);
+      if (this.releasedUpTo - t >= this.rules.repeatCapMs) this.lastCounted.delete(key);
     }
   }
 
@@ -451,7 +490,11 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
  * of their first event. The reference the tests use; the generator feeds its accumulator
  * session by session instead.
  */
-export function truthFromEvents(events: readonly TruthEvent[], catalog: CatalogLookup): TruthTables {
+export function truthFromEvents(
+  events: readonly TruthEvent[],
+  catalog: CatalogLookup,
+  rules: TruthRules = DEFAULT_TRUTH_RULES,
+): TruthTables {
   const seen = new Set<string>();
   const sessions = new Map<string, TruthEvent[]>();
   for (const e of events) {
@@ -471,7 +514,7 @@ export function truthFromEvents(events: readonly TruthEvent[], catalog: CatalogL
       id: list[0]!.session_id,
     }))
     .sort((a, b) => a.first - b.first || cmp(a.id, b.id));
-  const acc = new TruthAccumulator(catalog);
+  const acc = new TruthAccumulator(catalog, rules);
   for (const s of ordered) acc.addSession(s.list);
   return acc.finish();
 }
