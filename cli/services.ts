@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { run } from '../infra/process.js';
 import { projectRoot } from '../infra/paths.js';
 import { PrerequisiteError } from '../infra/service.js';
-import { formatTable, servicesDown, servicesStatus, servicesUp } from '../infra/services.js';
+import { CLUSTER, MAX_REPLICAS, replicaCount, replicaUrls, setReplicaCount } from '../infra/replica-set.js';
+import { formatTable, servicesDown, servicesStatus, servicesUp, surplusServices } from '../infra/services.js';
 
 const log = (line: string): void => console.error(line);
 
@@ -18,6 +19,15 @@ async function guarded(fn: () => Promise<void>): Promise<void> {
   }
 }
 
+/** Remembers the replica count and stops what a smaller set no longer has (servicesUp starts the rest). */
+async function switchReplicas(n: number): Promise<void> {
+  setReplicaCount(n);
+  for (const s of surplusServices(n).reverse()) {
+    await s.stop();
+    log(`[${s.name}] stopped (not in a set of ${n})`);
+  }
+}
+
 export function registerServices(program: Command): void {
   const services = program
     .command('services')
@@ -26,16 +36,28 @@ export function registerServices(program: Command): void {
   services
     .command('up')
     .description('install what is missing (cached), start every service and wait until each answers')
-    .argument('[names...]', 'only these services: clickhouse, kafka, postgres, registry')
+    .argument(
+      '[names...]',
+      'only these services: clickhouse (with replicas: its ZooKeeper and every server), kafka, postgres, registry',
+    )
     .option('--docker', 'use docker compose instead of native processes (needs a Docker engine)')
-    .action((names: string[], opts: { docker?: boolean }) =>
+    .option(
+      '--replicas <n>',
+      `run n ClickHouse servers as replicas of one shard, with ZooKeeper (1..${MAX_REPLICAS}; remembered until --replicas 1)`,
+    )
+    .action((names: string[], opts: { docker?: boolean; replicas?: string }) =>
       guarded(async () => {
         const started = Date.now();
         if (opts.docker) {
           await run('docker', ['compose', 'up', '-d', '--wait'], { cwd: projectRoot });
         }
+        if (opts.replicas !== undefined && !opts.docker) await switchReplicas(Number(opts.replicas));
         const rows = opts.docker ? await servicesStatus(names) : await servicesUp(log, names);
         console.log(formatTable(rows));
+        if (replicaCount() > 1 && !opts.docker)
+          log(
+            `clients: VIEWPULSE_CLICKHOUSE_URLS=${replicaUrls().join(',')} VIEWPULSE_CLICKHOUSE_CLUSTER=${CLUSTER} (README, "Running ClickHouse with replicas")`,
+          );
         log(`services up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
         if (rows.some((r) => r.state !== 'up')) process.exitCode = 1;
       }),

@@ -1,23 +1,14 @@
 // Apache Kafka from its Maven Central jars, run by the machine's Java as one KRaft node
 // (broker and controller in one JVM). Maven only resolves the jars once into
 // .viewpulse/cache/kafka/<version>/libs; starting runs `java -cp libs/* kafka.Kafka`.
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../lib/config.js';
+import { pomProperty, requireJava17, resolveJars } from './maven.js';
 import { assetPath, stateDir } from './paths.js';
-import {
-  execFileAsync,
-  logFile,
-  portOpen,
-  run,
-  runningPid,
-  startDaemon,
-  stopDaemon,
-  waitFor,
-  which,
-} from './process.js';
+import { logFile, portOpen, run, runningPid, startDaemon, stopDaemon, waitFor } from './process.js';
 import { PrerequisiteError, type NativeService } from './service.js';
 
 const NAME = 'kafka';
@@ -25,7 +16,7 @@ const CONTROLLER_PORT = Number(process.env.VIEWPULSE_KAFKA_CONTROLLER_PORT ?? 90
 const POM = assetPath('kafka', 'pom.xml');
 
 /** The pom is the single pin: bumping <kafka.version> there is all an upgrade takes. */
-const KAFKA_VERSION = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(POM, 'utf8'))?.[1] ?? 'unknown';
+const KAFKA_VERSION = pomProperty(POM, 'kafka.version');
 
 /** First configured broker; the local node listens there. */
 function listenAddress(): { host: string; port: number } {
@@ -35,22 +26,6 @@ function listenAddress(): { host: string; port: number } {
 }
 
 const libsDir = (): string => join(stateDir('cache', NAME), KAFKA_VERSION, 'libs');
-/** Holds the pom's hash: present and equal means the jars are complete and current. */
-const markerFile = (): string => join(stateDir('cache', NAME), KAFKA_VERSION, '.installed');
-const pomHash = (): string => createHash('sha256').update(readFileSync(POM)).digest('hex');
-
-async function requireJava17(): Promise<void> {
-  if (!(await which('java')))
-    throw new PrerequisiteError('java not found: install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)');
-  // `java -version` prints to stderr, which run() does not return.
-  const { stderr } = await execFileAsync('java', ['-version']);
-  const major = Number(/version "(\d+)/.exec(stderr)?.[1] ?? 0);
-  if (major < 17)
-    throw new PrerequisiteError(
-      `java ${major || '?'} found but Kafka ${KAFKA_VERSION} needs Java 17+: install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)`,
-    );
-}
-
 /** Writes the broker config for this checkout's state folders and returns its path. */
 function renderConfig(): string {
   const { host, port } = listenAddress();
@@ -116,27 +91,8 @@ export const kafka: NativeService = {
   },
 
   async install(log) {
-    await requireJava17();
-    if (existsSync(markerFile()) && readFileSync(markerFile(), 'utf8').trim() === pomHash()) return;
-    if (!(await which('mvn')))
-      throw new PrerequisiteError('mvn not found: install Maven (apt-get install -y maven) to fetch the Kafka jars');
-    log(`resolving Apache Kafka ${KAFKA_VERSION} jars from Maven Central (first run only)`);
-    // Copy into a scratch folder and rename, so an interrupted download never looks complete.
-    const tmp = `${libsDir()}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    await run('mvn', [
-      '-q',
-      '-B',
-      '-Dstyle.color=never',
-      '-f',
-      POM,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${tmp}`,
-    ]);
-    rmSync(libsDir(), { recursive: true, force: true });
-    renameSync(tmp, libsDir());
-    writeFileSync(markerFile(), `${pomHash()}\n`);
+    await requireJava17(`Kafka ${KAFKA_VERSION}`);
+    await resolveJars({ pom: POM, libs: libsDir(), what: `Apache Kafka ${KAFKA_VERSION}`, log });
   },
 
   async start(log) {

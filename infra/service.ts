@@ -23,6 +23,8 @@ export interface NativeService {
   start(log: (line: string) => void): Promise<void>;
   /** True when the service really answers (not just a port open). */
   ready(): Promise<boolean>;
+  /** True when it runs with another configuration than wanted (joining a replica set): start() restarts it. */
+  stale?(): boolean;
   /** Version string of the running service (or of the installed one). */
   version(): Promise<string>;
   /** Stops what `start` started (pid files), leaving no process behind. */

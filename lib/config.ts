@@ -54,6 +54,17 @@ function hostPorts(env: Env, name: string, fallback: string): string[] {
   return list;
 }
 
+/** VIEWPULSE_CLICKHOUSE_URLS (comma-separated replicas) when set, else VIEWPULSE_CLICKHOUSE_URL alone. */
+function clickhouseUrls(env: Env): { url: string; urls: string[] } {
+  const list = (env.VIEWPULSE_CLICKHOUSE_URLS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((u) => url({ VIEWPULSE_CLICKHOUSE_URLS: u }, 'VIEWPULSE_CLICKHOUSE_URLS', u));
+  const urls = list.length ? list : [url(env, 'VIEWPULSE_CLICKHOUSE_URL', 'http://127.0.0.1:8123')];
+  return { url: urls[0]!, urls };
+}
+
 function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
   const v = str(env, name, fallback);
   if (!(allowed as readonly string[]).includes(v)) {
@@ -106,7 +117,17 @@ export function ruleConfig(env: Env): RuleConfig {
 export interface Config {
   kafka: { brokers: string[]; clientId: string; topicPrefix: string; playEventPartitions: number };
   registry: { url: string };
-  clickhouse: { url: string; database: string; user: string; password: string };
+  clickhouse: {
+    /** the first of `urls`: the one server of a single-node setup */
+    url: string;
+    /** every replica clients may use, in order of preference (lib/clickhouse/failover.ts) */
+    urls: string[];
+    /** a cluster in the servers' <remote_servers>: migrations create replicated tables; '' for one server */
+    cluster: string;
+    database: string;
+    user: string;
+    password: string;
+  };
   collector: { port: number; writeKeys: string[] };
   api: { port: number; jwtSecret: string };
   processors: {
@@ -153,7 +174,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     registry: { url: url(env, 'VIEWPULSE_REGISTRY_URL', 'http://127.0.0.1:8081') },
     clickhouse: {
-      url: url(env, 'VIEWPULSE_CLICKHOUSE_URL', 'http://127.0.0.1:8123'),
+      ...clickhouseUrls(env),
+      cluster: env.VIEWPULSE_CLICKHOUSE_CLUSTER?.trim() ? identifier(env, 'VIEWPULSE_CLICKHOUSE_CLUSTER', '') : '',
       database: identifier(env, 'VIEWPULSE_CLICKHOUSE_DATABASE', 'viewpulse'),
       user: str(env, 'VIEWPULSE_CLICKHOUSE_USER', 'default'),
       password: env.VIEWPULSE_CLICKHOUSE_PASSWORD ?? '',
