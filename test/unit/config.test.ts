@@ -22,7 +22,26 @@ describe('loadConfig', () => {
     expect(c.kafka.topicPrefix).toBe('test.');
   });
 
+  it('takes ClickHouse replicas from VIEWPULSE_CLICKHOUSE_URLS, else the one VIEWPULSE_CLICKHOUSE_URL', () => {
+    const one = loadConfig({ VIEWPULSE_CLICKHOUSE_URL: 'http://h:1/' });
+    expect([one.clickhouse.url, one.clickhouse.urls, one.clickhouse.cluster]).toEqual([
+      'http://h:1',
+      ['http://h:1'],
+      '',
+    ]);
+    const set = loadConfig({
+      VIEWPULSE_CLICKHOUSE_URL: 'http://ignored:1',
+      VIEWPULSE_CLICKHOUSE_URLS: 'http://a:8123, http://b:8124',
+      VIEWPULSE_CLICKHOUSE_CLUSTER: 'viewpulse',
+    });
+    expect(set.clickhouse.url).toBe('http://a:8123');
+    expect(set.clickhouse.urls).toEqual(['http://a:8123', 'http://b:8124']);
+    expect(set.clickhouse.cluster).toBe('viewpulse');
+  });
+
   it.each([
+    ['VIEWPULSE_CLICKHOUSE_URLS', 'http://a:1,ftp://b'],
+    ['VIEWPULSE_CLICKHOUSE_CLUSTER', 'a cluster'],
     ['VIEWPULSE_API_PORT', 'abc'],
     ['VIEWPULSE_API_PORT', '70000'],
     ['VIEWPULSE_KAFKA_BROKERS', 'no-port'],
