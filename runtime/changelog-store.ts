@@ -47,6 +47,9 @@ export interface ChangelogStoreOptions {
   logger: Logger;
 }
 
+/** Tries of start() on retriable Kafka errors (about 15 s in all). */
+const START_ATTEMPTS = 10;
+
 export class ChangelogStore implements StateStore {
   readonly commitsOffsets = true;
   readonly changelog: string;
@@ -58,8 +61,24 @@ export class ChangelogStore implements StateStore {
     this.changelog = changelogTopic(o.groupId);
   }
 
-  /** Creates the changelog topic (as many partitions as the input topic) when missing. */
+  /**
+   * Creates the changelog topic (as many partitions as the input topic) when missing. Retries
+   * Kafka's retriable errors: listing topics fails while another client deletes one (the
+   * broker answers "does not host this topic-partition" for it), which must not stop a start.
+   */
   async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createChangelog();
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || attempt >= START_ATTEMPTS) throw err;
+        this.o.logger.warn({ err: (err as Error).message, attempt }, 'changelog topic check failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async createChangelog(): Promise<void> {
     const admin = this.o.kafka.admin();
     await admin.connect();
     try {

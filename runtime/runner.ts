@@ -262,7 +262,8 @@ export class ProcessorRunner<V> {
       // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
       for (const p of this.partitions.keepOnly(mine)) void this.store.release?.(p);
       this.lag.assign(mine);
-      this.log.info({ partitions: [...mine] }, 'assigned');
+      // leader: one member per rebalance is, so its lines count the group's rebalances
+      this.log.info({ partitions: [...mine], leader: payload.isLeader }, 'assigned');
     });
     await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
     await consumer.run({
