@@ -153,8 +153,10 @@ export class Supervisor {
       { err, at: this.where, crashes: this.crashCount, restartInMs: delay },
       'consumer crashed; restarting it from the last checkpoint',
     );
+    // Not unref'd: during the backoff the consumer is torn down, and with no metrics server
+    // (--metrics-port -1) this timer is all that keeps the process alive to restart it (an
+    // unref'd one let `run processors` exit 0 in the middle of a broker restart).
     this.restartTimer = setTimeout(() => void this.restart(), delay);
-    this.restartTimer.unref();
   }
 
   private async restart(): Promise<void> {
