@@ -5,6 +5,7 @@ import { registerCatalog } from './catalog.js';
 import { registerDemo } from './demo.js';
 import { registerGenerate } from './generate.js';
 import { registerMigrate } from './migrate.js';
+import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerSchemas } from './schemas.js';
 import { registerServices } from './services.js';
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
   registerDemo(program);
   registerSql(program);
   registerVerify(program);
+  registerReplay(program);
   registerStatus(program);
   await program.parseAsync(argv);
 }

@@ -53,7 +53,7 @@ export interface BatchLoopDeps<V> {
   metrics: ProcessorMetrics;
   log: Logger;
   now(): number;
-  opts: Pick<RunnerOptions, 'flushRows' | 'flushIntervalMs' | 'catalogHoldMs'>;
+  opts: Pick<RunnerOptions, 'flushRows' | 'flushIntervalMs' | 'catalogHoldMs' | 'stopAt'>;
 }
 
 interface Decoded<V> {
@@ -225,6 +225,7 @@ export async function processBatch<V>(
   metrics.batchSize.observe({ processor: name }, batch.messages.length);
   const unknown = unknownVideos(d, ids);
   const outcomes = new Map<string, number>();
+  const stopAt = d.opts.stopAt?.get(partition) ?? Infinity;
 
   for (const r of decoded) {
     if (!isRunning() || isStale() || !d.partitions.has(partition)) break;
@@ -234,6 +235,11 @@ export async function processBatch<V>(
       // too, or a batch made only of such records would be fetched again and again.
       resolveOffset(r.message.offset);
       continue;
+    }
+    if (offset >= stopAt) {
+      // The end of a bounded replay (--to): this partition is done; the rest stays unread.
+      d.consumer().pause([{ topic: batch.topic, partitions: [partition] }]);
+      break;
     }
     if (r.videoId !== undefined && unknown.has(r.videoId) && waitsForCatalog(d, r.videoId)) {
       // The catalog does not know this record's video yet: hold the partition here (the rest

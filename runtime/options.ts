@@ -27,6 +27,11 @@ export interface RunnerOptions {
   stateStore: 'changelog' | 'clickhouse';
   /** How long a partition waits for the catalog to learn a record's video (docs/semantics.md, "The catalog"). */
   catalogHoldMs: number;
+  /**
+   * Per partition, the first offset not to process (`viewpulse replay --to`): the partition pauses
+   * there and its offsets stop at it. None: read on for ever.
+   */
+  stopAt?: ReadonlyMap<number, number>;
 }
 
 export const DEFAULT_RUNNER: RunnerOptions = {

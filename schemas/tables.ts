@@ -36,6 +36,35 @@ export const TABLES = {
   watermarks: 'processor_watermarks',
   /** per processor and partition: state snapshot and the offset it covers */
   checkpoints: 'processor_checkpoints',
+  /** per processor: the consumer group (and rule parameters) it runs as; `viewpulse replay --swap` appends */
+  generations: 'processor_generations',
+  /** the steps of every `viewpulse replay` run, so a killed one resumes */
+  replays: 'replays',
 } as const;
 
 export type TableKey = keyof typeof TABLES;
+
+/**
+ * The tables holding each processor's results: what `viewpulse replay` rebuilds in a shadow
+ * database and swaps in. Null tables and materialized views are not listed (they hold no rows:
+ * a view writes into whichever table has the target's name, so after a swap the live views feed
+ * the rebuilt tables); nor are the shared logs (late events, dead letters, watermarks), which
+ * record what happened when and are not rebuilt.
+ */
+export const REBUILT_TABLES = {
+  'view-counts': [TABLES.counts],
+  engagement: [
+    TABLES.sessions,
+    TABLES.videoViewersHourly,
+    TABLES.videoViewersDaily,
+    TABLES.creatorViewersHourly,
+    TABLES.creatorViewersDaily,
+    TABLES.creatorViewerFirstSeen,
+  ],
+  recommendations: [
+    TABLES.recommendationPairsDaily,
+    TABLES.recommendationVideosDaily,
+    TABLES.recommendationViewersDaily,
+  ],
+  'raw-events': [TABLES.playEvents],
+} as const;
