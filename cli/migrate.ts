@@ -1,8 +1,7 @@
 // `viewpulse migrate`: Kafka topics, schema subjects (gate + BACKWARD_TRANSITIVE) and
 // ClickHouse tables. Safe to run any number of times.
 import type { Command } from 'commander';
-import { createClickHouse } from '../lib/clickhouse/client.js';
-import { migrate } from '../lib/clickhouse/migrations.js';
+import { migrateConfigured } from '../lib/clickhouse/migrations-cluster.js';
 import { loadConfig } from '../lib/config.js';
 import { publishSchemas } from '../lib/kafka/publish-schemas.js';
 import { createKafka } from '../lib/kafka/client.js';
@@ -27,20 +26,18 @@ export async function migrateAll(log: (line: string) => void): Promise<void> {
       .map(([s, id]) => `${s} → id ${id}`)
       .join(', ')} (BACKWARD_TRANSITIVE)`,
   );
-  const ch = createClickHouse(config.clickhouse, 'default');
-  try {
-    const applied = await migrate(ch, config.clickhouse.database, MIGRATIONS_DIR, (l) => log(`clickhouse: ${l}`));
-    log(applied.length ? `clickhouse: applied ${applied.join(', ')}` : 'clickhouse: schema up to date');
-  } finally {
-    await ch.close();
-  }
+  // with VIEWPULSE_CLICKHOUSE_CLUSTER: replicated tables, created on every replica
+  const applied = await migrateConfigured(config.clickhouse, config.clickhouse.database, MIGRATIONS_DIR, (l) =>
+    log(`clickhouse: ${l}`),
+  );
+  log(applied.length ? `clickhouse: applied ${applied.join(', ')}` : 'clickhouse: schema up to date');
 }
 
 export function registerMigrate(program: Command): void {
   program
     .command('migrate')
     .description(
-      'create Kafka topics, publish Avro schemas (gated, BACKWARD_TRANSITIVE) and apply ClickHouse migrations; idempotent',
+      'create Kafka topics, publish Avro schemas (gated, BACKWARD_TRANSITIVE) and apply ClickHouse migrations (on every replica, replicated, with VIEWPULSE_CLICKHOUSE_CLUSTER); idempotent',
     )
     .action(async () => {
       try {

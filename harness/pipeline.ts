@@ -3,6 +3,7 @@
 // processors and wait for them to catch up.
 import { join } from 'node:path';
 import { migrate } from '../lib/clickhouse/migrations.js';
+import { migrateConfigured } from '../lib/clickhouse/migrations-cluster.js';
 import { createClickHouse, exec, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
 import { sql, v } from '../lib/clickhouse/sql.js';
 import type { Config } from '../lib/config.js';
@@ -82,7 +83,10 @@ export async function setUpPipeline(
 ): Promise<Pipeline> {
   await ensureTopics(p.kafka, p.prefix, partitions);
   await publishSchemas(p.registry, p.prefix);
-  await migrate(p.clickhouse, p.database, join(projectRoot, 'schemas', 'clickhouse'));
+  const dir = join(projectRoot, 'schemas', 'clickhouse');
+  // a cluster: replicated tables on every replica (lib/clickhouse/migrations-cluster.ts)
+  if (p.testConfig.clickhouse.cluster) await migrateConfigured(p.testConfig.clickhouse, p.database, dir);
+  else await migrate(p.clickhouse, p.database, dir);
   return p;
 }
 

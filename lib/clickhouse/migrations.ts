@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ViewpulseError } from '../errors.js';
 import { TABLES } from '../../schemas/tables.js';
+import type { ClickHouseSettings } from '@clickhouse/client';
 import { exec, queryRows, type ClickHouseClient } from './client.js';
 import { sql, v } from './sql.js';
 
@@ -75,7 +76,7 @@ async function portableStatement(ch: ClickHouseClient, statement: string): Promi
   return head! + statement.slice(head!.length).replace(/^IF\s+NOT\s+EXISTS\s+/i, '');
 }
 
-interface Applied {
+export interface Applied {
   version: number;
   name: string;
   checksum: string;
@@ -90,13 +91,8 @@ export async function appliedMigrations(ch: ClickHouseClient, database: string):
   return rows.map((r) => ({ ...r, version: Number(r.version) }));
 }
 
-/** Applies what is missing; returns the versions applied now. Safe to run twice. */
-export async function migrate(
-  ch: ClickHouseClient,
-  database: string,
-  dir: string,
-  log: (line: string) => void = () => {},
-): Promise<number[]> {
+/** The database and its schema_migrations table (a plain MergeTree on every server: each records its own). */
+export async function prepareDatabase(ch: ClickHouseClient, database: string): Promise<void> {
   await exec(ch, sql`CREATE DATABASE IF NOT EXISTS ${v.ident(database)}`);
   await exec(
     ch,
@@ -104,38 +100,72 @@ export async function migrate(
           version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()
         ) ENGINE = MergeTree ORDER BY version`,
   );
+}
+
+/** Throws when a migration applied before has another checksum now. */
+export function checkUnchanged(m: Migration, before: Applied): void {
+  if (before.checksum !== m.checksum) {
+    throw new ViewpulseError(
+      'VP_ERR_MIGRATION',
+      `migration ${m.version}_${m.name} changed after it was applied (checksum ${before.checksum} → ${m.checksum}); add a new migration instead`,
+    );
+  }
+}
+
+export interface ApplyOptions {
+  /** Rewrites each statement before it runs (a cluster's replicated engines); the checksum is of the file as written. */
+  rewrite?: (statement: string) => string;
+  /** Settings for the statements of this migration (a cluster's ALTERs wait for every replica). */
+  settings?: (statement: string) => ClickHouseSettings;
+}
+
+/** Runs the statements of one migration and records it as applied. */
+export async function applyMigration(
+  ch: ClickHouseClient,
+  database: string,
+  m: Migration,
+  options: ApplyOptions = {},
+): Promise<void> {
+  for (const [i, statement] of m.statements.entries()) {
+    try {
+      const run = await portableStatement(ch, options.rewrite ? options.rewrite(statement) : statement);
+      if (run !== null) await ch.command({ query: run, clickhouse_settings: options.settings?.(run) ?? {} });
+    } catch (err) {
+      throw new ViewpulseError(
+        'VP_ERR_MIGRATION',
+        `${m.version}_${m.name} statement ${i + 1}: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    }
+  }
+  await ch.insert({
+    table: `${database}.${TABLES.migrations}`,
+    format: 'JSONEachRow',
+    values: [{ version: m.version, name: m.name, checksum: m.checksum }],
+  });
+}
+
+export const migrationLabel = (m: Migration): string => `${String(m.version).padStart(3, '0')}_${m.name}`;
+
+/** Applies what is missing on one server; returns the versions applied now. Safe to run twice. */
+export async function migrate(
+  ch: ClickHouseClient,
+  database: string,
+  dir: string,
+  log: (line: string) => void = () => {},
+): Promise<number[]> {
+  await prepareDatabase(ch, database);
   const applied = new Map((await appliedMigrations(ch, database)).map((a) => [a.version, a]));
   const done: number[] = [];
   for (const m of loadMigrations(dir, database)) {
     const before = applied.get(m.version);
     if (before) {
-      if (before.checksum !== m.checksum) {
-        throw new ViewpulseError(
-          'VP_ERR_MIGRATION',
-          `migration ${m.version}_${m.name} changed after it was applied (checksum ${before.checksum} → ${m.checksum}); add a new migration instead`,
-        );
-      }
+      checkUnchanged(m, before);
       continue;
     }
-    log(`applying ${String(m.version).padStart(3, '0')}_${m.name} (${m.statements.length} statements)`);
-    for (const [i, statement] of m.statements.entries()) {
-      try {
-        const run = await portableStatement(ch, statement);
-        if (run !== null) await ch.command({ query: run });
-      } catch (err) {
-        throw new ViewpulseError(
-          'VP_ERR_MIGRATION',
-          `${m.version}_${m.name} statement ${i + 1}: ${(err as Error).message}`,
-          {},
-          { cause: err },
-        );
-      }
-    }
-    await ch.insert({
-      table: `${database}.${TABLES.migrations}`,
-      format: 'JSONEachRow',
-      values: [{ version: m.version, name: m.name, checksum: m.checksum }],
-    });
+    log(`applying ${migrationLabel(m)} (${m.statements.length} statements)`);
+    await applyMigration(ch, database, m);
     done.push(m.version);
   }
   return done;
