@@ -4,7 +4,14 @@ import type { Command } from 'commander';
 import { run } from '../infra/process.js';
 import { projectRoot } from '../infra/paths.js';
 import { PrerequisiteError } from '../infra/service.js';
-import { CLUSTER, MAX_REPLICAS, replicaCount, replicaUrls, setReplicaCount } from '../infra/replica-set.js';
+import {
+  CLUSTER,
+  MAX_REPLICAS,
+  replicaCount,
+  replicatedDatabases,
+  replicaUrls,
+  setReplicaCount,
+} from '../infra/replica-set.js';
 import { formatTable, servicesDown, servicesStatus, servicesUp, surplusServices } from '../infra/services.js';
 
 const log = (line: string): void => console.error(line);
@@ -21,6 +28,11 @@ async function guarded(fn: () => Promise<void>): Promise<void> {
 
 /** Remembers the replica count and stops what a smaller set no longer has (servicesUp starts the rest). */
 async function switchReplicas(n: number): Promise<void> {
+  const dbs = n === 1 && replicaCount() > 1 ? replicatedDatabases() : [];
+  if (dbs.length)
+    throw new PrerequisiteError(
+      `ClickHouse server 1 holds replicated tables (databases ${dbs.join(', ')}), which need ZooKeeper and the replica macros to start: drop those databases on every replica first, or keep the replica set`,
+    );
   setReplicaCount(n);
   for (const s of surplusServices(n).reverse()) {
     await s.stop();

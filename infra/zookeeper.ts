@@ -22,7 +22,7 @@ export interface ZooKeeperSpec {
 }
 
 /** Sends a four-letter command and returns the answer ('' when nothing answers). */
-export function fourLetters(port: number, command: 'ruok' | 'srvr', timeoutMs = 1000): Promise<string> {
+export function fourLetters(port: number, command: 'srvr', timeoutMs = 1000): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
     const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write(command));
@@ -97,7 +97,9 @@ export function zookeeperServer(spec: () => ZooKeeperSpec): NativeService {
     },
 
     async ready() {
-      return (await fourLetters(spec().port, 'ruok')) === 'imok';
+      // `ruok` answers imok as soon as the port is bound, before sessions are served; `srvr`
+      // names the mode only once the server runs ("not currently serving requests" before)
+      return /\bMode: /.test(await fourLetters(spec().port, 'srvr'));
     },
 
     async version() {
