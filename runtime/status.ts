@@ -11,6 +11,7 @@ import { sql, v } from '../lib/clickhouse/sql.js';
 import { TABLES } from '../schemas/tables.js';
 import { topics } from '../schemas/topics.js';
 import { mergeProcessor, type HealthReport } from './processor-health.js';
+import { currentGenerations, type Generation } from './generations.js';
 import { groupIdOf, PROCESSORS, type ProcessorName } from './registry.js';
 import type { RunnerHealth } from './runner.js';
 
@@ -102,6 +103,10 @@ export async function processorStatus(deps: StatusDeps): Promise<ProcessorPositi
         FROM ${v.table(deps.database, TABLES.watermarks)} GROUP BY processor, kafka_partition`,
   );
   const watermarkOf = new Map(marks.map((m) => [`${m.processor}|${m.kafka_partition}`, Number(m.wm) * 1000]));
+  // after `viewpulse replay --swap` a processor runs as the replay's group (runtime/generations.ts)
+  const generations = await currentGenerations(deps.clickhouse, deps.database).catch(
+    () => new Map<string, Generation>(),
+  );
   const admin = deps.kafka.admin();
   await admin.connect();
   try {
@@ -113,7 +118,8 @@ export async function processorStatus(deps: StatusDeps): Promise<ProcessorPositi
         const offsets = await admin.fetchTopicOffsets(topic);
         ends.set(topic, new Map(offsets.map((o) => [o.partition, Number(o.high)])));
       }
-      const group = groupIdOf(deps.topicPrefix, processor);
+      const generation = generations.get(processor);
+      const group = generation?.state === 'active' ? generation.groupId : groupIdOf(deps.topicPrefix, processor);
       const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
       const members = await membersOf(admin, group, topic);
       const ownerOf = new Map(members.flatMap((m) => m.partitions.map((x) => [x, m.clientId] as const)));

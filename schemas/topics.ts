@@ -28,7 +28,9 @@ export interface TopicSpec {
 /** How `viewpulse migrate` creates each topic. Partitions are the unit of parallelism. */
 export function topicSpecs(playEventPartitions = 6): Record<TopicKey, TopicSpec> {
   return {
-    playEvents: { partitions: playEventPartitions },
+    // The log is the source of truth: `viewpulse replay` rebuilds every table from it, so it is
+    // kept for ever (-1) unless an operator sets a retention (README, "Replaying").
+    playEvents: { partitions: playEventPartitions, configs: { 'retention.ms': '-1' } },
     videos: { partitions: 3, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
     playEventsDlq: { partitions: 3, configs: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
     videosDlq: { partitions: 1, configs: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },

@@ -32,6 +32,8 @@ const MIGRATIONS = join(projectRoot, 'schemas', 'clickhouse');
 let p: Pipeline;
 let truth30: TruthReport;
 let truth10: TruthReport;
+/** When the traffic after the swap began to be written (its records' Kafka timestamps are later). */
+let secondPumpAt = 0;
 const live = new Set<RunningProcessors>();
 
 const failing = (checks: Awaited<ReturnType<typeof checkAgainstTruth>>): string[] =>
@@ -188,6 +190,7 @@ describe(`viewpulse replay (${EVENTS} records, view threshold 30 s → 10 s)`, (
       expect(slot.state).toBe('running');
     }
     // new traffic after the swap (later in event time; other videos and viewers)
+    secondPumpAt = Date.now();
     await seedAndPump(p, traffic(42, 1));
     const both = unionTruth([truth10, truthUnder(42, 1, TEN_S)]);
     const end = await topicEnd();
@@ -202,6 +205,48 @@ describe(`viewpulse replay (${EVENTS} records, view threshold 30 s → 10 s)`, (
     );
     expect(Number(old!.n)).toBe(truth30.totals.views);
   }, 400_000);
+  it('--to stops every partition at the first record at or after the time; a log cut by retention is refused', async () => {
+    const admin = p.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(p.topics.playEvents);
+      // --to at the moment the second traffic began: the rebuild holds exactly the first one
+      const stops = await admin.fetchTopicOffsetsByTimestamp(p.topics.playEvents, secondPumpAt);
+      const [result] = await replay({
+        processors: ['raw-events'],
+        shadowDatabase: `${p.database}_replay`,
+        toMs: secondPumpAt,
+      });
+      const [committed] = await admin.fetchOffsets({ groupId: result!.groupId, topics: [p.topics.playEvents] });
+      const byPartition = new Map(committed!.partitions.map((x) => [x.partition, Number(x.offset)]));
+      for (const s of stops) {
+        const high = Number(offsets.find((o) => o.partition === s.partition)!.high);
+        expect(Number(s.offset)).toBeGreaterThan(0);
+        expect(Number(s.offset)).toBeLessThan(high);
+        expect(byPartition.get(s.partition)).toBe(Number(s.offset));
+      }
+      const [raw] = await queryRows<{ n: string }>(
+        p.clickhouse,
+        sql`SELECT count() AS n FROM ${v.table(`${p.database}_replay`, TABLES.playEvents)} FINAL`,
+      );
+      expect(Number(raw!.n)).toBe(truth30.counts.events);
+      // retention deletes the oldest records of partition 0: a rebuild from the start is refused
+      await admin.deleteTopicRecords({ topic: p.topics.playEvents, partitions: [{ partition: 0, offset: '10' }] });
+      await expect(
+        replay({ processors: ['raw-events'], shadowDatabase: `${p.database}_replay`, fresh: true }),
+      ).rejects.toThrow(/the log no longer reaches back to its beginning: partition 0 .* starts at offset 10/);
+      await expect(
+        replay({
+          processors: ['raw-events'],
+          shadowDatabase: `${p.database}_replay`,
+          fresh: true,
+          from: { kind: 'time', ms: truth30.time.first_event - 3_600_000 },
+        }),
+      ).rejects.toThrow(/no longer reaches back to --from/);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 300_000);
 });
 
 async function topicEnd(): Promise<number> {
