@@ -47,6 +47,22 @@ export interface ChangelogStoreOptions {
   logger: Logger;
 }
 
+/**
+ * A save in which some partitions' transactions failed (the others committed): the first
+ * error, and every partition that failed. A partition revoked while it was saved fails so
+ * when its new owner already fenced this instance's producer.
+ */
+export class SaveFailed extends Error {
+  constructor(
+    readonly first: Error,
+    readonly partitions: readonly number[],
+  ) {
+    super(first.message);
+    // the runner tells Kafka's errors by name (KafkaJS…): keep it
+    this.name = first.name;
+  }
+}
+
 /** Tries of start() on retriable Kafka errors (about 15 s in all). */
 const START_ATTEMPTS = 10;
 
@@ -246,8 +262,14 @@ export class ChangelogStore implements StateStore {
         }
       }),
     );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ partition: entries[i]!.partition, r }] : [],
+    );
+    if (failed.length)
+      throw new SaveFailed(
+        failed[0]!.r.reason as Error,
+        failed.map((f) => f.partition),
+      );
     return this.bytesWritten - before;
   }
 

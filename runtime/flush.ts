@@ -106,9 +106,25 @@ export class Flusher<V> {
         offset: t.lastOffset,
         changes: t.processor.stateChanges(),
       }));
-      const bytes = await d.store.save(entries);
+      let bytes: number | void = 0;
+      let lost: ReadonlySet<number> = new Set();
+      try {
+        bytes = await d.store.save(entries);
+      } catch (err) {
+        // A rebalance revoked partitions while they were saved and their new owner fenced
+        // them: nothing of theirs is ours any more (the new owner replays from the last
+        // checkpoint), and the other partitions' saves went through. Anything else crashes.
+        const failed = (err as { partitions?: readonly number[] }).partitions;
+        if (!failed || failed.some((p) => d.partitions.has(p))) throw err;
+        d.log.info(
+          { partitions: failed, err: (err as Error).message },
+          'revoked partitions were fenced mid-checkpoint',
+        );
+        lost = new Set(failed);
+      }
       if (bytes) d.metrics.stateBytes.inc({ processor: d.name }, bytes);
       for (const t of moved) {
+        if (lost.has(t.partition)) continue;
         t.checkpointed = t.lastOffset;
         // The changelog store committed the offset in the same transaction as the state.
         if (d.store.commitsOffsets) t.committed = t.checkpointed + 1;

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProcessorRunner, type RunnerOptions } from '../../../runtime/runner.js';
 import { DEAD_LETTER_ROWS } from '../../../runtime/dead-letters.js';
+import { SaveFailed } from '../../../runtime/changelog-store.js';
 import { DLQ_HEADERS } from '../../../lib/kafka/dlq.js';
 import type { ClickHouseClient } from '../../../lib/clickhouse/client.js';
 import { ViewpulseError } from '../../../lib/errors.js';
@@ -487,6 +488,46 @@ describe('a ClickHouse outage', () => {
 });
 
 describe('rebalances', () => {
+  /** The store's next save: partition 0's transaction fenced (its new owner took it), the others saved. */
+  const fenceNextSave = (s: ReturnType<typeof setup>, during: () => void): void => {
+    const save = s.store.save.bind(s.store);
+    s.store.save = async (entries) => {
+      s.store.save = save;
+      during();
+      await save(entries.filter((e) => e.partition !== 0));
+      const fenced = Object.assign(new Error('Producer attempted an operation with an old epoch'), {
+        name: 'KafkaJSProtocolError',
+      });
+      throw new SaveFailed(fenced, [0]);
+    };
+  };
+
+  it('a partition revoked mid-checkpoint and fenced by its new owner is let go: no crash, the others checkpoint', async () => {
+    const s = setup({ partitions: 2 });
+    fill(s.cluster, 0, 2, ['a', 'b']);
+    fill(s.cluster, 1, 2, ['c', 'd']);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    // the rebalance lands while the checkpoint is saved
+    fenceNextSave(s, () => s.cluster.consumer.rebalance([1]));
+    await advance(5_000);
+    expect(s.failures).toEqual([]);
+    expect(await s.metric('viewpulse_processor_restarts_total')).toBe(0);
+    expect(s.runner.state).toBe('running');
+    expect(only(s.trace, 'save', 'commit')).toEqual(['save 1@1', 'commit 1:2']);
+  });
+
+  it('a fenced save of a partition it still owns is a crash, as before', async () => {
+    const s = setup({ partitions: 2 });
+    fill(s.cluster, 0, 2, ['a', 'b']);
+    fill(s.cluster, 1, 2, ['c', 'd']);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    fenceNextSave(s, () => undefined);
+    await advance(5_000);
+    expect(await s.metric('viewpulse_processor_restarts_total')).toBe(1);
+  });
+
   it('a revoked partition loses its state and unwritten rows; given back, it is restored from its checkpoint', async () => {
     const s = setup({ partitions: 2 });
     fill(s.cluster, 0, 2, ['a', 'b']);
