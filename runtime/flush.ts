@@ -29,7 +29,8 @@ export interface RowSink {
 export interface FlushDeps<V> {
   name: string;
   topic: string;
-  dlqTopic: string;
+  /** Where dead letters are published; null: not published (a replay: the live run did), rows only. */
+  dlqTopic: string | null;
   /** The processor's tables, in write order (dead_letters rows follow them). */
   tables: readonly TableSpec[];
   partitions: Partitions<V>;
@@ -73,7 +74,7 @@ export class Flusher<V> {
     try {
       for (const task of tasks) {
         if (task.dead.length) {
-          await sendDeadLetters(d.producer, d.dlqTopic, task.dead);
+          if (d.dlqTopic !== null) await sendDeadLetters(d.producer, d.dlqTopic, task.dead);
           task.dead = [];
         }
       }

@@ -60,7 +60,14 @@ export interface ReplayDeps {
   /** A runner of `processor` as `groupId`, writing into `database`, with `rules`, not reading past `stopAt`. */
   createRunner(
     processor: ReplayableProcessor,
-    o: { groupId: string; database: string; rules: RuleParameters; stopAt?: ReadonlyMap<number, number> },
+    o: {
+      groupId: string;
+      database: string;
+      rules: RuleParameters;
+      stopAt?: ReadonlyMap<number, number>;
+      /** always false: the live run published the dead letters already; the shadow gets their rows */
+      publishDeadLetters: false;
+    },
   ): SlotRunner;
   logger: Logger;
   /** Called about once a second while rebuilding. */
@@ -174,6 +181,7 @@ export class Replay {
           groupId: job.groupId,
           database: req.shadowDatabase,
           rules: req.rules,
+          publishDeadLetters: false,
           ...(stopAt && { stopAt }),
         });
         await runner.start();

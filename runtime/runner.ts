@@ -44,7 +44,8 @@ export interface RunnerDeps<V> {
   database: string;
   definition: ProcessorDefinition<V>;
   topic: string;
-  dlqTopic: string;
+  /** Where dead letters are published; null: not at all (a replay: the live run published them), rows only. */
+  dlqTopic: string | null;
   /** Decodes the input topic; null record values (tombstones) reach the processor as null. */
   serde: Decoder<NonNullable<V>>;
   catalog: RuntimeCatalog;

@@ -46,6 +46,8 @@ export interface ProcessorRuntime {
       database?: string;
       rules?: RuleParameters;
       stopAt?: ReadonlyMap<number, number>;
+      /** false: dead letters become rows only, not records on the dead-letter topic again (a replay) */
+      publishDeadLetters?: boolean;
       onFailed?: (err: Error) => void;
     },
   ): ProcessorRunner<unknown>;
@@ -81,7 +83,7 @@ export async function processorRuntime(
         database: r.database ?? config.clickhouse.database,
         definition: spec.definition(r.rules ?? config.rules) as never,
         topic,
-        dlqTopic: names[spec.dlqTopic],
+        dlqTopic: r.publishDeadLetters === false ? null : names[spec.dlqTopic],
         serde: new AvroSerde(schemaRegistry, valueSubject(topic), spec.schema()),
         catalog,
         videoIdOf: spec.videoIdOf as never,
@@ -153,7 +155,11 @@ export async function runProcessors(
         logger,
       ),
   );
-  const first = await generations();
+  const first = await generations().catch((err: Error) => {
+    // not migrated yet (no processor_generations): every processor runs as its default group
+    logger.warn({ err: err.message }, 'could not read processor generations; run `viewpulse migrate`');
+    return new Map<string, Generation>();
+  });
   for (const s of slots) await s.start(first.get(s.name));
   let polling = false;
   const watcher = setInterval(() => {
