@@ -130,6 +130,12 @@ async function replayCommand(
     throw new Error('--swap replaces whole tables, so it rebuilds from the log start: drop --from and --to');
   }
   const config = loadConfig();
+  if (config.clickhouse.cluster) {
+    // TRUNCATE and RENAME act on one server; a replicated set needs them on every replica in step
+    throw new Error(
+      'replay does not run against a replicated ClickHouse yet (VIEWPULSE_CLICKHOUSE_CLUSTER is set): rebuild on a single-node setup',
+    );
+  }
   const shadowDatabase = opts.database ?? `${config.clickhouse.database}_replay`;
   if (shadowDatabase === config.clickhouse.database)
     throw new Error('--database: the shadow database must not be the live one');

@@ -82,13 +82,13 @@ describe(`viewpulse replay (${EVENTS} records, view threshold 30 s → 10 s)`, (
     await seedAndPump(p, t);
     truth30 = t.truth();
     truth10 = truthUnder(41, 0, TEN_S);
-    const running = await runProcessors(['view-counts', 'engagement', 'raw-events'], {
+    const running = await runProcessors(['view-counts', 'engagement', 'raw-events', 'recommendations'], {
       config: p.testConfig,
       metricsPort: -1,
     });
     live.add(running);
     const end = await topicEnd();
-    for (const name of ['view-counts', 'engagement', 'raw-events'])
+    for (const name of ['view-counts', 'engagement', 'raw-events', 'recommendations'])
       await waitForCommittedRecords(p.kafka, `${p.prefix}viewpulse-${name}`, p.topics.playEvents, end);
   }, 600_000);
   afterAll(async () => {
@@ -205,6 +205,24 @@ describe(`viewpulse replay (${EVENTS} records, view threshold 30 s → 10 s)`, (
     );
     expect(Number(old!.n)).toBe(truth30.totals.views);
   }, 400_000);
+  it('a rebuild under unchanged rules is identical: --diff finds nothing for recommendations and raw-events', async () => {
+    const live = p.topics.playEvents;
+    const end = await topicEnd();
+    await waitForCommittedRecords(p.kafka, `${p.prefix}viewpulse-recommendations`, live, end);
+    await replay({
+      processors: ['recommendations', 'raw-events'],
+      shadowDatabase: `${p.database}_replay`,
+      rules: ruleParameters(),
+    });
+    for (const processor of ['recommendations', 'raw-events'] as const) {
+      const diffs = await diffTables(p.clickhouse, processor, p.database, `${p.database}_replay`);
+      for (const d of diffs) {
+        expect(d.keys, d.table).toBeGreaterThan(0);
+        expect([d.table, d.differing, d.examples]).toEqual([d.table, 0, []]);
+      }
+    }
+  }, 300_000);
+
   it('--to stops every partition at the first record at or after the time; a log cut by retention is refused', async () => {
     const admin = p.kafka.admin();
     await admin.connect();
