@@ -82,7 +82,8 @@ const LAYERS = [
   ),
   layer('generator', ['schemas', 'lib']),
   layer('infra', ['schemas', 'lib']),
-  layer('harness', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'infra']),
+  // harness/ also drives the player SDK (sdk/, a package of its own) as a client would
+  layer('harness', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'infra', 'sdk']),
   layer('tools', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra']),
   layer('cli', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra', 'tools']),
   layer('bench', ['schemas', 'lib', 'processors', 'runtime', 'api', 'generator', 'harness', 'infra', 'tools']),
