@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { createClickHouse } from '../lib/clickhouse/client.js';
+import { migrateConfigured } from '../lib/clickhouse/migrations-cluster.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { ruleParameters, type RuleParameters } from '../processors/parameters.js';
@@ -136,6 +137,12 @@ async function replayCommand(
       'replay does not run against a replicated ClickHouse yet (VIEWPULSE_CLICKHOUSE_CLUSTER is set): rebuild on a single-node setup',
     );
   }
+  if (config.processors.stateStore !== 'changelog') {
+    // snapshot rows are keyed by processor, not by group: a replay's state would mix with the live one's
+    throw new Error(
+      'replay needs VIEWPULSE_STATE_STORE=changelog (the default): snapshot rows are not kept per consumer group',
+    );
+  }
   const shadowDatabase = opts.database ?? `${config.clickhouse.database}_replay`;
   if (shadowDatabase === config.clickhouse.database)
     throw new Error('--database: the shadow database must not be the live one');
@@ -197,6 +204,7 @@ async function replayCommand(
   };
   const replay = new Replay({
     kafka: runtime.kafka,
+    migrate: (database) => migrateConfigured(config.clickhouse, database, MIGRATIONS_DIR),
     clickhouse: runtime.clickhouse,
     database: config.clickhouse.database,
     topicPrefix: config.kafka.topicPrefix,
@@ -207,8 +215,14 @@ async function replayCommand(
   });
   const abort = (): void => {
     bars?.stop();
-    console.error('viewpulse replay: interrupted; run the same command again to resume');
-    process.exit(130);
+    // a hand-over that has not exchanged tables yet gives the live processor back first
+    void replay
+      .interrupt()
+      .catch((err: Error) => console.error(`viewpulse replay: could not call the hand-over off: ${err.message}`))
+      .finally(() => {
+        console.error('viewpulse replay: interrupted; run the same command again to resume');
+        process.exit(130);
+      });
   };
   process.once('SIGINT', abort);
   try {
@@ -220,7 +234,6 @@ async function replayCommand(
       fresh: opts.fresh === true,
       shadowDatabase,
       rules,
-      migrationsDir: MIGRATIONS_DIR,
     });
     bars?.stop();
     if (opts.json) console.log(JSON.stringify({ shadow_database: shadowDatabase, rules, results }, null, 2));

@@ -100,7 +100,10 @@ export class Flusher<V> {
     const d = this.d;
     this.lastCheckpoint = d.now();
     const tasks = d.partitions.list();
-    const moved = tasks.filter((t) => t.moved);
+    // With the changelog store a partition restored from a checkpoint ahead of the group's
+    // committed offset (a transaction's offsets lost to fencing) saves once with no changes, so
+    // its offset is committed again; otherwise an idle partition would show lag for ever.
+    const moved = tasks.filter((t) => t.moved || (d.store.commitsOffsets && t.uncommitted));
     if (moved.length) {
       const entries = moved.map((t) => ({
         partition: t.partition,

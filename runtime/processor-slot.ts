@@ -16,6 +16,8 @@ export interface SlotRunner {
   readonly state: RunnerState;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Leaves without flushing or committing anything more. */
+  abandon(): Promise<void>;
   health(): RunnerHealth;
 }
 
@@ -24,6 +26,8 @@ export class ProcessorSlot {
   private generation = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** start() was called: until then, generations seen by the poll wait for it. */
+  private begun = false;
 
   constructor(
     readonly name: string,
@@ -51,6 +55,7 @@ export class ProcessorSlot {
   /** Starts as `g` says: its group when active, nothing yet while a replay drains it. */
   start(g: Generation | undefined): Promise<void> {
     return this.serial(async () => {
+      this.begun = true;
       this.generation = g?.generation ?? 0;
       if (g?.state === 'draining') {
         this.log.warn({ processor: this.name, replay: g.replayId }, 'a replay is swapping this processor in: waiting');
@@ -63,14 +68,21 @@ export class ProcessorSlot {
   /** A newer generation was seen: drain (stop) or take over as its group. */
   observe(g: Generation): Promise<void> {
     return this.serial(async () => {
-      if (this.stopped || g.generation < this.generation) return;
+      if (!this.begun || this.stopped || g.generation < this.generation) return;
       if (g.generation === this.generation && (g.state === 'draining' || this.runner)) return;
       this.generation = g.generation;
       if (this.runner) {
-        this.log.info({ processor: this.name, replay: g.replayId }, 'handing over to a replay: stopping');
         const r = this.runner;
         this.runner = undefined;
-        await r.stop();
+        if (g.state === 'draining') {
+          this.log.info({ processor: this.name, replay: g.replayId }, 'handing over to a replay: stopping');
+          await r.stop();
+        } else {
+          // It missed the drain (it joined while the replay thought its group empty): its state
+          // is not the rebuilt one, so nothing more of it may be written — leave as a crash does.
+          this.log.warn({ processor: this.name, replay: g.replayId }, 'behind a hand-over: abandoning the old runner');
+          await r.abandon();
+        }
       }
       if (g.state === 'active') {
         this.log.info({ processor: this.name, group: g.groupId, rules: g.rules }, 'taking over the rebuilt state');

@@ -16,8 +16,7 @@
 //      replay's group, with the rules the tables were built with.
 import type { Admin, Kafka } from 'kafkajs';
 import { exec, queryRows, type ClickHouseClient } from '../lib/clickhouse/client.js';
-import { migrate } from '../lib/clickhouse/migrations.js';
-import { join, sql, v } from '../lib/clickhouse/sql.js';
+import { sql, v } from '../lib/clickhouse/sql.js';
 import { ViewpulseError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RuleParameters } from '../processors/parameters.js';
@@ -46,11 +45,12 @@ export interface ReplayRequest {
   shadowDatabase: string;
   /** The rule parameters to rebuild with (recorded with the tables; the live processor adopts them on --swap). */
   rules: RuleParameters;
-  migrationsDir: string;
 }
 
 export interface ReplayDeps {
   kafka: Kafka;
+  /** Creates or updates the shadow database's tables (the migrations, as `viewpulse migrate` runs them). */
+  migrate(database: string): Promise<unknown>;
   clickhouse: ClickHouseClient;
   /** The live database. */
   database: string;
@@ -131,12 +131,11 @@ const fromText = (f: FromSpec): string =>
           .map(([p, o]) => `${p}:${o}`)
           .join(',');
 
-/** A replay id: the UTC second it started, e.g. 20261201T170512Z. */
+/** A replay id: when it started, to the millisecond, and a random tag, e.g. 20261201T170512.345Z-3f9a. */
 const replayIdAt = (ms: number): string =>
-  new Date(ms)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  `${new Date(ms).toISOString().replace(/[-:]/g, '')}-${Math.floor(Math.random() * 0x10000)
+    .toString(16)
+    .padStart(4, '0')}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -147,73 +146,118 @@ export class Replay {
     this.now = d.now ?? Date.now;
   }
 
-  /** Rebuilds each processor in turn (and swaps it in with --swap). */
+  /**
+   * Rebuilds every processor side by side; with --swap, once all are rebuilt, hands them over one
+   * after the other (each hand-over is a short pause, not a rebuild).
+   */
   async run(req: ReplayRequest): Promise<ReplayResult[]> {
-    const { clickhouse: ch } = this.d;
-    await migrate(ch, req.shadowDatabase, req.migrationsDir, (l) =>
-      this.d.logger.info({ shadow: req.shadowDatabase }, l),
-    );
-    const results: ReplayResult[] = [];
-    for (const processor of req.processors) results.push(await this.one(processor, req));
-    return results;
-  }
-
-  private async one(processor: ReplayableProcessor, req: ReplayRequest): Promise<ReplayResult> {
-    const log = this.d.logger.child({ processor, replay: true });
+    await this.d.migrate(req.shadowDatabase);
     const admin = this.d.kafka.admin();
     await admin.connect();
+    const built: Built[] = [];
     try {
-      const job = await this.prepare(processor, req, admin);
-      log.info({ replay: job.replayId, group: job.groupId, resumed: job.resumed }, 'replay: rebuilding');
-      const ends = new Map((await admin.fetchTopicOffsets(this.d.topic)).map((o) => [o.partition, Number(o.high)]));
-      const stopAt =
-        req.toMs === undefined
-          ? undefined
-          : new Map(
-              (await admin.fetchTopicOffsetsByTimestamp(this.d.topic, req.toMs)).map((o) => {
-                const at = Number(o.offset);
-                return [o.partition, at < 0 ? (ends.get(o.partition) ?? 0) : at];
-              }),
-            );
-      const targets = stopAt ?? ends;
-      if (job.state === 'running') {
-        const runner = this.d.createRunner(processor, {
-          groupId: job.groupId,
-          database: req.shadowDatabase,
-          rules: req.rules,
-          publishDeadLetters: false,
-          ...(stopAt && { stopAt }),
+      const all = await Promise.allSettled(req.processors.map((p) => this.rebuild(p, req, admin)));
+      for (const r of all) if (r.status === 'fulfilled') built.push(r.value);
+      const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const results: ReplayResult[] = [];
+      for (const b of built) {
+        const log = this.d.logger.child({ processor: b.processor, replay: b.job.replayId });
+        const finishing = b.job.state !== 'running'; // killed during a swap: it must be finished
+        if (req.swap || finishing) await this.handOver(b.processor, req, b.job, admin, b.runner, log);
+        else await this.record(b.processor, b.job, req, 'done');
+        b.runner = undefined;
+        const generation = (await currentGenerations(this.d.clickhouse, this.d.database)).get(b.processor);
+        results.push({
+          processor: b.processor,
+          replayId: b.job.replayId,
+          groupId: b.job.groupId,
+          resumed: b.job.resumed,
+          records: b.records,
+          swapped: req.swap || finishing,
+          ...(generation && generation.replayId === b.job.replayId && { generation: generation.generation }),
         });
-        await runner.start();
-        try {
-          await this.until(admin, processor, job, targets);
-        } finally {
-          if (!req.swap) await runner.stop();
-        }
-        if (req.swap) {
-          await this.handOver(processor, req, job, admin, runner, log);
-        } else {
-          await this.record(processor, job, req, 'done');
-        }
-      } else {
-        // killed during a swap: finish it (the rebuilt state is committed)
-        await this.handOver(processor, req, job, admin, undefined, log);
       }
-      const generation = req.swap
-        ? (await currentGenerations(this.d.clickhouse, this.d.database)).get(processor)
-        : undefined;
-      return {
-        processor,
-        replayId: job.replayId,
-        groupId: job.groupId,
-        resumed: job.resumed,
-        records: [...targets].reduce((n, [p, t]) => n + Math.max(0, t - (job.starts.get(p) ?? 0)), 0),
-        swapped: req.swap,
-        ...(generation && { generation: generation.generation }),
-      };
+      return results;
     } finally {
+      // a failure: stop what still runs (its committed state lets the next run resume)
+      await Promise.all(built.map((b) => b.runner?.stop().catch(() => undefined)));
       await admin.disconnect();
     }
+  }
+
+  /**
+   * Interrupted (SIGINT): a live processor left draining by a hand-over that has not exchanged
+   * its tables yet goes back to its previous group and rules; after the exchange nothing is undone.
+   */
+  async interrupt(): Promise<void> {
+    const h = this.handingOver;
+    if (h && !h.exchanged) await this.undrain(h.processor);
+  }
+
+  private handingOver: { processor: string; replayId: string; exchanged: boolean } | undefined;
+
+  /** Prepares (or resumes) the processor's replay and runs it up to its targets. */
+  private async rebuild(processor: ReplayableProcessor, req: ReplayRequest, admin: Admin): Promise<Built> {
+    const log = this.d.logger.child({ processor, replay: true });
+    const job = await this.prepare(processor, req, admin);
+    log.info({ replay: job.replayId, group: job.groupId, resumed: job.resumed }, 'replay: rebuilding');
+    // a killed --swap left the live processor draining: give it back unless this run swaps
+    if (job.state === 'running' && !req.swap) await this.undrain(processor);
+    const ends = new Map((await admin.fetchTopicOffsets(this.d.topic)).map((o) => [o.partition, Number(o.high)]));
+    const stopAt =
+      req.toMs === undefined
+        ? undefined
+        : new Map(
+            (await admin.fetchTopicOffsetsByTimestamp(this.d.topic, req.toMs)).map((o) => {
+              const at = Number(o.offset);
+              return [o.partition, at < 0 ? (ends.get(o.partition) ?? 0) : at];
+            }),
+          );
+    const targets = stopAt ?? ends;
+    const records = [...targets].reduce((n, [p, t]) => n + Math.max(0, t - (job.starts.get(p) ?? 0)), 0);
+    if (job.state !== 'running') return { processor, job, records, runner: undefined };
+    const runner = this.d.createRunner(processor, {
+      groupId: job.groupId,
+      database: req.shadowDatabase,
+      rules: req.rules,
+      publishDeadLetters: false,
+      ...(stopAt && { stopAt }),
+    });
+    await runner.start();
+    try {
+      await this.until(admin, processor, job, targets, runner);
+    } catch (err) {
+      await runner.stop().catch(() => undefined);
+      throw err;
+    }
+    if (!req.swap) {
+      await runner.stop();
+      return { processor, job, records, runner: undefined };
+    }
+    return { processor, job, records, runner };
+  }
+
+  /** A draining generation of `processor`: back to the group (and rules) it ran as before. */
+  private async undrain(processor: string): Promise<void> {
+    const { clickhouse: ch, database } = this.d;
+    const cur = (await currentGenerations(ch, database)).get(processor);
+    // Callers call it only for a drain whose tables were not exchanged: a replay killed after
+    // 'swapping' is finished by its next run (prepare), never given back.
+    if (cur?.state !== 'draining') return;
+    const before = await this.generationBefore(processor, cur.generation);
+    await appendGeneration(ch, database, {
+      processor,
+      generation: cur.generation + 1,
+      state: 'active',
+      groupId: before.groupId,
+      rules: before.rules,
+      replayId: '',
+    });
+    this.d.logger.warn(
+      { processor, group: before.groupId },
+      'replay: hand-over called off; the live processor goes on as before',
+    );
   }
 
   /** The replay to go on with: the unfinished one of this processor, or a new one. */
@@ -245,7 +289,7 @@ export class Replay {
         groupId: last.group_id,
         resumed: true,
         state: last.state,
-        starts: await this.startPositions(admin, last.group_id),
+        starts: await this.resumePositions(admin, last.group_id),
       };
     }
     if (last && (last.state === 'running' || last.state === 'done')) {
@@ -257,7 +301,7 @@ export class Replay {
           groupId: last.group_id,
           resumed: true,
           state: 'running',
-          starts: await this.startPositions(admin, last.group_id),
+          starts: await this.resumePositions(admin, last.group_id),
         };
       }
       if (last.state === 'running' && !req.fresh) {
@@ -266,6 +310,7 @@ export class Replay {
           `an unfinished replay ${last.replay_id} of ${processor} exists (${describe(last)}): run the same command to resume it, or add --fresh to start over`,
         );
       }
+      await this.checkRetention(admin, req.from);
       await this.record(processor, { replayId: last.replay_id, groupId: last.group_id }, req, 'abandoned');
     }
     await this.checkRetention(admin, req.from);
@@ -317,9 +362,14 @@ export class Replay {
     let starts: Map<number, number>;
     if (from.kind === 'start') starts = new Map(offsets.map((o) => [o.partition, Number(o.low)]));
     else if (from.kind === 'offsets') {
-      for (const p of from.offsets.keys()) {
-        if (!offsets.some((o) => o.partition === p)) {
-          throw new ViewpulseError(REPLAY_ERROR, `--from: ${this.d.topic} has no partition ${p}`);
+      for (const [p, offset] of from.offsets) {
+        const o = offsets.find((x) => x.partition === p);
+        if (!o) throw new ViewpulseError(REPLAY_ERROR, `--from: ${this.d.topic} has no partition ${p}`);
+        if (offset > Number(o.high)) {
+          throw new ViewpulseError(
+            REPLAY_ERROR,
+            `--from: partition ${p} of ${this.d.topic} ends at offset ${o.high}, before ${offset}`,
+          );
         }
       }
       starts = new Map(offsets.map((o) => [o.partition, from.offsets.get(o.partition) ?? Number(o.low)]));
@@ -342,10 +392,24 @@ export class Replay {
     return starts;
   }
 
-  /** Where a resumed replay's group had started: what it committed, or the log's start. */
-  private async startPositions(admin: Admin, groupId: string): Promise<Map<number, number>> {
+  /**
+   * Where a resumed replay's group goes on: what it committed (0 where nothing). Refused when
+   * retention deleted records it has not read yet: the consumer would skip to the log's start.
+   */
+  private async resumePositions(admin: Admin, groupId: string): Promise<Map<number, number>> {
     const [t] = await admin.fetchOffsets({ groupId, topics: [this.d.topic] });
-    return new Map((t?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+    const at = new Map((t?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+    for (const o of await admin.fetchTopicOffsets(this.d.topic)) {
+      const low = Number(o.low);
+      if ((at.get(o.partition) ?? 0) < low) {
+        throw new ViewpulseError(
+          REPLAY_ERROR,
+          `the log no longer holds where replay ${groupId} stopped: partition ${o.partition} of ${this.d.topic} now starts at offset ${low}, ` +
+            `after its position ${at.get(o.partition) ?? 0} (retention); start over with --fresh`,
+        );
+      }
+    }
+    return at;
   }
 
   /** Waits until the group has committed every partition up to its target, reporting progress. */
@@ -354,9 +418,17 @@ export class Replay {
     processor: ReplayableProcessor,
     job: Job,
     targets: ReadonlyMap<number, number>,
+    runner: SlotRunner,
   ): Promise<void> {
     const total = [...targets].reduce((n, [p, t]) => n + Math.max(0, t - (job.starts.get(p) ?? 0)), 0);
     for (;;) {
+      if (runner.state === 'failed' || runner.state === 'stopped') {
+        const why = runner.health().last_error ?? runner.state;
+        throw new ViewpulseError(
+          REPLAY_ERROR,
+          `the ${processor} replay gave up (${why}); run the same command to resume`,
+        );
+      }
       const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [this.d.topic] });
       const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       const partitions = [...targets].map(([partition, target]) => {
@@ -387,9 +459,7 @@ export class Replay {
     const ours = cur?.replayId === job.replayId;
     if (ours && cur?.state === 'active') return; // handed over already; only the record was missing
     const generation = ours ? cur!.generation : (cur?.generation ?? 0) + 1;
-    const liveGroup = ours
-      ? await this.groupBefore(processor, generation)
-      : (cur?.groupId ?? groupIdOf(this.d.topicPrefix, processor));
+    const live = await this.generationBefore(processor, generation);
     const draining: Generation = {
       processor,
       generation,
@@ -398,67 +468,80 @@ export class Replay {
       rules: { ...req.rules },
       replayId: job.replayId,
     };
+    this.handingOver = { processor, replayId: job.replayId, exchanged: job.state !== 'running' };
     if (!ours) await appendGeneration(ch, database, draining);
-    log.info({ generation, live: liveGroup }, 'replay: live instances draining');
-    try {
-      await this.waitEmpty(admin, liveGroup);
-    } catch (err) {
-      // The live processor goes on as it was: the same group and rules, a newer generation.
-      await appendGeneration(ch, database, {
-        ...draining,
-        generation: generation + 1,
-        state: 'active',
-        groupId: liveGroup,
-        rules: cur?.rules ?? null,
-        replayId: '',
-      });
-      if (runner) await runner.stop();
-      await this.record(processor, job, req, 'abandoned');
-      throw err;
+    log.info({ generation, live: live.groupId }, 'replay: live instances draining');
+    if (job.state === 'running') {
+      try {
+        await this.waitEmpty(admin, live.groupId);
+      } catch (err) {
+        // nothing was exchanged: the live processor goes on as it was, and this rebuild stays
+        // resumable (done: run it again to retry the swap)
+        await this.undrain(processor);
+        if (runner) await runner.stop();
+        await this.record(processor, job, req, 'done');
+        this.handingOver = undefined;
+        throw err;
+      }
     }
     if (runner) await runner.stop(); // its last rows and state, committed
     await this.swapTables(processor, req, job);
     await appendGeneration(ch, database, { ...draining, state: 'active' });
     await this.record(processor, job, req, 'handed_over');
+    this.handingOver = undefined;
     log.info({ generation, group: job.groupId }, 'replay: swapped in; live instances go on from the rebuilt state');
   }
 
-  /** The group a processor ran as before `generation`. */
-  private async groupBefore(processor: string, generation: number): Promise<string> {
-    const [row] = await queryRows<{ group_id: string }>(
+  /** The group and rules a processor ran as before `generation` (its default group and configured rules: none). */
+  private async generationBefore(
+    processor: string,
+    generation: number,
+  ): Promise<{ groupId: string; rules: Record<string, number> | null }> {
+    const [row] = await queryRows<{ group_id: string; rules: string }>(
       this.d.clickhouse,
-      sql`SELECT group_id FROM ${v.table(this.d.database, TABLES.generations)}
+      sql`SELECT group_id, rules FROM ${v.table(this.d.database, TABLES.generations)}
           WHERE processor = ${v.string(processor)} AND generation < ${v.uint(generation)} AND state = 'active'
           ORDER BY generation DESC LIMIT 1`,
     );
-    return row?.group_id ?? groupIdOf(this.d.topicPrefix, processor);
+    return row
+      ? { groupId: row.group_id, rules: row.rules === '' ? null : (JSON.parse(row.rules) as Record<string, number>) }
+      : { groupId: groupIdOf(this.d.topicPrefix, processor), rules: null };
   }
 
+  /**
+   * Waits until the live group has had no member for DRAIN_QUIET_MS in a row: long enough for
+   * every instance to see the draining generation (they poll each second, and check it again
+   * before any join) and for one that was joining when it was written to show up.
+   */
   private async waitEmpty(admin: Admin, groupId: string): Promise<void> {
     const deadline = this.now() + (this.d.drainTimeoutMs ?? 120_000);
+    let emptySince: number | undefined;
     for (;;) {
       const { groups } = await admin.describeGroups([groupId]);
       const members = groups[0]?.members.length ?? 0;
-      if (members === 0) return;
-      if (this.now() > deadline) {
+      const now = this.now();
+      if (members > 0) emptySince = undefined;
+      else emptySince ??= now;
+      if (emptySince !== undefined && now - emptySince >= DRAIN_QUIET_MS) return;
+      if (now > deadline) {
         throw new ViewpulseError(
           REPLAY_ERROR,
-          `the live group ${groupId} still has ${members} member(s): are its instances too old to know about replays? Nothing was swapped`,
+          `the live group ${groupId} still has ${members} member(s) after ${Math.round((this.d.drainTimeoutMs ?? 120_000) / 1000)} s: are its instances too old to know about replays? Nothing was swapped; the live processor goes on as before`,
         );
       }
-      await sleep(500);
+      await sleep(250);
     }
   }
 
   /**
-   * Exchanges the processor's tables with one RENAME (live → shadow `__old`, shadow → live), then
-   * puts the old ones under the shadow names, for --diff and for going back by hand. Resumable:
-   * `swapping` recorded first; an `__old` table means the exchange happened.
+   * Exchanges the processor's tables, one RENAME per table (live → shadow `__old`, shadow → live),
+   * then puts the old ones under the shadow names, for --diff and for going back by hand.
+   * Resumable table by table: `swapping` is recorded first, and a table whose `__old` twin exists
+   * (or that is already back under its shadow name after the exchange) was exchanged.
    */
   private async swapTables(processor: ReplayableProcessor, req: ReplayRequest, job: Job): Promise<void> {
     const { clickhouse: ch, database } = this.d;
     const shadow = req.shadowDatabase;
-    const tables = REBUILT_TABLES[processor];
     const exists = async (db: string, t: string): Promise<boolean> =>
       (
         await queryRows<{ n: string }>(
@@ -467,18 +550,22 @@ export class Replay {
         )
       )[0]?.n === '1';
     if (job.state === 'running') await this.record(processor, job, req, 'swapping');
-    if (job.state !== 'swapped' && !(await exists(shadow, `${tables[0]}__old`))) {
-      const pairs = tables.flatMap((t) => [
-        sql`${v.table(database, t)} TO ${v.table(shadow, `${t}__old`)}`,
-        sql`${v.table(shadow, t)} TO ${v.table(database, t)}`,
-      ]);
-      await exec(ch, sql`RENAME TABLE ${join(pairs)}`);
+    for (const t of REBUILT_TABLES[processor]) {
+      // 'swapped' is recorded only after every table was exchanged
+      if (job.state !== 'swapped' && !(await exists(shadow, `${t}__old`))) {
+        await exec(
+          ch,
+          sql`RENAME TABLE ${v.table(database, t)} TO ${v.table(shadow, `${t}__old`)}, ${v.table(shadow, t)} TO ${v.table(database, t)}`,
+        );
+      }
     }
+    this.handingOver = { processor, replayId: job.replayId, exchanged: true };
     await this.record(processor, job, req, 'swapped');
-    const back = [];
-    for (const t of tables)
-      if (await exists(shadow, `${t}__old`)) back.push(sql`${v.table(shadow, `${t}__old`)} TO ${v.table(shadow, t)}`);
-    if (back.length > 0) await exec(ch, sql`RENAME TABLE ${join(back)}`);
+    for (const t of REBUILT_TABLES[processor]) {
+      if (await exists(shadow, `${t}__old`)) {
+        await exec(ch, sql`RENAME TABLE ${v.table(shadow, `${t}__old`)} TO ${v.table(shadow, t)}`);
+      }
+    }
   }
 
   private async record(
@@ -494,6 +581,18 @@ export class Replay {
                   ${v.string(req.shadowDatabase)}, ${v.string(fromText(req.from))}, ${v.uint(req.toMs ?? 0)}, ${v.string(JSON.stringify(req.rules))})`,
     );
   }
+}
+
+/** How long the live group must stay empty before the tables are exchanged. */
+export const DRAIN_QUIET_MS = 5_000;
+
+interface Built {
+  processor: ReplayableProcessor;
+  job: Job;
+  /** records from the start positions to the targets */
+  records: number;
+  /** still running (a --swap hands over from it) */
+  runner: SlotRunner | undefined;
 }
 
 interface Job {

@@ -61,6 +61,11 @@ export interface RunnerDeps<V> {
   sink?: RowSink;
   /** Where partition state goes; default per options.stateStore (the Kafka changelog). */
   stateStore?: StateStore;
+  /**
+   * Asked before every join of the group (start and each restart): false keeps the consumer out
+   * (a replay is handing the processor over: runtime/processor-slot.ts).
+   */
+  mayJoin?: () => Promise<boolean>;
 }
 
 export class ProcessorRunner<V> {
@@ -247,6 +252,10 @@ export class ProcessorRunner<V> {
 
   /** Connects the consumer, joins the group and starts the batch loop. */
   private async runConsumer(): Promise<void> {
+    if (this.deps.mayJoin && !(await this.deps.mayJoin())) {
+      this.log.warn('not joining the group: a replay is handing this processor over');
+      return;
+    }
     const consumer = this.consumer;
     await consumer.connect();
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -46,6 +46,7 @@ export interface ProcessorRuntime {
       database?: string;
       rules?: RuleParameters;
       stopAt?: ReadonlyMap<number, number>;
+      mayJoin?: () => Promise<boolean>;
       /** false: dead letters become rows only, not records on the dead-letter topic again (a replay) */
       publishDeadLetters?: boolean;
       onFailed?: (err: Error) => void;
@@ -90,6 +91,7 @@ export async function processorRuntime(
         logger,
         metrics,
         onFailed: r.onFailed,
+        ...(r.mayJoin && { mayJoin: r.mayJoin }),
         options: {
           groupId: r.groupId ?? groupIdOf(config.kafka.topicPrefix, name),
           sessionTimeoutMs: config.processors.sessionTimeoutMs,
@@ -150,17 +152,16 @@ export async function runProcessors(
             ...(g && { groupId: g.groupId }),
             rules: built,
             onFailed: (err) => options.onFailed?.(name, err),
+            // before every join: not while a replay drains this processor, nor once it moved on
+            mayJoin: async () => {
+              const now = (await generations().catch(() => undefined))?.get(name);
+              return now === undefined || (now.state === 'active' && now.generation <= (g?.generation ?? 0));
+            },
           });
         },
         logger,
       ),
   );
-  const first = await generations().catch((err: Error) => {
-    // not migrated yet (no processor_generations): every processor runs as its default group
-    logger.warn({ err: err.message }, 'could not read processor generations; run `viewpulse migrate`');
-    return new Map<string, Generation>();
-  });
-  for (const s of slots) await s.start(first.get(s.name));
   let polling = false;
   const watcher = setInterval(() => {
     if (polling) return;
@@ -171,6 +172,12 @@ export async function runProcessors(
       .finally(() => (polling = false));
   }, GENERATION_POLL_MS);
   watcher.unref();
+  const first = await generations().catch((err: Error) => {
+    // not migrated yet (no processor_generations): every processor runs as its default group
+    logger.warn({ err: err.message }, 'could not read processor generations; run `viewpulse migrate`');
+    return new Map<string, Generation>();
+  });
+  for (const s of slots) await s.start(first.get(s.name));
 
   let server: Server | undefined;
   if (options.metricsPort !== undefined && options.metricsPort >= 0) {

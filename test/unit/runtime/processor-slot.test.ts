@@ -25,6 +25,10 @@ function fakes() {
         state = 'stopped';
         log.push(`stop ${group}`);
       },
+      abandon: async () => {
+        state = 'stopped';
+        log.push(`abandon ${group}`);
+      },
       health: () => ({ name: 'view-counts', state, crashes: 0, lag: 0, stuck: false, partitions: [] }),
     };
   };
@@ -61,11 +65,18 @@ describe('ProcessorSlot', () => {
     expect(slot.current).toBe(1);
   });
 
-  it('goes straight to the new group when it missed the draining step', async () => {
+  it('a runner that missed the drain is abandoned, not flushed: its state is not the rebuilt one', async () => {
     const { log, slot } = fakes();
     await slot.start(gen(1, 'active'));
     await slot.observe(gen(2, 'active'));
-    expect(log).toEqual(['start replay-1', 'stop replay-1', 'start replay-2']);
+    expect(log).toEqual(['start replay-1', 'abandon replay-1', 'start replay-2']);
+  });
+
+  it('ignores what the poll sees before it started', async () => {
+    const { log, slot } = fakes();
+    await slot.observe(gen(1, 'active'));
+    await slot.start(gen(1, 'active'));
+    expect(log).toEqual(['start replay-1']);
   });
 
   it('starting while a replay drains it: waits without running anything', async () => {
