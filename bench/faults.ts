@@ -57,14 +57,33 @@ async function main(): Promise<void> {
       void Promise.all([...live].map((i) => kill9(i))).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     });
   }
-  const r = await runFaultMarathon({
-    ...o,
-    now: Date.now(),
-    name: 'faultsbench',
-    logDir: stateDir('logs', `faults-bench-${new Date().toISOString().replace(/[:.]/g, '-')}`),
-    log,
-    live,
-  });
+  const command =
+    `tsx bench/faults.ts --events ${o.events} --partitions ${o.partitions} --seed ${o.seed} --fault-seconds ${o.faultSeconds} ` +
+    `--processor-kills ${o.processorKills} --collector-kills ${o.collectorKills} --clickhouse-down ${o.clickhouseDownSeconds} ` +
+    `--sdk-share ${o.sdkShare} --sdk-clients ${o.sdkClients}`;
+  const logDir = stateDir('logs', `faults-bench-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  let r: Awaited<ReturnType<typeof runFaultMarathon>>;
+  try {
+    r = await runFaultMarathon({ ...o, now: Date.now(), name: 'faultsbench', logDir, log, live });
+  } catch (err) {
+    // a run that failed is recorded too: the error and the faults injected until then
+    const e = err as Error & { faults?: unknown[]; selfExits?: unknown[] };
+    const file = writeResults(
+      'faults',
+      command,
+      { logs: logDir },
+      {
+        error: e.message.split('\n')[0],
+        faults_injected: e.faults ?? [],
+        exits_on_their_own: e.selfExits ?? [],
+        tables_equal_truth: false,
+        acknowledged_events_lost: null,
+        all_ok: false,
+      },
+    );
+    log(`the run failed (${e.message.split('\n')[0]}); wrote ${file}`);
+    throw err;
+  }
   console.error(checkTable(r.checks));
   const figures = {
     faults_injected: r.faults,
@@ -86,9 +105,7 @@ async function main(): Promise<void> {
   };
   const file = writeResults(
     'faults',
-    `tsx bench/faults.ts --events ${o.events} --partitions ${o.partitions} --seed ${o.seed} --fault-seconds ${o.faultSeconds} ` +
-      `--processor-kills ${o.processorKills} --collector-kills ${o.collectorKills} --clickhouse-down ${o.clickhouseDownSeconds} ` +
-      `--sdk-share ${o.sdkShare} --sdk-clients ${o.sdkClients}`,
+    command,
     {
       traffic: `${o.events} generated records (seed ${o.seed}), catalog seeded; the events of ${o.sdkShare * 100} % of the viewers through the player SDK's tracker (${o.sdkClients} trackers) and \`viewpulse run collector\`, the rest straight into Kafka (re-sent while the broker is away)`,
       topic: `play-events with ${o.partitions} partitions`,

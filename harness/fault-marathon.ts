@@ -214,6 +214,11 @@ class Keeper {
     return i;
   }
 
+  /** No more restarts (the run is over, or failed). */
+  halt(): void {
+    this.stopping = true;
+  }
+
   /** SIGKILL, by us (not started again here). */
   async kill(i: Instance): Promise<void> {
     this.ours.add(i);
@@ -317,6 +322,9 @@ export async function runFaultMarathon(o: FaultMarathonOptions): Promise<FaultMa
   for (const name of ['collector', ...MARATHON_PROCESSORS]) writeFileSync(join(o.logDir, `${name}.log`), '');
   const serviceLog = (line: string): void => log(`  ${line}`);
   let failed = true;
+  const keepers: Keeper[] = [];
+  const faults: InjectedFault[] = [];
+  const selfExits: SelfExit[] = [];
   try {
     await migrate(p.clickhouse, cleanDb, join(projectRoot, 'schemas', 'clickhouse'));
     const traffic = generateTraffic({ events: o.events, seed: o.seed, now: o.now });
@@ -325,8 +333,6 @@ export async function runFaultMarathon(o: FaultMarathonOptions): Promise<FaultMa
 
     let t0 = Date.now();
     const stamp = (): { at: string; t_s: number } => ({ at: new Date().toISOString(), t_s: seconds(Date.now() - t0) });
-    const faults: InjectedFault[] = [];
-    const selfExits: SelfExit[] = [];
     const inject = (f: Omit<InjectedFault, 'at' | 't_s'>, when = stamp()): void => {
       faults.push({ ...when, ...f });
       log(`fault ${faults.length} at ${when.t_s} s: ${f.kind}${f.processor ? ` ${f.processor}` : ''}`);
@@ -360,6 +366,8 @@ export async function runFaultMarathon(o: FaultMarathonOptions): Promise<FaultMa
         ),
       ]),
     );
+    keepers.push(collector);
+    for (const k of processors.values()) keepers.push(k);
     collector.start();
     for (const k of processors.values()) k.start();
     await collector.ready('collector listening');
@@ -580,7 +588,11 @@ export async function runFaultMarathon(o: FaultMarathonOptions): Promise<FaultMa
       },
       records_per_s_during_faults: rate,
     };
+  } catch (err) {
+    // what was injected before the failure, for the caller's record
+    throw Object.assign(err as Error, { faults, selfExits });
   } finally {
+    for (const k of keepers) k.halt();
     await Promise.all([...live].map((i) => kill9(i)));
     // whatever happened, the services are up again for whoever comes next
     await kafkaService.start(serviceLog).catch((err: Error) => log(`Kafka did not start again: ${err.message}`));
