@@ -53,9 +53,14 @@ export type ChdbResult = { ok: true; data: string } | { ok: false; error: string
  * are JSONEachRow text. Runs with TZ=UTC, the server time zone of infra/clickhouse/config.xml,
  * so DateTime values print alike on both versions.
  */
-export async function runChdb(sessionDir: string, statements: readonly string[]): Promise<ChdbResult[]> {
+export async function runChdb(
+  sessionDir: string,
+  statements: readonly string[],
+  /** a server config for the session (<zookeeper>, <macros>: replicated tables) */
+  configFile?: string,
+): Promise<ChdbResult[]> {
   const py = await ensureChdb();
-  const child = spawn(py, [RUNNER, sessionDir], {
+  const child = spawn(py, [RUNNER, sessionDir, ...(configFile ? [configFile] : [])], {
     env: { ...process.env, TZ: 'UTC' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
