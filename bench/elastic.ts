@@ -49,7 +49,8 @@ const cleanUp = (): Promise<void> =>
     for (const i of live) i.child.kill('SIGKILL');
     await exec(p.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(cleanDb)}`).catch(() => undefined);
     await deletePrefixedTopics(p).catch(() => undefined);
-    await p.cleanup();
+    // a slow DROP (the machine is busy) must not turn a finished run into a failure
+    await p.cleanup().catch((err: Error) => log(`clean-up incomplete: ${err.message}`));
   })());
 // stopped (Ctrl-C, SIGTERM): no processor, topic or database left behind
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
