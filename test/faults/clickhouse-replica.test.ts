@@ -2,8 +2,9 @@
 // ClickHouse 18.16 servers on free ports, harness/replica-set.ts; the shared ClickHouse is not
 // touched) gets the replicated migrations; generated traffic flows at a fixed rate into the
 // shared Kafka, the processors write through the failover client, and the insights API polls a
-// video's stats the whole time. Replica 1 is killed with SIGKILL mid-ingestion and started again
-// 15 s later. Every API answer must be a 200 that never counts more than the truth; afterwards
+// video's stats the whole time. Replica 2 stops fetching for a moment, so that replica 1 holds
+// acknowledged (and committed) rows alone when it is killed with SIGKILL mid-ingestion; it is
+// started again 15 s later. Every API answer must be a 200 that never counts more than the truth; afterwards
 // both replicas, each read on its own, must equal the generator's truth exactly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -18,6 +19,7 @@ import { checkAgainstTruth } from '../../harness/truth-check.js';
 import {
   createClickHouse,
   createReplicaClients,
+  exec,
   queryRows,
   type ClickHouseClient,
 } from '../../lib/clickhouse/client.js';
@@ -197,13 +199,25 @@ describe(`ClickHouse with 2 replicas: one killed with SIGKILL during ingestion (
     const pump = pumpIntoKafka(p!, traffic, { rate: RATE, chunk: 200 });
     const group = groupIdOf(p!.prefix, 'view-counts');
     try {
-      // Kill as soon as the processors write to replica 1 (what it has is then its own or fetched).
+      // Once the processors write to replica 1, replica 2 stops fetching its parts: what
+      // replica 1 then acknowledges (and the processors commit) lives on replica 1 alone when
+      // it is killed, the case where a peer must fetch it later.
       while ((await countOn(replicas[0]!, database, TABLES.counts)) === 0) await sleep(200);
-      await sleep(3_000);
-      const before = await committedRecords(p!.kafka, group, p!.topics.playEvents);
+      await exec(replicas[1]!, sql`SYSTEM STOP FETCHES`);
+      const stopped = await committedRecords(p!.kafka, group, p!.topics.playEvents);
+      let before = stopped;
+      while (before <= stopped) {
+        await sleep(200);
+        before = await committedRecords(p!.kafka, group, p!.topics.playEvents);
+      }
+      const [only1, only2] = await Promise.all(replicas.map((ch) => countOn(ch, database, TABLES.playEvents)));
+      expect(only1, 'replica 1 holds acknowledged rows replica 2 has not fetched').toBeGreaterThan(only2!);
       await set!.kill(0);
+      await exec(replicas[1]!, sql`SYSTEM START FETCHES`);
       now.phase = 'outage';
-      log(`replica 1 killed (view-counts had committed ${before} records)`);
+      log(
+        `replica 1 killed: view-counts had committed ${before} records; play_events ${only1} rows there, ${only2} on replica 2`,
+      );
       await sleep(OUTAGE_MS);
       const during = await committedRecords(p!.kafka, group, p!.topics.playEvents);
       log(`view-counts committed ${during - before} records while replica 1 was down`);
