@@ -29,6 +29,7 @@ export const ERRORS = {
   VP_ERR_CLICKHOUSE_REJECTED: { retriable: false, message: 'ClickHouse rejected the query' },
   VP_ERR_MIGRATION: { retriable: false, message: 'migration failed' },
   VP_ERR_REPLAY: { retriable: false, message: 'replay refused' },
+  VP_ERR_STUCK: { retriable: false, message: 'a partition made no progress' },
   VP_ERR_SERVICE: { retriable: false, message: 'local service failed' },
   // HTTP surfaces (api/problem.ts maps each to a status and a problem+json document)
   VP_ERR_HTTP_BAD_REQUEST: { retriable: false, message: 'bad request' },

@@ -85,6 +85,8 @@ export class ProcessorRunner<V> {
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private tickBusy = false;
+  /** When the consumer last joined the group (kafkajs's own restarts included). */
+  private joinedAt: number | undefined;
 
   constructor(private readonly deps: RunnerDeps<V>) {
     this.opts = { ...DEFAULT_RUNNER, ...deps.options };
@@ -268,6 +270,7 @@ export class ProcessorRunner<V> {
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.supervisor.joined();
+      this.joinedAt = this.now();
       const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
       // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
       for (const p of this.partitions.keepOnly(mine)) void this.store.release?.(p);
@@ -298,6 +301,7 @@ export class ProcessorRunner<V> {
    */
   private async tick(): Promise<void> {
     if (this.tickBusy || this.supervisor.stopping || this.supervisor.crashing) return;
+    if (this.stuckSinceJoin()) return;
     const due = this.partitions.pending > 0 || this.flusher.checkpointDue();
     if (!this.flow.paused && !due) return;
     if (this.flow.paused && !this.flow.retryDue()) return;
@@ -316,6 +320,38 @@ export class ProcessorRunner<V> {
     } finally {
       this.tickBusy = false;
     }
+  }
+
+  /**
+   * A partition with lag that has not moved for stuckAfterMs although the consumer has been in
+   * the group at least that long, flowing (not paused for ClickHouse), and not a bounded replay
+   * at its end: the consumer no longer fetches (seen once after kafkajs restarted itself during a
+   * broker restart and the flow paused and resumed). Restart it from the checkpoint, as after a
+   * crash: nothing is lost, and a processor that stays stuck gives up after maxRestarts.
+   */
+  private stuckSinceJoin(): boolean {
+    const now = this.now();
+    if (
+      this.flow.paused ||
+      this.opts.stopAt ||
+      this.joinedAt === undefined ||
+      now - this.joinedAt < this.opts.stuckAfterMs
+    )
+      return false;
+    const stuck = this.status().filter((p) => p.stuck);
+    if (stuck.length === 0) return false;
+    this.log.error(
+      { partitions: stuck.map((p) => p.partition), stuckAfterMs: this.opts.stuckAfterMs },
+      'partitions made no progress with lag: restarting the consumer',
+    );
+    this.joinedAt = undefined;
+    this.supervisor.crash(
+      new ViewpulseError(
+        'VP_ERR_STUCK',
+        `partitions ${stuck.map((p) => p.partition).join(', ')} made no progress for ${Math.round(this.opts.stuckAfterMs / 1000)} s with lag`,
+      ),
+    );
+    return true;
   }
 
   /** Graceful stop: finish the batch, flush, checkpoint, commit, leave the group. */

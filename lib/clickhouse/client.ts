@@ -1,7 +1,7 @@
 // The ClickHouse client, built in one place. Queries are built with lib/clickhouse/sql.ts.
 // Several URLs (VIEWPULSE_CLICKHOUSE_URLS, replicas of the same tables) make one client that
 // fails over between them (failover.ts); one URL is a plain client, as it always was.
-import { createClient, type ClickHouseClient as NodeClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient as NodeClient } from '@clickhouse/client';
 import type { Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { FailoverClickHouse } from './failover.js';
@@ -17,6 +17,10 @@ function createOne(config: Config['clickhouse'], url: string, database: string |
     password: config.password,
     database: database ?? config.database,
     request_timeout: 60_000,
+    // Every failure reaches the caller, which logs it in its own structured way (or retries
+    // quietly, like the processors' generation poll): the client's own multi-line console
+    // errors would only repeat it, once a second during an outage.
+    log: { level: ClickHouseLogLevel.OFF },
     // A busy processor's event loop can stall past the idle-socket timer (2.5 s, under the
     // server's 3 s keep-alive): drop such sockets before reuse instead of risking a reset.
     keep_alive: { eagerly_destroy_stale_sockets: true },

@@ -600,6 +600,25 @@ describe('supervision', () => {
     expect(s.runner.health()).toMatchObject({ state: 'running', crashes: 1, last_error: 'injected bug at 0@6' });
   });
 
+  it('a consumer that stops fetching with lag is restarted from the checkpoint after stuckAfterMs; nothing lost', async () => {
+    const s = setup({ options: { checkpointIntervalMs: 1_000, stuckAfterMs: 10_000 } });
+    fill(s.cluster, 0, 8);
+    await s.runner.start();
+    // kafkajs hands over half of the log, then (the bug this guards against) nothing more
+    await s.cluster.consumer.deliver({ max: 4 });
+    await advance(9_000);
+    expect(s.runner.state).toBe('running'); // not yet: stuckAfterMs since the join
+    await until('the stuck consumer is restarted', () => s.cluster.consumers.length === 2, 5_000);
+    expect(s.runner.health()).toMatchObject({ crashes: 1 });
+    expect(s.runner.health().last_error).toMatch(/partitions 0 made no progress for 10 s with lag/);
+    await until('the new consumer runs', () => s.runner.state === 'running');
+    await s.cluster.consumer.deliver();
+    await advance(1_000);
+    expect(s.cluster.committed.get(0)).toBe(8);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+    expect(s.failures).toEqual([]);
+  });
+
   it('gives up after maxRestarts crashes at the same position: state failed, onFailed called once, no more restarts', async () => {
     const s = setup({ throwAt: (_, offset) => offset === 2, options: { maxRestarts: 2 } });
     fill(s.cluster, 0, 4);
