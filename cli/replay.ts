@@ -55,6 +55,17 @@ const lagLine = (p: ReplayProgress): string => {
   return `lag ${shown.join(' · ')}${behind.length > 4 ? ` +${behind.length - 4}` : ''}`;
 };
 
+/** What commander parses from the options below. */
+interface ReplayOptions {
+  from?: string;
+  to?: string;
+  swap?: boolean;
+  diff?: boolean;
+  fresh?: boolean;
+  database?: string;
+  json?: boolean;
+}
+
 export function registerReplay(program: Command): void {
   program
     .command('replay')
@@ -89,41 +100,17 @@ Examples:
   VIEWPULSE_RULE_VIEW_THRESHOLD_MS=10000 npx viewpulse replay view-counts engagement --swap
   npx viewpulse replay raw-events --from 2026-12-01T00:00:00Z --to 2026-12-01T06:00:00Z`,
     )
-    .action(
-      async (
-        names: string[],
-        opts: {
-          from?: string;
-          to?: string;
-          swap?: boolean;
-          diff?: boolean;
-          fresh?: boolean;
-          database?: string;
-          json?: boolean;
-        },
-      ) => {
-        try {
-          await replayCommand(names, opts);
-        } catch (err) {
-          console.error(`viewpulse replay: ${(err as Error).message}`);
-          process.exitCode = 1;
-        }
-      },
-    );
+    .action(async (names: string[], opts: ReplayOptions) => {
+      try {
+        await replayCommand(names, opts);
+      } catch (err) {
+        console.error(`viewpulse replay: ${(err as Error).message}`);
+        process.exitCode = 1;
+      }
+    });
 }
 
-async function replayCommand(
-  names: string[],
-  opts: {
-    from?: string;
-    to?: string;
-    swap?: boolean;
-    diff?: boolean;
-    fresh?: boolean;
-    database?: string;
-    json?: boolean;
-  },
-): Promise<void> {
+async function replayCommand(names: string[], opts: ReplayOptions): Promise<void> {
   const processors = parseProcessors(names);
   const from = parseFrom(opts.from);
   const toMs = opts.to === undefined ? undefined : parseTime(opts.to, '--to');
