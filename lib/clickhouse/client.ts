@@ -33,7 +33,9 @@ function createOne(config: Config['clickhouse'], url: string, database: string |
 }
 
 export function createClickHouse(config: Config['clickhouse'], database?: string): ClickHouseClient {
-  const urls = config.urls?.length ? config.urls : [config.url];
+  // One server: `url` (callers point it elsewhere — a capture server, the SQL recording proxy —
+  // by overriding `url` alone, so it must win over the one-element `urls` the config holds).
+  const urls = config.urls && config.urls.length > 1 ? config.urls : [config.url];
   if (urls.length === 1) return createOne(config, urls[0]!, database);
   const log = createLogger(undefined, 'clickhouse');
   return new FailoverClickHouse(
