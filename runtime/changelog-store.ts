@@ -27,6 +27,12 @@ const BARRIER_KEY = '\u0000barrier';
 const OFFSET_KEY = '\u0000offset';
 /** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
 const SEND_BYTES = 4 * 1024 * 1024;
+/**
+ * ...and at most this many messages: kafkajs groups a send's messages per partition by copying
+ * the growing array once per message (producer/groupMessagesPerPartition.js), so one send of n
+ * messages costs O(n²) — a checkpoint of 50,000 changed keys spent minutes there.
+ */
+const SEND_MESSAGES = 1_000;
 /** A restore that has not read up to its barrier by then fails (and is retried). */
 const RESTORE_TIMEOUT_MS = 120_000;
 
@@ -290,7 +296,11 @@ export class ChangelogStore implements StateStore {
       // A record batch (one send to one partition) must stay under the topic's max.message.bytes.
       for (let i = 0, bytes = 0, from = 0; i <= messages.length; i++) {
         const m = messages[i];
-        if (i === messages.length || bytes + (m!.key.length + (m!.value?.length ?? 0)) > SEND_BYTES) {
+        if (
+          i === messages.length ||
+          i - from >= SEND_MESSAGES ||
+          bytes + (m!.key.length + (m!.value?.length ?? 0)) > SEND_BYTES
+        ) {
           if (i > from) await tx.send({ topic: this.changelog, messages: messages.slice(from, i) });
           from = i;
           bytes = 0;
