@@ -11,6 +11,8 @@ export const TABLES = {
   counts: 'view_counts',
   /** one row per playback session, the base of engagement numbers (engagement) */
   sessions: 'sessions',
+  /** counted views' numbers per window and video / creator / breakdown value, read by the insights routes (engagement) */
+  engagementRollup: 'engagement_rollup',
   /** viewer observations; materialized views roll them into uniq states (engagement) */
   viewerObservations: 'viewer_observations',
   videoViewersHourly: 'video_viewers_hourly',
@@ -55,6 +57,7 @@ export const REBUILT_TABLES = {
   'view-counts': [TABLES.counts],
   engagement: [
     TABLES.sessions,
+    TABLES.engagementRollup,
     TABLES.videoViewersHourly,
     TABLES.videoViewersDaily,
     TABLES.creatorViewersHourly,

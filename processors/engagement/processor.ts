@@ -53,6 +53,7 @@ import {
 import { ENGAGEMENT } from '../semantics.js';
 import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
+import { RollupStore, viewOfRow, viewOfSession, type ViewContribution } from './rollup.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -61,6 +62,14 @@ export const SESSIONS_TABLE: TableSpec = {
   key: ['video_id', 'session_id'],
   version: 'version',
   times: ['first_seen_at', 'started_at', 'ended_at', 'view_time'],
+};
+
+/** Views summed per window, video, creator and breakdown value (rollup.ts). */
+export const ROLLUP_TABLE: TableSpec = {
+  name: TABLES.engagementRollup,
+  key: ['dim', 'id', 'grain', 'window_start', 'value', 'kafka_partition', 'seq'],
+  version: 'version',
+  times: ['window_start'],
 };
 
 /** A Null table feeding uniq / min states: plain appends, no key. */
@@ -104,6 +113,9 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   /** Rows of closed sessions to write at the next drain. */
   private readonly pending = new Map<string, SessionRow>();
   private readonly observations: ObservationBuffer;
+  /** What each counted view (open, or closed and still able to flip) contributes to the rollup. */
+  private readonly views = new Tracked<ViewContribution>('ev:');
+  private readonly rollup: RollupStore;
   private readonly out: OutputRows = new Map();
   private readonly minutes: TimeWindows;
   private lastCloseMinute = Number.NEGATIVE_INFINITY;
@@ -119,6 +131,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     this.minutes = TimeWindows.tumbling(MINUTE).grace(options.windowGraceMs);
     this.meta.restore(state, (v) => ({ ...(v as SessionMeta) }));
     this.retained.restore(state, (v) => v as SessionRow);
+    this.views.restore(state, (v) => {
+      const c = v as ViewContribution;
+      return { ...c, bits: [...c.bits] as ViewContribution['bits'] };
+    });
+    this.rollup = RollupStore.restore(partition, { graceMs: options.windowGraceMs }, state);
     const rest = state.get('e:meta') as Unkeyed | undefined;
     for (const [id, offset] of rest?.dirty ?? []) this.dirty.set(id, offset);
     for (const row of rest?.pending ?? []) this.pending.set(row.session_id, row);
@@ -178,6 +195,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       }
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
+    this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
     if (result.viewsAfter === result.viewsBefore) return;
     // The repeat cap may have flipped other sessions of this viewer and video.
     const before = new Set(result.viewsBefore.map((c) => c.sessionId));
@@ -193,6 +211,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
           this.meta.touch(id);
         }
         this.dirty.set(id, offset);
+        this.changeView(id, c ? viewOfSession(this.playback.sessions.get(id)!, true) : null, offset);
         continue;
       }
       const last = this.retained.get(id);
@@ -201,7 +220,17 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       const row = { ...last, counted_view: counted.has(id) ? 1 : 0, version: rowVersion(offset, true) };
       this.retained.set(id, row);
       this.pending.set(id, row);
+      this.changeView(id, row.counted_view ? viewOfRow(row) : null, offset);
     }
+  }
+
+  /** A view's contribution to the rollup becomes `next` (null: it does not count) at `offset`. */
+  private changeView(id: string, next: ViewContribution | null, offset: number): void {
+    const prev = this.views.get(id) ?? null;
+    if (prev === null && next === null) return;
+    this.rollup.change(prev, next, offset, this.watermark);
+    if (next) this.views.set(id, next);
+    else this.views.delete(id);
   }
 
   /** Final rows for the sessions the watermark closed; forgets rows that can no longer flip. */
@@ -213,11 +242,23 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       this.pending.set(s.sessionId, row);
       this.dirty.delete(s.sessionId);
       this.meta.delete(s.sessionId);
-      if (this.playback.isCandidate(s.viewerId, s.videoId, s.sessionId)) this.retained.set(s.sessionId, row);
+      const keep = this.playback.isCandidate(s.viewerId, s.videoId, s.sessionId);
+      if (keep) this.retained.set(s.sessionId, row);
+      // The view's windows may close now; its contribution is kept while it can still flip.
+      const view = this.views.get(s.sessionId);
+      if (view) {
+        const closedView = { ...view, open: 0 };
+        this.rollup.change(view, closedView, offset, this.watermark);
+        if (keep) this.views.set(s.sessionId, closedView);
+        else this.views.delete(s.sessionId);
+      }
     }
     for (const [id, row] of this.retained) {
-      if (!this.playback.isCandidate(row.viewer_id, row.video_id, id)) this.retained.delete(id);
+      if (this.playback.isCandidate(row.viewer_id, row.video_id, id)) continue;
+      this.retained.delete(id);
+      this.views.delete(id);
     }
+    this.rollup.closeWindows(this.watermark);
   }
 
   drain(): OutputRows {
@@ -230,6 +271,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     pushAll(sessions, this.pending.values());
     this.pending.clear();
     pushRows(this.out, TABLES.sessions, sessions);
+    pushRows(this.out, TABLES.engagementRollup, this.rollup.drain());
     pushRows(this.out, TABLES.viewerObservations, this.observations.drain());
     if (this.lastOffset >= 0)
       pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
@@ -244,11 +286,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    return stateOf([this.playback, this.meta, this.retained], [this.unkeyed()], false);
+    return stateOf([this.playback, this.meta, this.retained, this.views, this.rollup], [this.unkeyed()], false);
   }
 
   snapshot(): StateEntries {
-    return stateOf([this.playback, this.meta, this.retained], [this.unkeyed()], true);
+    return stateOf([this.playback, this.meta, this.retained, this.views, this.rollup], [this.unkeyed()], true);
   }
 
   private unkeyed(): [string, Unkeyed] {
@@ -271,7 +313,7 @@ export function engagement(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): Pro
   return {
     name: NAME,
     rules: checked,
-    tables: [SESSIONS_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    tables: [SESSIONS_TABLE, ROLLUP_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
     create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
   };
 }

@@ -231,6 +231,11 @@ export class SessionAggregate {
     return bucketList(this.bits);
   }
 
+  /** The covered buckets as words (a copy: the rollup keeps what a view contributed). */
+  coveredBits(): Buckets {
+    return [this.bits[0], this.bits[1], this.bits[2], this.bits[3]];
+  }
+
   /** "Left after a stall" (docs/semantics.md) from the last event and the last rebuffer event. */
   leftAfterStall(): boolean {
     const last = this.last;

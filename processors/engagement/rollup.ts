@@ -1,0 +1,448 @@
+// The engagement rollup: what the insights routes need of counted views, summed per window
+// (minute, hour, day of the view time) for each video, each creator and each value of the
+// breakdown dimensions — so a route reads rows in proportion to the windows of its range,
+// never to the sessions behind them. Written by the engagement processor beside `sessions`.
+//
+// Every counted view contributes its current numbers (watch time, percent viewed, completion,
+// covered retention buckets, stall exit, whether its session is still open) to the windows of
+// its view time. When a record changes a view — a heartbeat adds watch time, a late event
+// moves the view time, the repeat cap flips whether it counts — the processor adds the
+// difference between the new and the old contribution, at that record. So the sums are always
+// those of the views' latest numbers, as `sessions FINAL` would give them.
+//
+// How a sum reaches ClickHouse exactly once: the view_counts scheme (view-counts/counts.ts).
+// Rows are keyed by (dim, id, grain, window_start, value, kafka_partition, seq); an open window
+// holds its full value for the partition and is written with seq = 0 and a higher version on
+// each change. A window closes once the watermark passed its end + grace AND no open session
+// contributes to it, so the heartbeats of a long view keep landing in one open row. A view of
+// an open session that reaches a closed window (a late event qualified it) opens it again with
+// seq = the offset of that record: a new full-value row, closed in turn once its views close.
+// A change of a closed session to a closed window (a repeat-cap flip) is a delta row with
+// seq = the offset of the record that made it. Every change is made at a record, from checkpointed state and input, so
+// a replay after a crash writes the same keys with the same values.
+import { TimeWindows } from '../windows.js';
+import { DAY, HOUR, MINUTE } from '../../lib/time.js';
+import { Tracked, type RestoredState, type StateEntries, type StatePart } from '../keyed-state.js';
+import type { Buckets } from '../playback/aggregate.js';
+import type { SessionEntry } from '../playback/state.js';
+import type { SessionRow } from './rows.js';
+
+export const RETENTION_POINTS = 101;
+
+/** The row sets of the rollup: totals per video and creator, and per breakdown value of a video. */
+export const ROLLUP_DIMS = ['video', 'creator', 'country', 'device', 'os', 'traffic_source', 'referrer'] as const;
+export type RollupDim = (typeof ROLLUP_DIMS)[number];
+export type RollupGrain = 'minute' | 'hour' | 'day';
+
+/** Percent viewed is summed as whole millionths of a view (exact integer sums, 2 decimals read). */
+export const PERCENT_SCALE = 1_000_000;
+
+/** What one counted view adds to the windows of its view time. */
+export interface ViewContribution {
+  /** view time (epoch ms) */
+  t: number;
+  video: string;
+  creator: string;
+  watch: number;
+  /** min(1, watch / duration) in millionths; 0 without a duration */
+  pct: number;
+  /** 1 when the video's duration is known (the view counts in percent viewed) */
+  measured: number;
+  completed: number;
+  /** covered retention buckets */
+  bits: Buckets;
+  /** the stall-exit bucket (docs/semantics.md "Left after a stall"), -1 if none */
+  exit: number;
+  /** 1 while the session is open */
+  open: number;
+  country: string;
+  device: string;
+  os: string;
+  source: string;
+  /** the suggesting video when source = suggested, else '' */
+  referrer: string;
+}
+
+const percentMicros = (watch: number, duration: number): number =>
+  duration > 0 ? Math.round(PERCENT_SCALE * Math.min(1, watch / duration)) : 0;
+
+/** A counted view's contribution as its session stands (the session must have qualified). */
+export function viewOfSession(s: SessionEntry, open: boolean): ViewContribution {
+  const a = s.agg;
+  return {
+    t: a.candidate!,
+    video: s.videoId,
+    creator: s.creatorId,
+    watch: a.watchMs,
+    pct: percentMicros(a.watchMs, s.durationMs),
+    measured: s.durationMs > 0 ? 1 : 0,
+    completed: a.completed ? 1 : 0,
+    bits: a.coveredBits(),
+    exit: a.leftAfterStall() ? a.exitPercent() : -1,
+    open: open ? 1 : 0,
+    country: s.dims.country,
+    device: s.dims.device,
+    os: s.dims.os,
+    source: s.dims.trafficSource,
+    referrer: s.dims.trafficSource === 'suggested' ? (s.dims.referrerVideoId ?? '') : '',
+  };
+}
+
+/** The same from a closed session's last row (what the processor keeps of a closed candidate). */
+export function viewOfRow(r: SessionRow): ViewContribution {
+  const bits: Buckets = [0, 0, 0, 0];
+  for (const b of r.covered) bits[(b / 31) | 0]! |= 1 << (b % 31);
+  return {
+    t: r.view_time,
+    video: r.video_id,
+    creator: r.creator_id,
+    watch: r.watch_ms,
+    pct: percentMicros(r.watch_ms, r.duration_ms),
+    measured: r.duration_ms > 0 ? 1 : 0,
+    completed: r.completed,
+    bits,
+    exit: r.exit_after_stall === 1 && r.exit_percent >= 0 ? r.exit_percent : -1,
+    open: r.closed ? 0 : 1,
+    country: r.country,
+    device: r.device,
+    os: r.os,
+    source: r.traffic_source,
+    referrer: r.referrer_video_id,
+  };
+}
+
+/** The change of a window's sums that a change of one view makes. */
+interface Delta {
+  views: number;
+  watch: number;
+  pct: number;
+  measured: number;
+  completions: number;
+  open: number;
+  /** [bucket, ±1] changes of the retention counters */
+  ret: [number, number][];
+  /** [bucket, ±1] changes of the stall-exit counters */
+  exits: [number, number][];
+}
+
+const bitOf = (bits: Buckets, b: number): number => (bits[(b / 31) | 0]! >>> (b % 31)) & 1;
+
+function bucketChanges(from: Buckets | null, to: Buckets | null): [number, number][] {
+  const out: [number, number][] = [];
+  for (let w = 0; w < 4; w++) {
+    const x = (from ? from[w]! : 0) ^ (to ? to[w]! : 0);
+    if (x === 0) continue;
+    for (let i = 0; i < 31; i++) {
+      if (!((x >>> i) & 1)) continue;
+      const b = w * 31 + i;
+      out.push([b, to && bitOf(to, b) ? 1 : -1]);
+    }
+  }
+  return out;
+}
+
+function exitChanges(from: number, to: number): [number, number][] {
+  if (from === to) return [];
+  const out: [number, number][] = [];
+  if (from >= 0) out.push([from, -1]);
+  if (to >= 0) out.push([to, 1]);
+  return out;
+}
+
+/** old → new of one view whose windows and dimension values are the same (either may be absent). */
+function deltaOf(o: ViewContribution | null, n: ViewContribution | null): Delta {
+  return {
+    views: (n ? 1 : 0) - (o ? 1 : 0),
+    watch: (n?.watch ?? 0) - (o?.watch ?? 0),
+    pct: (n?.pct ?? 0) - (o?.pct ?? 0),
+    measured: (n?.measured ?? 0) - (o?.measured ?? 0),
+    completions: (n?.completed ?? 0) - (o?.completed ?? 0),
+    open: (n?.open ?? 0) - (o?.open ?? 0),
+    ret: bucketChanges(o?.bits ?? null, n?.bits ?? null),
+    exits: exitChanges(o?.exit ?? -1, n?.exit ?? -1),
+  };
+}
+
+const isZero = (d: Delta): boolean =>
+  d.views === 0 &&
+  d.watch === 0 &&
+  d.pct === 0 &&
+  d.measured === 0 &&
+  d.completions === 0 &&
+  d.open === 0 &&
+  d.ret.length === 0 &&
+  d.exits.length === 0;
+
+const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =>
+  a.t === b.t &&
+  a.video === b.video &&
+  a.creator === b.creator &&
+  a.country === b.country &&
+  a.device === b.device &&
+  a.os === b.os &&
+  a.source === b.source &&
+  a.referrer === b.referrer;
+
+/** The (dim, id, value) row sets a view counts in. */
+function targetsOf(c: ViewContribution): [RollupDim, string, string][] {
+  const out: [RollupDim, string, string][] = [['video', c.video, '']];
+  if (c.creator !== '') out.push(['creator', c.creator, '']);
+  out.push(['country', c.video, c.country], ['device', c.video, c.device], ['os', c.video, c.os]);
+  out.push(['traffic_source', c.video, c.source]);
+  if (c.source === 'suggested') out.push(['referrer', c.video, c.referrer]);
+  return out;
+}
+
+/** One row of `engagement_rollup` (schemas/clickhouse/010_engagement_rollup.sql); times are epoch ms. */
+export interface RollupRow {
+  dim: RollupDim;
+  id: string;
+  value: string;
+  grain: RollupGrain;
+  window_start: number;
+  kafka_partition: number;
+  seq: number;
+  version: number;
+  views: number;
+  watch_ms: number;
+  percent_viewed_micros: number;
+  percent_measured_views: number;
+  completions: number;
+  open_views: number;
+  /** per percent 0..100 the views covering it (video rows; empty otherwise) */
+  retention: number[];
+  /** per percent 0..100 the views that left there after a stall (video rows; empty otherwise) */
+  stall_exits: number[];
+  is_final: number;
+}
+
+interface Entry {
+  dim: RollupDim;
+  id: string;
+  value: string;
+  grain: RollupGrain;
+  start: number;
+  views: number;
+  watch: number;
+  pct: number;
+  measured: number;
+  completions: number;
+  open: number;
+  ret: number[] | null;
+  exits: number[] | null;
+  /** 0, or the offset of the record that opened the window again after it had closed */
+  seq: number;
+  /** offset of the last change */
+  offset: number;
+}
+
+export interface RollupOptions {
+  /** How long after its end a window with no open session still accepts changes in place. */
+  graceMs: number;
+}
+
+const GRAINS: readonly [RollupGrain, TimeWindows][] = [
+  ['minute', TimeWindows.tumbling(MINUTE)],
+  ['hour', TimeWindows.tumbling(HOUR)],
+  ['day', TimeWindows.tumbling(DAY)],
+];
+
+/** Versions: twice the offset, plus one for the final write, so "final" wins a tie. */
+const version = (offset: number, final: boolean): number => offset * 2 + (final ? 1 : 0);
+
+const zeros = (): number[] => new Array<number>(RETENTION_POINTS).fill(0);
+
+function addTo(
+  x: { views: number; watch: number; pct: number; measured: number; completions: number; open: number },
+  d: Delta,
+): void {
+  x.views += d.views;
+  x.watch += d.watch;
+  x.pct += d.pct;
+  x.measured += d.measured;
+  x.completions += d.completions;
+  x.open += d.open;
+}
+
+function addBuckets(into: number[], changes: readonly [number, number][]): void {
+  for (const [b, s] of changes) into[b]! += s;
+}
+
+/** The rollup of one partition: open windows (keyed state), and rows for the next drain. */
+export class RollupStore implements StatePart {
+  private readonly open = new Tracked<Entry>('eg:');
+  private readonly dirty = new Set<string>();
+  private readonly rows: RollupRow[] = [];
+  /** late delta rows since the last drain, by window key and offset (they are also in `rows`) */
+  private readonly lateRows = new Map<string, RollupRow>();
+  private readonly grains: readonly [RollupGrain, TimeWindows][];
+
+  constructor(
+    readonly partition: number,
+    options: RollupOptions,
+  ) {
+    this.grains = GRAINS.map(([g, w]) => [g, w.grace(options.graceMs)] as [RollupGrain, TimeWindows]);
+  }
+
+  /** Open windows held (a gauge of the state's size). */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /**
+   * A view changed from `before` to `after` (null: it did not count, or no longer does) at the
+   * record at `offset`. Returns true when a window it changed was closed already (a late change).
+   */
+  change(before: ViewContribution | null, after: ViewContribution | null, offset: number, watermark: number): boolean {
+    if (before === null && after === null) return false;
+    if (before !== null && after !== null && sameTargets(before, after)) {
+      return this.add(after, deltaOf(before, after), offset, watermark);
+    }
+    let late = false;
+    if (before !== null) late = this.add(before, deltaOf(before, null), offset, watermark) || late;
+    if (after !== null) late = this.add(after, deltaOf(null, after), offset, watermark) || late;
+    return late;
+  }
+
+  private add(c: ViewContribution, d: Delta, offset: number, watermark: number): boolean {
+    if (isZero(d)) return false;
+    let late = false;
+    const targets = targetsOf(c);
+    for (const [grain, windows] of this.grains) {
+      const w = windows.windowFor(c.t);
+      for (const [dim, id, value] of targets) {
+        const key = `${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${w.start}`;
+        const withBuckets = dim === 'video';
+        let entry = this.open.get(key);
+        const closed = !entry && windows.isClosed(w, watermark);
+        // An open view always lives in an open row: one that closed is opened again.
+        if (!entry && (!closed || c.open === 1)) {
+          entry = {
+            dim,
+            id,
+            value,
+            grain,
+            start: w.start,
+            views: 0,
+            watch: 0,
+            pct: 0,
+            measured: 0,
+            completions: 0,
+            open: 0,
+            ret: withBuckets ? zeros() : null,
+            exits: withBuckets ? zeros() : null,
+            seq: closed ? offset : 0,
+            offset,
+          };
+          this.open.set(key, entry);
+        }
+        if (entry) {
+          addTo(entry, d);
+          if (entry.ret) addBuckets(entry.ret, d.ret);
+          if (entry.exits) addBuckets(entry.exits, d.exits);
+          entry.offset = offset;
+          this.open.touch(key);
+          this.dirty.add(key);
+          continue;
+        }
+        late = true;
+        const lateKey = `${key}\u0000${offset}`;
+        let row = this.lateRows.get(lateKey);
+        if (!row) {
+          row = {
+            dim,
+            id,
+            value,
+            grain,
+            window_start: w.start,
+            kafka_partition: this.partition,
+            seq: offset,
+            version: version(offset, true),
+            views: 0,
+            watch_ms: 0,
+            percent_viewed_micros: 0,
+            percent_measured_views: 0,
+            completions: 0,
+            open_views: 0,
+            retention: withBuckets ? zeros() : [],
+            stall_exits: withBuckets ? zeros() : [],
+            is_final: 1,
+          };
+          this.lateRows.set(lateKey, row);
+          this.rows.push(row);
+        }
+        row.views += d.views;
+        row.watch_ms += d.watch;
+        row.percent_viewed_micros += d.pct;
+        row.percent_measured_views += d.measured;
+        row.completions += d.completions;
+        row.open_views += d.open;
+        if (withBuckets) {
+          addBuckets(row.retention, d.ret);
+          addBuckets(row.stall_exits, d.exits);
+        }
+      }
+    }
+    return late;
+  }
+
+  /** Writes a final row for every window the watermark closed and no open session feeds, and forgets it. */
+  closeWindows(watermark: number): void {
+    for (const [grain, windows] of this.grains) {
+      for (const [key, e] of this.open) {
+        if (e.grain !== grain || e.open !== 0) continue;
+        if (!windows.isClosed({ start: e.start, end: e.start + windows.sizeMs }, watermark)) continue;
+        this.rows.push(this.row(e, true));
+        this.open.delete(key);
+        this.dirty.delete(key);
+      }
+    }
+  }
+
+  /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
+  drain(): RollupRow[] {
+    for (const key of this.dirty) this.rows.push(this.row(this.open.get(key)!, false));
+    this.dirty.clear();
+    this.lateRows.clear();
+    return this.rows.splice(0, this.rows.length);
+  }
+
+  private row(e: Entry, final: boolean): RollupRow {
+    return {
+      dim: e.dim,
+      id: e.id,
+      value: e.value,
+      grain: e.grain,
+      window_start: e.start,
+      kafka_partition: this.partition,
+      seq: e.seq,
+      version: version(e.offset, final),
+      views: e.views,
+      watch_ms: e.watch,
+      percent_viewed_micros: e.pct,
+      percent_measured_views: e.measured,
+      completions: e.completions,
+      open_views: e.open,
+      retention: e.ret ? [...e.ret] : [],
+      stall_exits: e.exits ? [...e.exits] : [],
+      is_final: final ? 1 : 0,
+    };
+  }
+
+  collect(out: StateEntries): void {
+    this.open.collect(out);
+  }
+
+  all(out: StateEntries): void {
+    this.open.all(out);
+  }
+
+  static restore(partition: number, options: RollupOptions, state: RestoredState): RollupStore {
+    const store = new RollupStore(partition, options);
+    store.open.restore(state, (v) => {
+      const e = v as Entry;
+      return { ...e, ret: e.ret ? [...e.ret] : null, exits: e.exits ? [...e.exits] : null };
+    });
+    return store;
+  }
+}

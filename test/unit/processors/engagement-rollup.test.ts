@@ -1,0 +1,275 @@
+// The engagement rollup, driven in memory: per window, video, creator and breakdown value, its
+// sums (read as ClickHouse reads them: FINAL, summed over partitions and seqs) must equal the
+// same sums taken over the latest session rows (counted views in the window of their view
+// time) — with out-of-order, duplicate and late events, repeat-cap flips of closed sessions and
+// crashes at any record. Session rows themselves are checked against the rules in
+// engagement.test.ts; this is the read model's promise: "what sessions FINAL gives".
+import { describe, expect, it } from 'vitest';
+import { TestDriver } from '../../../processors/driver.js';
+import { engagement, ROLLUP_TABLE, SESSIONS_TABLE } from '../../../processors/engagement/processor.js';
+import { PERCENT_SCALE } from '../../../processors/engagement/rollup.js';
+import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
+import type { PlayEvent } from '../../../schemas/types.js';
+import { rng, traffic } from './fixtures.js';
+import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
+import type { VideoLookup } from '../../../processors/contract.js';
+
+const COUNTRIES = ['DE', 'FR', 'US'];
+const DEVICES = ['mobile', 'desktop', 'tv'] as const;
+const SOURCES = ['search', 'suggested', 'external'] as const;
+
+/** The fixtures' traffic with dimensions varied per session, and received a little after the event. */
+function events(seed: number, shape?: Parameters<typeof traffic>[1]) {
+  const t = traffic(seed, shape);
+  const deliveries = t.deliveries.map((d) => {
+    const i = Number(d.event.session_id.slice(1));
+    const source = SOURCES[i % 3]!;
+    const event: PlayEvent = {
+      ...d.event,
+      received_at: d.event.event_time + 1_500,
+      country: COUNTRIES[(i * 7) % 3]!,
+      device: DEVICES[(i * 5) % 3]!,
+      os: i % 2 ? 'ios' : 'android',
+      traffic_source: source,
+      referrer_video_id: source === 'suggested' ? `v${i % 4}` : null,
+    };
+    return { partition: d.partition, event };
+  });
+  return { ...t, deliveries };
+}
+
+function run(seed: number, crashes: boolean, shape?: Parameters<typeof traffic>[1]): TestDriver<PlayEvent> {
+  const t = events(seed, shape);
+  const driver = new TestDriver(engagement(), t.catalog);
+  const r = rng(seed * 13 + 5);
+  for (const [i, d] of t.deliveries.entries()) {
+    driver.pipe(d.partition, d.event);
+    if (i % 25 === 24) driver.flush();
+    if (r() < 0.05) driver.checkpoint();
+    if (crashes && r() < 0.03) {
+      if (r() < 0.5) driver.flush();
+      driver.crash();
+      driver.recover();
+    }
+  }
+  driver.checkpoint();
+  return driver;
+}
+
+interface Sums {
+  views: number;
+  watch_ms: number;
+  percent_viewed_micros: number;
+  percent_measured_views: number;
+  completions: number;
+  open_views: number;
+  retention: number[];
+  stall_exits: number[];
+}
+
+const GRAINS: [string, number][] = [
+  ['minute', MINUTE],
+  ['hour', HOUR],
+  ['day', DAY],
+];
+
+const empty = (buckets: boolean): Sums => ({
+  views: 0,
+  watch_ms: 0,
+  percent_viewed_micros: 0,
+  percent_measured_views: 0,
+  completions: 0,
+  open_views: 0,
+  retention: buckets ? new Array<number>(101).fill(0) : [],
+  stall_exits: buckets ? new Array<number>(101).fill(0) : [],
+});
+
+/** The rollup as `SELECT ... FINAL` summed over partitions and seqs; empty windows left out. */
+function rollupSums(driver: TestDriver<PlayEvent>): Map<string, Sums> {
+  const out = new Map<string, Sums>();
+  for (const r of driver.table(ROLLUP_TABLE.name).rows()) {
+    const key = [r.dim, r.id, r.value, r.grain, r.window_start].join('|');
+    const s = out.get(key) ?? empty(r.dim === 'video');
+    s.views += r.views as number;
+    s.watch_ms += r.watch_ms as number;
+    s.percent_viewed_micros += r.percent_viewed_micros as number;
+    s.percent_measured_views += r.percent_measured_views as number;
+    s.completions += r.completions as number;
+    s.open_views += r.open_views as number;
+    (r.retention as number[]).forEach((n, b) => (s.retention[b]! += n));
+    (r.stall_exits as number[]).forEach((n, b) => (s.stall_exits[b]! += n));
+    out.set(key, s);
+  }
+  for (const [k, s] of out) if (s.views === 0 && s.open_views === 0 && s.watch_ms === 0) out.delete(k);
+  return out;
+}
+
+/** The same sums taken over the latest session rows: counted views, in the window of their view time. */
+function sessionSums(driver: TestDriver<PlayEvent>): Map<string, Sums> {
+  const out = new Map<string, Sums>();
+  for (const r of driver.table(SESSIONS_TABLE.name).rows()) {
+    if (r.counted_view !== 1) continue;
+    const video = r.video_id as string;
+    const targets: [string, string, string][] = [
+      ['video', video, ''],
+      ['country', video, r.country as string],
+      ['device', video, r.device as string],
+      ['os', video, r.os as string],
+      ['traffic_source', video, r.traffic_source as string],
+    ];
+    if (r.creator_id) targets.push(['creator', r.creator_id as string, '']);
+    if (r.traffic_source === 'suggested') targets.push(['referrer', video, r.referrer_video_id as string]);
+    const duration = r.duration_ms as number;
+    const watch = r.watch_ms as number;
+    for (const [grain, size] of GRAINS) {
+      const start = Math.floor((r.view_time as number) / size) * size;
+      for (const [dim, id, value] of targets) {
+        const key = [dim, id, value, grain, start].join('|');
+        const s = out.get(key) ?? empty(dim === 'video');
+        s.views += 1;
+        s.watch_ms += watch;
+        if (duration > 0) {
+          s.percent_viewed_micros += Math.round(PERCENT_SCALE * Math.min(1, watch / duration));
+          s.percent_measured_views += 1;
+        }
+        s.completions += r.completed as number;
+        s.open_views += r.closed === 1 ? 0 : 1;
+        if (dim === 'video') {
+          for (const b of r.covered as number[]) s.retention[b]! += 1;
+          if (r.exit_after_stall === 1 && (r.exit_percent as number) >= 0)
+            s.stall_exits[r.exit_percent as number]! += 1;
+        }
+        out.set(key, s);
+      }
+    }
+  }
+  return out;
+}
+
+describe('engagement rollup: the read model of counted views', () => {
+  it.each([1, 2, 3, 4])(
+    'every window of every video, creator and breakdown value sums the latest sessions (seed %i)',
+    (seed) => {
+      const driver = run(seed, false);
+      const expected = sessionSums(driver);
+      expect(expected.size).toBeGreaterThan(50);
+      expect(rollupSums(driver)).toEqual(expected);
+    },
+  );
+
+  it.each([1, 2])('...also when the repeat cap keeps flipping closed sessions (seed %i)', (seed) => {
+    const driver = run(seed, false, { viewers: 3, videos: 2, sessions: 150 });
+    const flipped = driver
+      .table(SESSIONS_TABLE.name)
+      .rows()
+      .filter((r) => r.qualified === 1 && r.counted_view === 0);
+    expect(flipped.length).toBeGreaterThan(5);
+    expect(rollupSums(driver)).toEqual(sessionSums(driver));
+  });
+
+  it.each([1, 2, 3])(
+    '...and with crashes at random records, between a row write and its checkpoint (seed %i)',
+    (seed) => {
+      const crashed = run(seed, true, { viewers: 5, videos: 3, sessions: 120 });
+      const clean = run(seed, false, { viewers: 5, videos: 3, sessions: 120 });
+      expect(rollupSums(crashed)).toEqual(sessionSums(crashed));
+      expect(rollupSums(crashed)).toEqual(rollupSums(clean));
+    },
+  );
+
+  it('stays small: views share window rows, and heartbeats rewrite their row instead of adding one', () => {
+    const driver = run(3, false, { viewers: 40, videos: 2, sessions: 400 });
+    const rows = driver.table(ROLLUP_TABLE.name).rows();
+    const views = driver
+      .table(SESSIONS_TABLE.name)
+      .rows()
+      .filter((r) => r.counted_view === 1).length;
+    const dayRows = rows.filter((r) => r.grain === 'day' && r.dim === 'video');
+    // 2 videos over one day of traffic: a day row per video and partition (plus rare late deltas)
+    expect(dayRows.length).toBeLessThanOrEqual(2 * 2 * 2);
+    expect(views).toBeGreaterThan(100);
+    // A window stays open while a session feeds it, so heartbeats never become extra rows:
+    // only the few records that reach a closed window (late events) write rows of their own.
+    const reopening = new Set(rows.filter((r) => r.seq !== 0).map((r) => r.seq));
+    expect(reopening.size).toBeLessThan(views * 0.1);
+  });
+});
+
+describe('engagement rollup: a closed view that flips', () => {
+  const T = Date.UTC(2026, 10, 21, 12, 0, 0);
+  const S = 1_000;
+  let n = 0;
+  const ev = (session: string, type: PlayEvent['event_type'], at: number, watched: number): PlayEvent => ({
+    event_id: `r${String(++n).padStart(5, '0')}`,
+    event_type: type,
+    event_time: T + at,
+    received_at: T + at + 500,
+    session_id: session,
+    viewer_id: 'u1',
+    video_id: 'v1',
+    position_ms: Math.max(0, at),
+    watched_ms: watched,
+    device: 'desktop',
+    os: 'linux',
+    country: 'FR',
+    traffic_source: 'search',
+    referrer_video_id: null,
+    seek_from_ms: null,
+    startup_ms: null,
+    rebuffer_ms: null,
+    error_code: null,
+    sdk_version: 'test',
+  });
+  const catalog: VideoLookup = { get: (id) => (id === 'v1' ? { creatorId: 'c1', durationMs: 600_000 } : undefined) };
+  // A counts; C (9 min later, capped by A) closes uncounted; a straggler of A's makes A stop
+  // qualifying, so the closed C becomes the view — a change to windows that may have closed.
+  const scenario = (): PlayEvent[] => [
+    ev('A', 'play_start', 0, 0),
+    ev('A', 'heartbeat', 30 * S, 30 * S),
+    ev('C', 'play_start', 9 * 60 * S, 0),
+    ev('C', 'heartbeat', 9 * 60 * S + 10 * S, 10 * S),
+    ev('C', 'heartbeat', 9 * 60 * S + 20 * S, 10 * S),
+    ev('C', 'heartbeat', 9 * 60 * S + 30 * S, 10 * S),
+    ev('A', 'pause', 50 * 60 * S, 0),
+    ev('A', 'heartbeat', 1 * S, 0),
+    ev('X', 'play_start', 200 * 60 * S, 0),
+  ];
+  const rules = { ...DEFAULT_RULE_PARAMETERS, allowedLatenessMs: 60 * 60 * S };
+
+  function final(
+    events: PlayEvent[],
+    checkpointAt: number,
+    crashAt: number,
+    flushFirst: boolean,
+  ): TestDriver<PlayEvent> {
+    const driver = new TestDriver(engagement(rules), catalog);
+    events.forEach((e, i) => {
+      driver.pipe(0, e);
+      driver.flush();
+      if (i === checkpointAt) driver.checkpoint();
+      if (i === crashAt) {
+        if (flushFirst) driver.flush();
+        driver.crash();
+        driver.recover();
+      }
+    });
+    driver.checkpoint();
+    return driver;
+  }
+
+  it('moves the view from A to C in every window, also after a crash at any record', () => {
+    const events = scenario();
+    const clean = final(events, -1, -1, false);
+    const sessions = clean.table(SESSIONS_TABLE.name).rows();
+    expect(sessions.find((r) => r.session_id === 'C')).toMatchObject({ closed: 1, counted_view: 1 });
+    expect(sessions.find((r) => r.session_id === 'A')).toMatchObject({ counted_view: 0 });
+    const sums = rollupSums(clean);
+    expect(sums).toEqual(sessionSums(clean));
+    const cMinute = Math.floor((T + 9 * 60 * S + 30 * S) / MINUTE) * MINUTE;
+    expect(sums.get(['video', 'v1', '', 'minute', cMinute].join('|'))?.views).toBe(1);
+    expect(sums.get(['creator', 'c1', '', 'hour', Math.floor(T / HOUR) * HOUR].join('|'))?.views).toBe(1);
+    for (let c = 0; c < events.length; c++)
+      for (let k = c; k < events.length; k++)
+        for (const flushFirst of [false, true]) expect(rollupSums(final(events, c, k, flushFirst))).toEqual(sums);
+  });
+});
