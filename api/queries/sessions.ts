@@ -5,6 +5,13 @@ import { type Db, num, rows, table } from './db.js';
 import type { Range } from './range.js';
 import { creatorVideoIds } from './video-catalog.js';
 import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
+import { averagePercent, viewSums } from './rollup.js';
+
+/**
+ * Where a figure is read from: the engagement rollup (what the routes use: rows per window) or
+ * the latest sessions (rows per session — for analysts, and to check the rollup against).
+ */
+export type ReadModel = 'rollup' | 'sessions';
 
 // ---------------------------------------------------------------------------- sessions
 
@@ -97,7 +104,17 @@ export const viewsIn = (range: Range): SqlFragment =>
   sql`counted_view = 1 AND view_time >= ${v.dateTime(range.from)} AND view_time < ${v.dateTime(range.to)}`;
 
 /** Counted views of the range whose session is still open (their numbers may still change). */
-export async function openViews(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
+export async function openViews(
+  db: Db,
+  dim: Dim,
+  id: string,
+  range: Range,
+  source: ReadModel = 'rollup',
+): Promise<number> {
+  if (source === 'rollup') {
+    const [s] = await viewSums(db, dim, id, [range]);
+    return s!.open_views;
+  }
   const [r] = await rows<{ n: string }>(
     db,
     sql`SELECT countIf(closed = 0) AS n FROM ${sessionsOf(db, dim, id, ['closed'])}
@@ -117,21 +134,40 @@ export interface Engagement {
 }
 
 /** Averages over the views (the latest sessions, counted_view = 1) in the range. */
-export async function engagement(db: Db, dim: Dim, id: string, range: Range): Promise<Engagement> {
-  const [e] = await engagements(db, dim, id, [range]);
+export async function engagement(
+  db: Db,
+  dim: Dim,
+  id: string,
+  range: Range,
+  source: ReadModel = 'rollup',
+): Promise<Engagement> {
+  const [e] = await engagements(db, dim, id, [range], source);
   return e;
 }
 
+const round = (x: unknown, digits: number): number | null =>
+  x === null || x === undefined || !Number.isFinite(Number(x)) ? null : Number(Number(x).toFixed(digits));
+
 /**
- * engagement() for several ranges (a period and the previous one) in one pass over the
- * sessions: each average with `-If` on its range.
+ * engagement() for several ranges (a period and the previous one) in one read: of the rollup
+ * (sums per range), or of the sessions (each average with `-If` on its range).
  */
 export async function engagements<R extends readonly Range[]>(
   db: Db,
   dim: Dim,
   id: string,
   ranges: readonly [...R],
+  source: ReadModel = 'rollup',
 ): Promise<{ [K in keyof R]: Engagement }> {
+  if (source === 'rollup') {
+    const sums = await viewSums(db, dim, id, ranges);
+    return sums.map((s) => ({
+      views: s.views,
+      average_view_duration_ms: s.views === 0 ? null : round(s.watch_ms / s.views, 0),
+      average_percentage_viewed: round(averagePercent(s), 2),
+      completion_rate: s.views === 0 ? null : round(s.completions / s.views, 4),
+    })) as { [K in keyof R]: Engagement };
+  }
   const ins = ranges.map((r) => sql`(view_time >= ${v.dateTime(r.from)} AND view_time < ${v.dateTime(r.to)})`);
   const columns = ins.map((c, i) => {
     const n = (name: string): SqlFragment => v.ident(`${name}${i}`);
@@ -147,8 +183,6 @@ export async function engagements<R extends readonly Range[]>(
         FROM ${sessionsOf(db, dim, id, ['watch_ms', 'duration_ms', 'completed'])}
         WHERE counted_view = 1 AND (${join(ins, ' OR ')})`,
   );
-  const round = (x: unknown, digits: number): number | null =>
-    x === null || x === undefined || !Number.isFinite(Number(x)) ? null : Number(Number(x).toFixed(digits));
   return ranges.map((_, i) => ({
     views: num(r?.[`views${i}`]),
     average_view_duration_ms: round(r?.[`avd${i}`], 0),

@@ -1,7 +1,8 @@
 // Video-level queries over the latest sessions (counted_view = 1, view_time in the range):
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { latestSessions, viewsIn } from './sessions.js';
+import { latestSessions, viewsIn, type ReadModel } from './sessions.js';
+import { rollupCurves, rollupStallExits, rollupValues } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { titles } from './video-catalog.js';
 import type { Range } from './range.js';
@@ -69,7 +70,11 @@ export const stallExitMarkerMin = (views: number): number => Math.max(2, Math.ce
  * Per exit point (percent 0..100), the video's views in the range that left right after a
  * stall (docs/semantics.md "Left after a stall"), ascending; points without any are left out.
  */
-async function stallExits(db: Db, videoId: string, range: Range): Promise<StallExit[]> {
+async function stallExits(db: Db, videoId: string, range: Range, source: ReadModel): Promise<StallExit[]> {
+  if (source === 'rollup') {
+    const exits = await rollupStallExits(db, videoId, range);
+    return exits.flatMap((n, percent) => (n > 0 ? [{ percent, views: n }] : []));
+  }
   const r = await rows<{ percent: number | string; n: string }>(
     db,
     sql`SELECT exit_percent AS percent, count() AS n
@@ -105,21 +110,22 @@ export async function retention(
   db: Db,
   video: { video_id: string; creator_id: string; duration_ms: number },
   range: Range,
+  source: ReadModel = 'rollup',
 ): Promise<Retention> {
   const lo = Math.floor(video.duration_ms / 2);
   const hi = video.duration_ms * 2;
-  // the video and its peers (the creator's other videos of similar length) in one pass
-  const all = await curves(
-    db,
-    sql`video_id = ${v.string(video.video_id)} OR video_id IN (
-          SELECT video_id FROM ${table(db, 'videos')} FINAL
+  const peers = sql`SELECT video_id FROM ${table(db, 'videos')} FINAL
           WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0
-            AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)})`,
-    range,
-  );
+            AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)}`;
+  // the video and its peers (the creator's other videos of similar length) in one pass
+  const [all, exits] = await Promise.all([
+    source === 'rollup'
+      ? rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range)
+      : curves(db, sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`, range),
+    stallExits(db, video.video_id, range, source),
+  ]);
   const mine = all.get(video.video_id);
-  const exits = await stallExits(db, video.video_id, range);
-  const peers = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
+  const others = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
   return {
     views: mine?.views ?? 0,
     points: curvePoints(mine),
@@ -130,10 +136,10 @@ export async function retention(
         "mean retention curve of the creator's other videos lasting ×0.5..×2 as long, with views in the range",
       min_duration_ms: lo,
       max_duration_ms: hi,
-      videos: peers.length,
-      views: peers.reduce((s, c) => s + c.views, 0),
+      videos: others.length,
+      views: others.reduce((s, c) => s + c.views, 0),
       points: points((p) =>
-        peers.length ? peers.reduce((s, c) => s + (c.covering[p] ?? 0) / c.views, 0) / peers.length : 0,
+        others.length ? others.reduce((s, c) => s + (c.covering[p] ?? 0) / c.views, 0) / others.length : 0,
       ),
     },
   };
@@ -167,16 +173,12 @@ export async function breakdown(
   dimension: Dimension,
   range: Range,
   limit: number,
+  source: ReadModel = 'rollup',
 ): Promise<Breakdown> {
-  const r = await rows<{ value: string; views: string; watch: string }>(
-    db,
-    sql`SELECT toString(${v.ident(dimension)}) AS value, count() AS views, sum(watch_ms) AS watch
-        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', dimension])}
-        WHERE ${viewsIn(range)}
-        GROUP BY value
-        ORDER BY views DESC, value ASC`,
-  );
-  const all = r.map((x) => ({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) }));
+  const all =
+    source === 'rollup'
+      ? await rollupValues(db, dimension, videoId, range)
+      : await breakdownFromSessions(db, videoId, dimension, range);
   const total = all.reduce((s, x) => s + x.views, 0);
   const totalWatch = all.reduce((s, x) => s + x.watch_time_ms, 0);
   const top = all.slice(0, limit);
@@ -193,6 +195,18 @@ export async function breakdown(
       share: share(otherViews, total),
     },
   };
+}
+
+async function breakdownFromSessions(db: Db, videoId: string, dimension: Dimension, range: Range) {
+  const r = await rows<{ value: string; views: string; watch: string }>(
+    db,
+    sql`SELECT toString(${v.ident(dimension)}) AS value, count() AS views, sum(watch_ms) AS watch
+        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', dimension])}
+        WHERE ${viewsIn(range)}
+        GROUP BY value
+        ORDER BY views DESC, value ASC`,
+  );
+  return r.map((x) => ({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) }));
 }
 
 // ---------------------------------------------------------------------------- traffic
@@ -212,28 +226,47 @@ export interface Traffic {
  * suggested it (referrer_video_id, with titles from the catalog; null for a video the catalog
  * does not know), the top `limit` and the rest.
  */
-export async function traffic(db: Db, videoId: string, range: Range, limit: number): Promise<Traffic> {
-  const r = await rows<{ source: string; referrer: string; views: string; watch: string }>(
-    db,
-    sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
-        FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', 'traffic_source', 'referrer_video_id'])}
-        WHERE ${viewsIn(range)}
-        GROUP BY source, referrer`,
-  );
+export async function traffic(
+  db: Db,
+  videoId: string,
+  range: Range,
+  limit: number,
+  source: ReadModel = 'rollup',
+): Promise<Traffic> {
   const bySource = new Map<string, { views: number; watch: number }>();
   const byReferrer = new Map<string, number>();
   let total = 0;
   let suggested = 0;
-  for (const x of r) {
-    const views = num(x.views);
-    total += views;
-    const s = bySource.get(x.source) ?? { views: 0, watch: 0 };
-    s.views += views;
-    s.watch += num(x.watch);
-    bySource.set(x.source, s);
-    if (x.source === 'suggested') {
-      suggested += views;
-      byReferrer.set(x.referrer, (byReferrer.get(x.referrer) ?? 0) + views);
+  if (source === 'rollup') {
+    const [sources, referrers] = await Promise.all([
+      rollupValues(db, 'traffic_source', videoId, range),
+      rollupValues(db, 'referrer', videoId, range),
+    ]);
+    for (const x of sources) {
+      total += x.views;
+      bySource.set(x.value, { views: x.views, watch: x.watch_time_ms });
+      if (x.value === 'suggested') suggested += x.views;
+    }
+    for (const x of referrers) byReferrer.set(x.value, x.views);
+  } else {
+    const r = await rows<{ source: string; referrer: string; views: string; watch: string }>(
+      db,
+      sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
+          FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', 'traffic_source', 'referrer_video_id'])}
+          WHERE ${viewsIn(range)}
+          GROUP BY source, referrer`,
+    );
+    for (const x of r) {
+      const views = num(x.views);
+      total += views;
+      const s = bySource.get(x.source) ?? { views: 0, watch: 0 };
+      s.views += views;
+      s.watch += num(x.watch);
+      bySource.set(x.source, s);
+      if (x.source === 'suggested') {
+        suggested += views;
+        byReferrer.set(x.referrer, (byReferrer.get(x.referrer) ?? 0) + views);
+      }
     }
   }
   const sources = [...bySource]

@@ -1,0 +1,104 @@
+// Reads of engagement_rollup (processors/engagement/rollup.ts): counted views' numbers per
+// window of their view time, summed FINAL over source partitions and seqs, at the coarsest
+// grain that covers the range exactly (range.ts segments). A read touches rows in proportion
+// to the windows of its range (at most 2 × 59 minutes + 2 × 23 hours + the days) and the
+// values it returns — never to the sessions behind them. The sums equal what the latest
+// sessions give (test/integration/rollup-vs-sessions.test.ts compares the two).
+import { type Db, num, rows, table } from './db.js';
+import type { Dim } from './counts.js';
+import { segmentFilter } from './counts.js';
+import type { Range } from './range.js';
+import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
+
+/** The row sets of the rollup (its `dim` column). */
+export type RollupDim = 'video' | 'creator' | 'country' | 'device' | 'os' | 'traffic_source' | 'referrer';
+
+/** Percent viewed is stored in millionths of a view (processors/engagement/rollup.ts PERCENT_SCALE). */
+const PERCENT_SCALE = 1_000_000;
+
+const rollup = (db: Db): SqlFragment => sql`${table(db, 'engagementRollup')} FINAL`;
+
+const of = (dim: RollupDim, id: string): SqlFragment => sql`dim = ${v.string(dim)} AND id = ${v.string(id)}`;
+
+export interface ViewSums {
+  views: number;
+  watch_ms: number;
+  percent_viewed_micros: number;
+  percent_measured_views: number;
+  completions: number;
+  open_views: number;
+}
+
+/** The sums of several ranges of one video or creator, in one read (sumIf per range). */
+export async function viewSums(db: Db, dim: Dim, id: string, ranges: readonly Range[]): Promise<ViewSums[]> {
+  const filters = ranges.map((r) => segmentFilter(r));
+  const columns = filters.map((f, i) => {
+    const n = (name: string): SqlFragment => v.ident(`${name}${i}`);
+    return sql`sumIf(views, ${f}) AS ${n('views')}, sumIf(watch_ms, ${f}) AS ${n('watch')},
+               sumIf(percent_viewed_micros, ${f}) AS ${n('pct')}, sumIf(percent_measured_views, ${f}) AS ${n('measured')},
+               sumIf(completions, ${f}) AS ${n('completions')}, sumIf(open_views, ${f}) AS ${n('open')}`;
+  });
+  const [r] = await rows<Record<string, string | number>>(
+    db,
+    sql`SELECT ${join(columns)} FROM ${rollup(db)}
+        WHERE ${of(dim, id)} AND (${join(filters, ' OR ')})`,
+  );
+  return ranges.map((_, i) => ({
+    views: num(r?.[`views${i}`]),
+    watch_ms: num(r?.[`watch${i}`]),
+    percent_viewed_micros: num(r?.[`pct${i}`]),
+    percent_measured_views: num(r?.[`measured${i}`]),
+    completions: num(r?.[`completions${i}`]),
+    open_views: num(r?.[`open${i}`]),
+  }));
+}
+
+/** Average percent viewed (0..100) of summed views; null when no view has a known duration. */
+export const averagePercent = (s: ViewSums): number | null =>
+  s.percent_measured_views === 0 ? null : (100 * s.percent_viewed_micros) / PERCENT_SCALE / s.percent_measured_views;
+
+/** Views and per-percent coverage (retention counters) per video of `videoIds` in the range. */
+export async function rollupCurves(
+  db: Db,
+  videoIds: SqlFragment,
+  range: Range,
+): Promise<Map<string, { views: number; covering: number[] }>> {
+  const r = await rows<{ id: string; views: string; covering: Array<string | number> }>(
+    db,
+    sql`SELECT id, sum(views) AS views, sumForEach(retention) AS covering
+        FROM ${rollup(db)}
+        WHERE dim = 'video' AND id IN ${videoIds} AND ${segmentFilter(range)}
+        GROUP BY id`,
+  );
+  return new Map(r.map((x) => [x.id, { views: num(x.views), covering: x.covering.map(Number) }]));
+}
+
+/** Per percent 0..100 the video's views of the range that left there after a stall. */
+export async function rollupStallExits(db: Db, videoId: string, range: Range): Promise<number[]> {
+  const [r] = await rows<{ exits: Array<string | number> }>(
+    db,
+    sql`SELECT sumForEach(stall_exits) AS exits
+        FROM ${rollup(db)}
+        WHERE ${of('video', videoId)} AND ${segmentFilter(range)}`,
+  );
+  return (r?.exits ?? []).map(Number);
+}
+
+/** Views and watch time per value of one breakdown dimension of a video in the range, most viewed first. */
+export async function rollupValues(
+  db: Db,
+  dim: Exclude<RollupDim, 'video' | 'creator'>,
+  videoId: string,
+  range: Range,
+): Promise<Array<{ value: string; views: number; watch_time_ms: number }>> {
+  const r = await rows<{ value: string; views: string; watch: string }>(
+    db,
+    sql`SELECT value, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${rollup(db)}
+        WHERE ${of(dim, videoId)} AND ${segmentFilter(range)}
+        GROUP BY value
+        HAVING views > 0
+        ORDER BY views DESC, value ASC`,
+  );
+  return r.map((x) => ({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) }));
+}
