@@ -29,6 +29,28 @@ export const DEFAULT_WINDOW_GRACE_MS = DEFAULT_RULE_PARAMETERS.windowGraceMs;
 export const finalizedThrough = (viewCountsWatermarkMs: number, windowGraceMs: number): number =>
   Math.max(0, viewCountsWatermarkMs - windowGraceMs);
 
+// ---------------------------------------------------------------- engagement rollup
+
+/** Percent viewed is summed as whole millionths of a view (exact integer sums, 2 decimals read). */
+export const PERCENT_SCALE = 1_000_000;
+
+/**
+ * Startup times are counted in buckets, a mergeable histogram (summed with sumMap): whole
+ * milliseconds below 128 ms, then buckets 1 % wide — so a quantile read from the sums is
+ * within 1 % of a startup time that lies at the quantile's rank.
+ */
+export const STARTUP_EXACT_BELOW = 128;
+const STARTUP_STEP = Math.log(1.01);
+export const startupBucket = (ms: number): number =>
+  ms < STARTUP_EXACT_BELOW
+    ? Math.max(0, Math.floor(ms))
+    : STARTUP_EXACT_BELOW + Math.floor(Math.log(ms / STARTUP_EXACT_BELOW) / STARTUP_STEP);
+/** The value a bucket stands for: its ms, or the geometric middle of a 1 % bucket. */
+export const startupOfBucket = (b: number): number =>
+  b < STARTUP_EXACT_BELOW
+    ? b
+    : Math.round(STARTUP_EXACT_BELOW * Math.exp((b - STARTUP_EXACT_BELOW + 0.5) * STARTUP_STEP));
+
 // ---------------------------------------------------------------- recommendations, read time
 // (the formulas are in processors/recommendations/score.ts)
 

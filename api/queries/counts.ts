@@ -55,6 +55,32 @@ const idFilter = (dim: Dim, id: string): SqlFragment => sql`dim = ${v.string(dim
 export async function countsSeries(db: Db, dim: Dim, id: string, boundaries: readonly number[]): Promise<Counts[]> {
   const n = boundaries.length - 1;
   const out = Array.from({ length: n }, () => ({ ...ZERO_COUNTS }));
+  const { where, unit } = seriesFilter(boundaries);
+  const r = await rows<CountRow & { u: string | number }>(
+    db,
+    sql`SELECT intDiv(toUInt32(window_start), ${v.uint(unit, 'UInt32')}) * ${v.uint(unit, 'UInt32')} AS u,
+               sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+        FROM ${table(db, 'counts')} FINAL
+        WHERE ${idFilter(dim, id)} AND ${where}
+        GROUP BY u`,
+  );
+  for (const row of r) {
+    const i = bucketIndex(boundaries, num(row.u) * 1000);
+    const c = out[i]!;
+    c.plays += num(row.plays);
+    c.views += num(row.views);
+    c.watch_time_ms += num(row.watch);
+  }
+  return out;
+}
+
+/**
+ * The windows (grain, window_start) of a table laid out like view_counts that make up the
+ * buckets of `boundaries` exactly, and the unit (seconds) to group them by: rows grouped by
+ * `intDiv(window_start, unit) * unit` never straddle a bucket boundary.
+ */
+export function seriesFilter(boundaries: readonly number[]): { where: SqlFragment; unit: number } {
+  const n = boundaries.length - 1;
   const first = boundaries[0]!;
   const last = boundaries[n]!;
   let where: SqlFragment;
@@ -74,22 +100,7 @@ export async function countsSeries(db: Db, dim: Dim, id: string, boundaries: rea
         : sql``;
     where = sql`(${segmentFilter({ from: first, to: b1 })} OR ${segmentFilter({ from: bl, to: last })}${middle})`;
   }
-  const r = await rows<CountRow & { u: string | number }>(
-    db,
-    sql`SELECT intDiv(toUInt32(window_start), ${v.uint(unit, 'UInt32')}) * ${v.uint(unit, 'UInt32')} AS u,
-               sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
-        FROM ${table(db, 'counts')} FINAL
-        WHERE ${idFilter(dim, id)} AND ${where}
-        GROUP BY u`,
-  );
-  for (const row of r) {
-    const i = bucketIndex(boundaries, num(row.u) * 1000);
-    const c = out[i]!;
-    c.plays += num(row.plays);
-    c.views += num(row.views);
-    c.watch_time_ms += num(row.watch);
-  }
-  return out;
+  return { where, unit };
 }
 
 // ---------------------------------------------------------------------------- unique viewers

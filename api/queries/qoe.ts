@@ -1,18 +1,21 @@
 // Quality of experience (docs/semantics.md "Quality of experience"): startup time, rebuffering
-// and playback failures over the sessions that started in a range, read from the latest version
-// of each session (latestSessions), in one pass for the totals and one for the series.
-import type { Dim } from './counts.js';
-import { type Db, num, rows } from './db.js';
-import type { Range } from './range.js';
-import { sessionsOf } from './sessions.js';
+// and playback failures over the sessions that started in a range. The route reads the
+// engagement rollup (sums per window of the start, startup times as a mergeable histogram),
+// one read for the series, whose buckets add up to the totals; the same from the latest
+// version of each session (latestSessions, t-digest quantiles) stays for analysts and checks.
+import { seriesFilter, type Dim } from './counts.js';
+import { type Db, num, rows, table } from './db.js';
+import { bucketIndex, type Range } from './range.js';
+import { sessionsOf, type ReadModel } from './sessions.js';
 import { type SqlFragment, sql, v } from '../../lib/clickhouse/sql.js';
+import { startupOfBucket } from '../../processors/semantics.js';
 
 export interface QoeFigures {
   /** sessions with a play_start whose first event lies in the range */
   plays: number;
   /** plays that reported a startup time */
   startup_measured: number;
-  /** t-digest estimates, ms; null without a measured startup */
+  /** estimates, ms (nearest rank over 1 % buckets; t-digest from sessions); null without a measured startup */
   startup_ms_p50: number | null;
   startup_ms_p95: number | null;
   /** stall time over (watch time + stall time) of the plays; null when both are 0 */
@@ -109,11 +112,131 @@ const AGGREGATES = sql`count() AS q_plays,
        countIf(errors > 0) AS q_failures,
        countIf(closed = 0) AS q_open`;
 
+/** The rollup's QoE sums of some windows, and their startup histogram. */
+interface PlaySums {
+  plays: number;
+  measured: number;
+  rebuffer: number;
+  watch: number;
+  rebuffers: number;
+  stalled: number;
+  failures: number;
+  open: number;
+  /** startup bucket → plays */
+  startup: Map<number, number>;
+}
+
+const noPlays = (): PlaySums => ({
+  plays: 0,
+  measured: 0,
+  rebuffer: 0,
+  watch: 0,
+  rebuffers: 0,
+  stalled: 0,
+  failures: 0,
+  open: 0,
+  startup: new Map(),
+});
+
+function addSums(into: PlaySums, x: PlaySums): void {
+  into.plays += x.plays;
+  into.measured += x.measured;
+  into.rebuffer += x.rebuffer;
+  into.watch += x.watch;
+  into.rebuffers += x.rebuffers;
+  into.stalled += x.stalled;
+  into.failures += x.failures;
+  into.open += x.open;
+  for (const [b, c] of x.startup) into.startup.set(b, (into.startup.get(b) ?? 0) + c);
+}
+
+/** The nearest-rank quantile of a startup histogram: the value of the bucket holding rank ⌈q·n⌉. */
+export function histogramQuantile(histogram: ReadonlyMap<number, number>, q: number): number | null {
+  const buckets = [...histogram].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]);
+  const n = buckets.reduce((s, [, c]) => s + c, 0);
+  if (n === 0) return null;
+  const rank = Math.max(1, Math.ceil(q * n));
+  let seen = 0;
+  for (const [b, c] of buckets) {
+    seen += c;
+    if (seen >= rank) return startupOfBucket(b);
+  }
+  return startupOfBucket(buckets.at(-1)![0]);
+}
+
+function sumsFigures(s: PlaySums): QoeFigures {
+  return figures({
+    q_plays: s.plays,
+    q_measured: s.measured,
+    q_startup: s.measured > 0 ? [histogramQuantile(s.startup, 0.5)!, histogramQuantile(s.startup, 0.95)!] : null,
+    q_rebuffer: s.rebuffer,
+    q_watch: s.watch,
+    q_rebuffers: s.rebuffers,
+    q_stalled: s.stalled,
+    q_failures: s.failures,
+    q_open: s.open,
+  });
+}
+
+/** QoE from the rollup: one read of the windows making up the buckets, grouped so none straddles one. */
+async function qoeFromRollup(db: Db, dim: Dim, id: string, boundaries: readonly number[]): Promise<Qoe> {
+  const n = boundaries.length - 1;
+  const { where, unit } = seriesFilter(boundaries);
+  const r = await rows<{
+    u: string | number;
+    plays: string;
+    measured: string;
+    rebuffer: string;
+    watch: string;
+    rebuffers: string;
+    stalled: string;
+    failures: string;
+    open: string;
+    startup: [Array<string | number>, Array<string | number>];
+  }>(
+    db,
+    sql`SELECT intDiv(toUInt32(window_start), ${v.uint(unit, 'UInt32')}) * ${v.uint(unit, 'UInt32')} AS u,
+               sum(plays) AS plays, sum(startup_measured) AS measured, sum(rebuffer_ms) AS rebuffer,
+               sum(play_watch_ms) AS watch, sum(rebuffers) AS rebuffers, sum(plays_with_rebuffer) AS stalled,
+               sum(failures) AS failures, sum(open_plays) AS open,
+               sumMap(startup_buckets, startup_counts) AS startup
+        FROM ${table(db, 'engagementRollup')} FINAL
+        WHERE dim = ${v.string(dim)} AND id = ${v.string(id)} AND ${where}
+        GROUP BY u`,
+  );
+  const buckets = Array.from({ length: n }, noPlays);
+  const total = noPlays();
+  for (const x of r) {
+    const [keys, counts] = x.startup;
+    const s: PlaySums = {
+      plays: num(x.plays),
+      measured: num(x.measured),
+      rebuffer: num(x.rebuffer),
+      watch: num(x.watch),
+      rebuffers: num(x.rebuffers),
+      stalled: num(x.stalled),
+      failures: num(x.failures),
+      open: num(x.open),
+      startup: new Map(keys.map((k, i) => [Number(k), Number(counts[i])])),
+    };
+    addSums(buckets[bucketIndex(boundaries, num(x.u) * 1000)]!, s);
+    addSums(total, s);
+  }
+  return { totals: sumsFigures(total), series: buckets.map(sumsFigures), open: total.open };
+}
+
 /**
  * QoE totals over the range and per bucket: `boundaries` = [from, b1, ..., to]
  * (range.ts bucketBoundaries); a play belongs to the bucket of its started_at.
  */
-export async function qoe(db: Db, dim: Dim, id: string, boundaries: readonly number[]): Promise<Qoe> {
+export async function qoe(
+  db: Db,
+  dim: Dim,
+  id: string,
+  boundaries: readonly number[],
+  source: ReadModel = 'rollup',
+): Promise<Qoe> {
+  if (source === 'rollup') return qoeFromRollup(db, dim, id, boundaries);
   const n = boundaries.length - 1;
   const range = { from: boundaries[0]!, to: boundaries[n]! };
   const { from, where } = playsOf(db, dim, id, range);

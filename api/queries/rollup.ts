@@ -9,12 +9,10 @@ import type { Dim } from './counts.js';
 import { segmentFilter } from './counts.js';
 import type { Range } from './range.js';
 import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
+import { PERCENT_SCALE } from '../../processors/semantics.js';
 
 /** The row sets of the rollup (its `dim` column). */
 export type RollupDim = 'video' | 'creator' | 'country' | 'device' | 'os' | 'traffic_source' | 'referrer';
-
-/** Percent viewed is stored in millionths of a view (processors/engagement/rollup.ts PERCENT_SCALE). */
-const PERCENT_SCALE = 1_000_000;
 
 const rollup = (db: Db): SqlFragment => sql`${table(db, 'engagementRollup')} FINAL`;
 

@@ -29,9 +29,13 @@ const figureProperties = {
   startup_measured: { type: 'integer', description: 'plays that reported a startup time (startup_ms)' },
   startup_ms_p50: {
     ...nullableNumber,
-    description: 'median startup time in ms, an estimate (t-digest, within a few %); null without a measured startup',
+    description:
+      'median startup time in ms, an estimate: the nearest-rank median of startup times counted in buckets 1 % wide (exact below 128 ms), so within 1 % of a startup time at that rank; null without a measured startup',
   },
-  startup_ms_p95: { ...nullableNumber, description: '95th percentile startup time in ms, an estimate (t-digest)' },
+  startup_ms_p95: {
+    ...nullableNumber,
+    description: '95th percentile startup time in ms, an estimate (nearest rank over 1 % buckets, as the median)',
+  },
   rebuffering_ratio: {
     ...nullableNumber,
     description: '0..1: rebuffer_ms / (watch_time_ms + rebuffer_ms) over the plays (exact); null when both are 0',
@@ -60,7 +64,8 @@ const okProperties = {
 const DESCRIPTION = [
   'Quality of experience of the plays that started in the range (sessions with a play_start whose first',
   'event time lies in [from, to), each at its latest version; docs/semantics.md "Quality of experience"):',
-  'startup time p50 and p95 over the plays that reported one (t-digest estimates, not exact),',
+  'startup time p50 and p95 over the plays that reported one (estimates, not exact: nearest rank over a histogram of 1 % buckets),',
+  'read from the engagement rollup (sums per window of the play start, never per session);',
   'rebuffering ratio = stall time / (watch time + stall time), stalls per play, and playback failures',
   '(plays with at least one error event) with their share of the plays; exact counts. Totals and one point',
   'per hour or day (in tz). Final ranges (finalized_through, the engagement processor past to and every',

@@ -53,7 +53,14 @@ import {
 import { ENGAGEMENT } from '../semantics.js';
 import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } from '../parameters.js';
 import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
-import { RollupStore, viewOfRow, viewOfSession, type ViewContribution } from './rollup.js';
+import {
+  playOfSession,
+  RollupStore,
+  viewOfRow,
+  viewOfSession,
+  type PlayContribution,
+  type ViewContribution,
+} from './rollup.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -115,6 +122,8 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   private readonly observations: ObservationBuffer;
   /** What each counted view (open, or closed and still able to flip) contributes to the rollup. */
   private readonly views = new Tracked<ViewContribution>('ev:');
+  /** What each open session with a play_start contributes to the rollup's QoE sums. */
+  private readonly plays = new Tracked<PlayContribution>('ep:');
   private readonly rollup: RollupStore;
   private readonly out: OutputRows = new Map();
   private readonly minutes: TimeWindows;
@@ -135,6 +144,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       const c = v as ViewContribution;
       return { ...c, bits: [...c.bits] as ViewContribution['bits'] };
     });
+    this.plays.restore(state, (v) => ({ ...(v as PlayContribution) }));
     this.rollup = RollupStore.restore(partition, { graceMs: options.windowGraceMs }, state);
     const rest = state.get('e:meta') as Unkeyed | undefined;
     for (const [id, offset] of rest?.dirty ?? []) this.dirty.set(id, offset);
@@ -196,6 +206,12 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
     this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
+    if (s.agg.plays > 0 || this.plays.has(s.sessionId)) {
+      const next = s.agg.plays > 0 ? playOfSession(s, true) : null;
+      this.rollup.changePlay(this.plays.get(s.sessionId) ?? null, next, offset, this.watermark);
+      if (next) this.plays.set(s.sessionId, next);
+      else this.plays.delete(s.sessionId);
+    }
     if (result.viewsAfter === result.viewsBefore) return;
     // The repeat cap may have flipped other sessions of this viewer and video.
     const before = new Set(result.viewsBefore.map((c) => c.sessionId));
@@ -252,6 +268,12 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
         if (keep) this.views.set(s.sessionId, closedView);
         else this.views.delete(s.sessionId);
       }
+      // A closed play is final.
+      const play = this.plays.get(s.sessionId);
+      if (play) {
+        this.rollup.changePlay(play, { ...play, open: 0 }, offset, this.watermark);
+        this.plays.delete(s.sessionId);
+      }
     }
     for (const [id, row] of this.retained) {
       if (this.playback.isCandidate(row.viewer_id, row.video_id, id)) continue;
@@ -286,11 +308,19 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
-    return stateOf([this.playback, this.meta, this.retained, this.views, this.rollup], [this.unkeyed()], false);
+    return stateOf(
+      [this.playback, this.meta, this.retained, this.views, this.plays, this.rollup],
+      [this.unkeyed()],
+      false,
+    );
   }
 
   snapshot(): StateEntries {
-    return stateOf([this.playback, this.meta, this.retained, this.views, this.rollup], [this.unkeyed()], true);
+    return stateOf(
+      [this.playback, this.meta, this.retained, this.views, this.plays, this.rollup],
+      [this.unkeyed()],
+      true,
+    );
   }
 
   private unkeyed(): [string, Unkeyed] {

@@ -1,14 +1,16 @@
-// The engagement rollup: what the insights routes need of counted views, summed per window
-// (minute, hour, day of the view time) for each video, each creator and each value of the
-// breakdown dimensions — so a route reads rows in proportion to the windows of its range,
-// never to the sessions behind them. Written by the engagement processor beside `sessions`.
+// The engagement rollup: what the insights routes need of counted views and of plays, summed
+// per window (minute, hour, day) for each video, each creator and each value of the breakdown
+// dimensions — so a route reads rows in proportion to the windows of its range, never to the
+// sessions behind them. Written by the engagement processor beside `sessions`.
 //
 // Every counted view contributes its current numbers (watch time, percent viewed, completion,
 // covered retention buckets, stall exit, whether its session is still open) to the windows of
-// its view time. When a record changes a view — a heartbeat adds watch time, a late event
-// moves the view time, the repeat cap flips whether it counts — the processor adds the
+// its view time; every play (a session with a play_start) its QoE numbers (startup time,
+// stalls, failure, watch time) to the windows of its start (docs/semantics.md "Quality of
+// experience"). When a record changes a view or a play — a heartbeat adds watch time, a late
+// event moves the view time, the repeat cap flips whether it counts — the processor adds the
 // difference between the new and the old contribution, at that record. So the sums are always
-// those of the views' latest numbers, as `sessions FINAL` would give them.
+// those of the sessions' latest numbers, as `sessions FINAL` would give them.
 //
 // How a sum reaches ClickHouse exactly once: the view_counts scheme (view-counts/counts.ts).
 // Rows are keyed by (dim, id, grain, window_start, value, kafka_partition, seq); an open window
@@ -26,6 +28,7 @@ import { Tracked, type RestoredState, type StateEntries, type StatePart } from '
 import type { Buckets } from '../playback/aggregate.js';
 import type { SessionEntry } from '../playback/state.js';
 import type { SessionRow } from './rows.js';
+import { PERCENT_SCALE, startupBucket } from '../semantics.js';
 
 export const RETENTION_POINTS = 101;
 
@@ -33,9 +36,6 @@ export const RETENTION_POINTS = 101;
 export const ROLLUP_DIMS = ['video', 'creator', 'country', 'device', 'os', 'traffic_source', 'referrer'] as const;
 export type RollupDim = (typeof ROLLUP_DIMS)[number];
 export type RollupGrain = 'minute' | 'hour' | 'day';
-
-/** Percent viewed is summed as whole millionths of a view (exact integer sums, 2 decimals read). */
-export const PERCENT_SCALE = 1_000_000;
 
 /** What one counted view adds to the windows of its view time. */
 export interface ViewContribution {
@@ -111,7 +111,38 @@ export function viewOfRow(r: SessionRow): ViewContribution {
   };
 }
 
-/** The change of a window's sums that a change of one view makes. */
+/** What one play (a session with a play_start) adds to the windows of its start. */
+export interface PlayContribution {
+  /** started_at: the session's first event time (epoch ms) */
+  t: number;
+  video: string;
+  creator: string;
+  /** startup_ms of its play_start, null when not reported */
+  startup: number | null;
+  rebufferMs: number;
+  watch: number;
+  rebuffers: number;
+  /** 1 when the play had an error event */
+  failed: number;
+  open: number;
+}
+
+/** A play's contribution as its session stands (the session must have a play_start). */
+export function playOfSession(s: SessionEntry, open: boolean): PlayContribution {
+  return {
+    t: s.agg.first!.t,
+    video: s.videoId,
+    creator: s.creatorId,
+    startup: s.startupMs,
+    rebufferMs: s.rebufferMs,
+    watch: s.agg.watchMs,
+    rebuffers: s.rebuffers,
+    failed: s.errors > 0 ? 1 : 0,
+    open: open ? 1 : 0,
+  };
+}
+
+/** The change of a window's sums that a change of one view or one play makes. */
 interface Delta {
   views: number;
   watch: number;
@@ -123,7 +154,29 @@ interface Delta {
   ret: [number, number][];
   /** [bucket, ±1] changes of the stall-exit counters */
   exits: [number, number][];
+  plays: number;
+  startupMeasured: number;
+  rebufferMs: number;
+  playWatch: number;
+  rebuffers: number;
+  stalled: number;
+  failures: number;
+  openPlays: number;
+  /** [startup bucket, ±1] */
+  startup: [number, number][];
 }
+
+const NO_PLAY = {
+  plays: 0,
+  startupMeasured: 0,
+  rebufferMs: 0,
+  playWatch: 0,
+  rebuffers: 0,
+  stalled: 0,
+  failures: 0,
+  openPlays: 0,
+  startup: [] as [number, number][],
+};
 
 const bitOf = (bits: Buckets, b: number): number => (bits[(b / 31) | 0]! >>> (b % 31)) & 1;
 
@@ -160,6 +213,37 @@ function deltaOf(o: ViewContribution | null, n: ViewContribution | null): Delta 
     open: (n?.open ?? 0) - (o?.open ?? 0),
     ret: bucketChanges(o?.bits ?? null, n?.bits ?? null),
     exits: exitChanges(o?.exit ?? -1, n?.exit ?? -1),
+    ...NO_PLAY,
+  };
+}
+
+function startupChanges(o: PlayContribution | null, n: PlayContribution | null): [number, number][] {
+  const from = o?.startup == null ? -1 : startupBucket(o.startup);
+  const to = n?.startup == null ? -1 : startupBucket(n.startup);
+  return exitChanges(from, to);
+}
+
+/** old → new of one play whose windows are the same (either may be absent). */
+function playDeltaOf(o: PlayContribution | null, n: PlayContribution | null): Delta {
+  const measured = (c: PlayContribution | null): number => (c && c.startup !== null ? 1 : 0);
+  return {
+    views: 0,
+    watch: 0,
+    pct: 0,
+    measured: 0,
+    completions: 0,
+    open: 0,
+    ret: [],
+    exits: [],
+    plays: (n ? 1 : 0) - (o ? 1 : 0),
+    startupMeasured: measured(n) - measured(o),
+    rebufferMs: (n?.rebufferMs ?? 0) - (o?.rebufferMs ?? 0),
+    playWatch: (n?.watch ?? 0) - (o?.watch ?? 0),
+    rebuffers: (n?.rebuffers ?? 0) - (o?.rebuffers ?? 0),
+    stalled: (n && n.rebuffers > 0 ? 1 : 0) - (o && o.rebuffers > 0 ? 1 : 0),
+    failures: (n?.failed ?? 0) - (o?.failed ?? 0),
+    openPlays: (n?.open ?? 0) - (o?.open ?? 0),
+    startup: startupChanges(o, n),
   };
 }
 
@@ -171,7 +255,16 @@ const isZero = (d: Delta): boolean =>
   d.completions === 0 &&
   d.open === 0 &&
   d.ret.length === 0 &&
-  d.exits.length === 0;
+  d.exits.length === 0 &&
+  d.plays === 0 &&
+  d.startupMeasured === 0 &&
+  d.rebufferMs === 0 &&
+  d.playWatch === 0 &&
+  d.rebuffers === 0 &&
+  d.stalled === 0 &&
+  d.failures === 0 &&
+  d.openPlays === 0 &&
+  d.startup.length === 0;
 
 const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =>
   a.t === b.t &&
@@ -182,6 +275,13 @@ const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =>
   a.os === b.os &&
   a.source === b.source &&
   a.referrer === b.referrer;
+
+/** The (dim, id, value) row sets a play counts in: its video and its creator. */
+function playTargetsOf(c: PlayContribution): [RollupDim, string, string][] {
+  const out: [RollupDim, string, string][] = [['video', c.video, '']];
+  if (c.creator !== '') out.push(['creator', c.creator, '']);
+  return out;
+}
 
 /** The (dim, id, value) row sets a view counts in. */
 function targetsOf(c: ViewContribution): [RollupDim, string, string][] {
@@ -213,6 +313,18 @@ export interface RollupRow {
   retention: number[];
   /** per percent 0..100 the views that left there after a stall (video rows; empty otherwise) */
   stall_exits: number[];
+  /** plays (sessions with a play_start) whose first event lies in the window */
+  plays: number;
+  startup_measured: number;
+  rebuffer_ms: number;
+  play_watch_ms: number;
+  rebuffers: number;
+  plays_with_rebuffer: number;
+  failures: number;
+  open_plays: number;
+  /** startup-time histogram: bucket keys ascending (startupBucket) and their counts; summed with sumMap */
+  startup_buckets: number[];
+  startup_counts: number[];
   is_final: number;
 }
 
@@ -230,6 +342,16 @@ interface Entry {
   open: number;
   ret: number[] | null;
   exits: number[] | null;
+  plays: number;
+  startupMeasured: number;
+  rebufferMs: number;
+  playWatch: number;
+  rebuffers: number;
+  stalled: number;
+  failures: number;
+  openPlays: number;
+  /** startup bucket → count, as [bucket, count] pairs ascending (JSON-friendly) */
+  startup: [number, number][];
   /** 0, or the offset of the record that opened the window again after it had closed */
   seq: number;
   /** offset of the last change */
@@ -252,16 +374,29 @@ const version = (offset: number, final: boolean): number => offset * 2 + (final 
 
 const zeros = (): number[] => new Array<number>(RETENTION_POINTS).fill(0);
 
-function addTo(
-  x: { views: number; watch: number; pct: number; measured: number; completions: number; open: number },
-  d: Delta,
-): void {
+function addTo(x: Entry, d: Delta): void {
   x.views += d.views;
   x.watch += d.watch;
   x.pct += d.pct;
   x.measured += d.measured;
   x.completions += d.completions;
   x.open += d.open;
+  x.plays += d.plays;
+  x.startupMeasured += d.startupMeasured;
+  x.rebufferMs += d.rebufferMs;
+  x.playWatch += d.playWatch;
+  x.rebuffers += d.rebuffers;
+  x.stalled += d.stalled;
+  x.failures += d.failures;
+  x.openPlays += d.openPlays;
+  if (d.startup.length) x.startup = addPairs(x.startup, d.startup);
+}
+
+/** [key, count] pairs plus changes, ascending by key, zero counts left out. */
+function addPairs(pairs: readonly [number, number][], changes: readonly [number, number][]): [number, number][] {
+  const m = new Map(pairs);
+  for (const [k, c] of changes) m.set(k, (m.get(k) ?? 0) + c);
+  return [...m].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]);
 }
 
 function addBuckets(into: number[], changes: readonly [number, number][]): void {
@@ -296,18 +431,46 @@ export class RollupStore implements StatePart {
   change(before: ViewContribution | null, after: ViewContribution | null, offset: number, watermark: number): boolean {
     if (before === null && after === null) return false;
     if (before !== null && after !== null && sameTargets(before, after)) {
-      return this.add(after, deltaOf(before, after), offset, watermark);
+      return this.add(after, targetsOf(after), deltaOf(before, after), offset, watermark);
     }
     let late = false;
-    if (before !== null) late = this.add(before, deltaOf(before, null), offset, watermark) || late;
-    if (after !== null) late = this.add(after, deltaOf(null, after), offset, watermark) || late;
+    if (before !== null) late = this.add(before, targetsOf(before), deltaOf(before, null), offset, watermark) || late;
+    if (after !== null) late = this.add(after, targetsOf(after), deltaOf(null, after), offset, watermark) || late;
     return late;
   }
 
-  private add(c: ViewContribution, d: Delta, offset: number, watermark: number): boolean {
+  /** The same for a play (null: the session has no play_start). */
+  changePlay(
+    before: PlayContribution | null,
+    after: PlayContribution | null,
+    offset: number,
+    watermark: number,
+  ): boolean {
+    if (before === null && after === null) return false;
+    const same =
+      before !== null &&
+      after !== null &&
+      before.t === after.t &&
+      before.video === after.video &&
+      before.creator === after.creator;
+    if (same) return this.add(after, playTargetsOf(after), playDeltaOf(before, after), offset, watermark);
+    let late = false;
+    if (before !== null)
+      late = this.add(before, playTargetsOf(before), playDeltaOf(before, null), offset, watermark) || late;
+    if (after !== null)
+      late = this.add(after, playTargetsOf(after), playDeltaOf(null, after), offset, watermark) || late;
+    return late;
+  }
+
+  private add(
+    c: { t: number; open: number },
+    targets: readonly [RollupDim, string, string][],
+    d: Delta,
+    offset: number,
+    watermark: number,
+  ): boolean {
     if (isZero(d)) return false;
     let late = false;
-    const targets = targetsOf(c);
     for (const [grain, windows] of this.grains) {
       const w = windows.windowFor(c.t);
       for (const [dim, id, value] of targets) {
@@ -331,6 +494,15 @@ export class RollupStore implements StatePart {
             open: 0,
             ret: withBuckets ? zeros() : null,
             exits: withBuckets ? zeros() : null,
+            plays: 0,
+            startupMeasured: 0,
+            rebufferMs: 0,
+            playWatch: 0,
+            rebuffers: 0,
+            stalled: 0,
+            failures: 0,
+            openPlays: 0,
+            startup: [],
             seq: closed ? offset : 0,
             offset,
           };
@@ -366,6 +538,16 @@ export class RollupStore implements StatePart {
             open_views: 0,
             retention: withBuckets ? zeros() : [],
             stall_exits: withBuckets ? zeros() : [],
+            plays: 0,
+            startup_measured: 0,
+            rebuffer_ms: 0,
+            play_watch_ms: 0,
+            rebuffers: 0,
+            plays_with_rebuffer: 0,
+            failures: 0,
+            open_plays: 0,
+            startup_buckets: [],
+            startup_counts: [],
             is_final: 1,
           };
           this.lateRows.set(lateKey, row);
@@ -381,6 +563,23 @@ export class RollupStore implements StatePart {
           addBuckets(row.retention, d.ret);
           addBuckets(row.stall_exits, d.exits);
         }
+        row.plays += d.plays;
+        row.startup_measured += d.startupMeasured;
+        row.rebuffer_ms += d.rebufferMs;
+        row.play_watch_ms += d.playWatch;
+        row.rebuffers += d.rebuffers;
+        row.plays_with_rebuffer += d.stalled;
+        row.failures += d.failures;
+        row.open_plays += d.openPlays;
+        if (d.startup.length) {
+          const counts = row.startup_counts;
+          const pairs = addPairs(
+            row.startup_buckets.map((b, i): [number, number] => [b, counts[i]!]),
+            d.startup,
+          );
+          row.startup_buckets = pairs.map((x) => x[0]);
+          row.startup_counts = pairs.map((x) => x[1]);
+        }
       }
     }
     return late;
@@ -390,7 +589,7 @@ export class RollupStore implements StatePart {
   closeWindows(watermark: number): void {
     for (const [grain, windows] of this.grains) {
       for (const [key, e] of this.open) {
-        if (e.grain !== grain || e.open !== 0) continue;
+        if (e.grain !== grain || e.open !== 0 || e.openPlays !== 0) continue;
         if (!windows.isClosed({ start: e.start, end: e.start + windows.sizeMs }, watermark)) continue;
         this.rows.push(this.row(e, true));
         this.open.delete(key);
@@ -425,6 +624,16 @@ export class RollupStore implements StatePart {
       open_views: e.open,
       retention: e.ret ? [...e.ret] : [],
       stall_exits: e.exits ? [...e.exits] : [],
+      plays: e.plays,
+      startup_measured: e.startupMeasured,
+      rebuffer_ms: e.rebufferMs,
+      play_watch_ms: e.playWatch,
+      rebuffers: e.rebuffers,
+      plays_with_rebuffer: e.stalled,
+      failures: e.failures,
+      open_plays: e.openPlays,
+      startup_buckets: e.startup.map((x) => x[0]),
+      startup_counts: e.startup.map((x) => x[1]),
       is_final: final ? 1 : 0,
     };
   }
@@ -441,7 +650,12 @@ export class RollupStore implements StatePart {
     const store = new RollupStore(partition, options);
     store.open.restore(state, (v) => {
       const e = v as Entry;
-      return { ...e, ret: e.ret ? [...e.ret] : null, exits: e.exits ? [...e.exits] : null };
+      return {
+        ...e,
+        ret: e.ret ? [...e.ret] : null,
+        exits: e.exits ? [...e.exits] : null,
+        startup: e.startup.map(([k, c]): [number, number] => [k, c]),
+      };
     });
     return store;
   }

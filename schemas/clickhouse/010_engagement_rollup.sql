@@ -1,5 +1,5 @@
--- engagement_rollup: the numbers of counted views per window of their view time (minute, hour,
--- day), for each video (dim = 'video', with the retention and stall-exit counters), each
+-- engagement_rollup: the numbers of counted views per window of their view time, and of plays
+-- (QoE) per window of their start (minute, hour, day), for each video (dim = 'video', with the retention and stall-exit counters), each
 -- creator (dim = 'creator') and each value of a video's breakdown dimensions (dim = 'country',
 -- 'device', 'os', 'traffic_source', 'referrer' — the suggesting video of suggested views; id is
 -- the video, value the dimension's value). Written by the engagement processor in the scheme of
@@ -25,6 +25,16 @@ CREATE TABLE IF NOT EXISTS {{db}}.engagement_rollup (
     open_views             Int64 COMMENT 'views whose session is still open (their numbers may change)',
     retention              Array(Int64) COMMENT 'video rows: per percent 0..100, views covering it; empty otherwise',
     stall_exits            Array(Int64) COMMENT 'video rows: per percent 0..100, views that left there after a stall',
+    plays                  Int64 COMMENT 'plays (sessions with a play_start) whose first event lies in the window (video and creator rows)',
+    startup_measured       Int64 COMMENT 'plays that reported a startup time',
+    rebuffer_ms            Int64 COMMENT 'their completed stalls'' time',
+    play_watch_ms          Int64 COMMENT 'their watch time',
+    rebuffers              Int64 COMMENT 'their rebuffer_end events',
+    plays_with_rebuffer    Int64,
+    failures               Int64 COMMENT 'plays with an error event',
+    open_plays             Int64 COMMENT 'plays whose session is still open',
+    startup_buckets        Array(UInt32) COMMENT 'startup-time histogram keys: whole ms below 128, then 1 % buckets (processors/engagement/rollup.ts); sum with sumMap',
+    startup_counts         Array(Int64) COMMENT 'plays per startup bucket',
     is_final               UInt8 COMMENT '1 when the window closed (watermark past end + grace, no open session)'
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY (grain, toYYYYMM(window_start))

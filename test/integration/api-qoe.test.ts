@@ -4,7 +4,7 @@
 // session with a play_start whose first event lies in the range; its watch time is the sum of
 // min(watched_ms, gap to the previous event) in session order; stall time the rebuffer_ms of its
 // rebuffer_end events; a failure a play with an error event. Counts and the rebuffering ratio
-// must agree exactly; the t-digest quantiles within 3 % of rank of the exact quantile.
+// must agree exactly; the quantiles within 1 % of a startup time within 3 % of rank of the quantile.
 import { describe, expect, it } from 'vitest';
 import { parseCsv } from '../../api/csv.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
@@ -148,9 +148,13 @@ function compare(label: string, got: Figures, plays: readonly RefPlay[]): void {
     }
     const exact = exactQuantile(startups, qq);
     const r = rankOf(startups, est!);
-    // the estimate's rank among the exact values lies within 3 % of the quantile asked
-    expect(r.hi, `${label} p${qq * 100}: estimate ${est}, exact ${exact}`).toBeGreaterThanOrEqual(qq - 0.03);
-    expect(r.lo, `${label} p${qq * 100}: estimate ${est}, exact ${exact}`).toBeLessThanOrEqual(qq + 0.03);
+    // The estimate is within 1 % of a startup time whose rank lies within 3 % of the quantile
+    // asked (the histogram's buckets are 1 % wide, docs/semantics.md "Quality of experience").
+    const near = startups.filter((x) => {
+      const rx = rankOf(startups, x);
+      return Math.abs(x - est!) <= 0.01 * x && rx.hi >= qq - 0.03 && rx.lo <= qq + 0.03;
+    });
+    expect(near.length, `${label} p${qq * 100}: estimate ${est}, exact ${exact}`).toBeGreaterThan(0);
     line.push(
       `p${qq * 100} ${est} vs exact ${exact} (${((100 * (est! - exact)) / exact).toFixed(1)} %, rank ${r.lo.toFixed(3)}..${r.hi.toFixed(3)})`,
     );

@@ -24,6 +24,8 @@ import { changePercent } from '../../api/routes/overview.js';
 import { ProblemError } from '../../api/problem.js';
 import { parseTtl } from '../../cli/token.js';
 import type { FastifyRequest } from 'fastify';
+import { histogramQuantile } from '../../api/queries/qoe.js';
+import { startupBucket, startupOfBucket } from '../../processors/semantics.js';
 
 const T = (s: string): number => Date.parse(s);
 
@@ -257,5 +259,37 @@ describe('tokens', () => {
     expect(parseTtl('7d')).toBe(7 * 86400);
     expect(parseTtl('120')).toBe(120);
     for (const bad of ['', '1y', '-1h', '0', '400d', '1h; rm -rf']) expect(() => parseTtl(bad)).toThrow();
+  });
+});
+
+describe('startup-time quantiles from the rollup histogram', () => {
+  const nearestRank = (sorted: readonly number[], q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+
+  it('buckets are whole ms below 128 ms, then 1 % wide, and a bucket stands for a value inside it', () => {
+    for (let ms = 0; ms < 128; ms++) expect(startupOfBucket(startupBucket(ms))).toBe(ms);
+    for (const ms of [128, 129, 500, 1_234, 9_999, 60_000, 1_000_000]) {
+      const b = startupBucket(ms);
+      expect(b).toBeGreaterThanOrEqual(128);
+      expect(Math.abs(startupOfBucket(b) - ms) / ms).toBeLessThanOrEqual(0.01);
+      expect(startupBucket(ms * 1.0102)).toBeGreaterThan(b);
+    }
+  });
+
+  it('p50 and p95 are within 1 % of the exact nearest-rank quantiles, whatever the spread', () => {
+    let seed = 11;
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    for (const n of [1, 2, 3, 10, 101, 5_000]) {
+      const values = Array.from({ length: n }, () => Math.round(50 + 4_000 * random() ** 3));
+      const histogram = new Map<number, number>();
+      for (const x of values) histogram.set(startupBucket(x), (histogram.get(startupBucket(x)) ?? 0) + 1);
+      const sorted = [...values].sort((a, b) => a - b);
+      for (const q of [0.5, 0.95]) {
+        const want = nearestRank(sorted, q);
+        const got = histogramQuantile(histogram, q)!;
+        expect(Math.abs(got - want), `n=${n} q=${q}`).toBeLessThanOrEqual(want * 0.01);
+      }
+    }
+    expect(histogramQuantile(new Map(), 0.5)).toBeNull();
   });
 });

@@ -107,7 +107,7 @@ describe('QoE routes in the OpenAPI document', () => {
     for (const path of ['/v1/creators/{id}/qoe', '/v1/videos/{id}/qoe']) {
       const op = doc.paths[path]!.get;
       expect(op.security).toEqual([{ bearerAuth: [] }]);
-      expect(String(op.description)).toMatch(/t-digest estimates, not exact/);
+      expect(String(op.description)).toMatch(/estimates, not exact: nearest rank over a histogram of 1 % buckets/);
       expect(String(op.description)).toMatch(/stall time \/ \(watch time \+ stall time\)/);
       const params = op.parameters as Array<{ name: string; schema: { enum?: string[] } }>;
       expect(params.find((p) => p.name === 'interval')!.schema.enum).toEqual(['hour', 'day']);

@@ -210,7 +210,7 @@ export function qoeTiles(r) {
       'p',
       { class: 'hint' },
       'Plays that started in the period. Rebuffering ratio: stall time / (watch time + stall time). ' +
-        'Failures: plays with a player error. Startup times are t-digest estimates.',
+        'Failures: plays with a player error. Startup times are estimates (within 1 %).',
     ),
   );
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { TestDriver } from '../../../processors/driver.js';
 import { engagement, ROLLUP_TABLE, SESSIONS_TABLE } from '../../../processors/engagement/processor.js';
-import { PERCENT_SCALE } from '../../../processors/engagement/rollup.js';
+import { PERCENT_SCALE, startupBucket } from '../../../processors/semantics.js';
 import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
 import { rng, traffic } from './fixtures.js';
@@ -32,6 +32,8 @@ function events(seed: number, shape?: Parameters<typeof traffic>[1]) {
       os: i % 2 ? 'ios' : 'android',
       traffic_source: source,
       referrer_video_id: source === 'suggested' ? `v${i % 4}` : null,
+      // startup times over the exact and the 1 % buckets; some players report none
+      startup_ms: d.event.event_type !== 'play_start' || i % 5 === 0 ? null : (i * 7919) % 9000,
     };
     return { partition: d.partition, event };
   });
@@ -65,7 +67,28 @@ interface Sums {
   open_views: number;
   retention: number[];
   stall_exits: number[];
+  plays: number;
+  startup_measured: number;
+  rebuffer_ms: number;
+  play_watch_ms: number;
+  rebuffers: number;
+  plays_with_rebuffer: number;
+  failures: number;
+  open_plays: number;
+  /** startup bucket → plays */
+  startup: Record<number, number>;
 }
+
+const PLAY_COLUMNS = [
+  'plays',
+  'startup_measured',
+  'rebuffer_ms',
+  'play_watch_ms',
+  'rebuffers',
+  'plays_with_rebuffer',
+  'failures',
+  'open_plays',
+] as const;
 
 const GRAINS: [string, number][] = [
   ['minute', MINUTE],
@@ -82,6 +105,15 @@ const empty = (buckets: boolean): Sums => ({
   open_views: 0,
   retention: buckets ? new Array<number>(101).fill(0) : [],
   stall_exits: buckets ? new Array<number>(101).fill(0) : [],
+  plays: 0,
+  startup_measured: 0,
+  rebuffer_ms: 0,
+  play_watch_ms: 0,
+  rebuffers: 0,
+  plays_with_rebuffer: 0,
+  failures: 0,
+  open_plays: 0,
+  startup: {},
 });
 
 /** The rollup as `SELECT ... FINAL` summed over partitions and seqs; empty windows left out. */
@@ -98,15 +130,48 @@ function rollupSums(driver: TestDriver<PlayEvent>): Map<string, Sums> {
     s.open_views += r.open_views as number;
     (r.retention as number[]).forEach((n, b) => (s.retention[b]! += n));
     (r.stall_exits as number[]).forEach((n, b) => (s.stall_exits[b]! += n));
+    for (const c of PLAY_COLUMNS) s[c] += r[c] as number;
+    (r.startup_buckets as number[]).forEach((b, i) => {
+      s.startup[b] = (s.startup[b] ?? 0) + (r.startup_counts as number[])[i]!;
+      if (s.startup[b] === 0) delete s.startup[b];
+    });
     out.set(key, s);
   }
-  for (const [k, s] of out) if (s.views === 0 && s.open_views === 0 && s.watch_ms === 0) out.delete(k);
+  for (const [k, s] of out) if (JSON.stringify(s) === JSON.stringify(empty(s.retention.length > 0))) out.delete(k);
   return out;
 }
 
-/** The same sums taken over the latest session rows: counted views, in the window of their view time. */
+/**
+ * The same sums taken over the latest session rows: counted views in the windows of their view
+ * time, plays (sessions with a play_start) in the windows of their start.
+ */
 function sessionSums(driver: TestDriver<PlayEvent>): Map<string, Sums> {
   const out = new Map<string, Sums>();
+  for (const r of driver.table(SESSIONS_TABLE.name).rows()) {
+    if (r.plays !== 1) continue;
+    const targets: [string, string][] = [['video', r.video_id as string]];
+    if (r.creator_id) targets.push(['creator', r.creator_id as string]);
+    for (const [grain, size] of GRAINS) {
+      const start = Math.floor((r.started_at as number) / size) * size;
+      for (const [dim, id] of targets) {
+        const key = [dim, id, '', grain, start].join('|');
+        const s = out.get(key) ?? empty(dim === 'video');
+        s.plays += 1;
+        s.rebuffer_ms += r.rebuffer_ms as number;
+        s.play_watch_ms += r.watch_ms as number;
+        s.rebuffers += r.rebuffers as number;
+        s.plays_with_rebuffer += (r.rebuffers as number) > 0 ? 1 : 0;
+        s.failures += (r.errors as number) > 0 ? 1 : 0;
+        s.open_plays += r.closed === 1 ? 0 : 1;
+        if (r.startup_ms !== null) {
+          s.startup_measured += 1;
+          const b = startupBucket(r.startup_ms as number);
+          s.startup[b] = (s.startup[b] ?? 0) + 1;
+        }
+        out.set(key, s);
+      }
+    }
+  }
   for (const r of driver.table(SESSIONS_TABLE.name).rows()) {
     if (r.counted_view !== 1) continue;
     const video = r.video_id as string;
