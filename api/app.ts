@@ -10,6 +10,8 @@
 //
 // Every error is application/problem+json with a stable code (api/problem.ts). Answers about a
 // range that is already final carry an ETag and Cache-Control and honour If-None-Match (304).
+// Answers are kept in a bounded response cache (api/response-cache.ts): final ones for their
+// max-age, provisional ones for a second while the processors' watermark stands still.
 import { createHash, randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -39,6 +41,14 @@ import { ROUTES } from './routes/index.js';
 import { plusAsSpaceDetail, problemSchema } from './route-schemas.js';
 import { registerMetricsRoute } from './metrics.js';
 import { DEFAULT_WINDOW_GRACE_MS } from '../processors/semantics.js';
+import { Freshness, ResponseCache, type CacheOptions } from './response-cache.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the response-cache key and watermark token of a cacheable insights request */
+    cache: { key: string } | null;
+  }
+}
 
 export interface ApiDeps {
   clickhouse: ClickHouseClient;
@@ -61,6 +71,8 @@ export interface ApiDeps {
   metrics?: Registry;
   /** more plugins at the root, outside /v1 and its authentication (e.g. the dashboard page) */
   plugins?: readonly FastifyPluginAsync[];
+  /** the response cache's bounds and lifetimes; false turns it off */
+  cache?: CacheOptions | false;
 }
 
 /** Cache-Control of final answers: private (they depend on the token), revalidated by ETag. */
@@ -136,6 +148,14 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const cacheResults = new Counter({
+    name: 'viewpulse_api_cache_total',
+    help: 'insights answers served from the response cache (hit) or computed (miss; bypass when it could not be used)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const cache = deps.cache === false ? null : new ResponseCache(deps.cache ?? {});
+  const freshness = cache ? new Freshness(deps.clickhouse, deps.database, cache.options.pollMs) : null;
   const refused = new Counter({
     name: 'viewpulse_api_auth_refused_total',
     help: 'requests refused by authentication (reason) or the per-token rate limit (rate_limited)',
@@ -171,6 +191,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   });
   app.decorateRequest('principal', null);
   app.decorateReply('finalRange', false);
+  app.decorateRequest('cache', null);
   app.removeContentTypeParser(['text/plain']);
 
   installProblemHandlers(app, problemFor);
@@ -192,8 +213,10 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (!request.url.startsWith('/v1/')) return payload;
-    if (reply.statusCode !== 200 || !reply.finalRange || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+    const storable = reply.statusCode === 200 && (typeof payload === 'string' || Buffer.isBuffer(payload));
+    if (!storable || !reply.finalRange) {
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+      if (storable && cache && request.cache) await store(request, reply, payload as string | Buffer, false);
       return payload;
     }
     const etag = `"${createHash('sha256')
@@ -203,6 +226,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       .digest('base64url')
       .slice(0, 32)}"`;
     reply.header('etag', etag).header('cache-control', FINAL_CACHE_CONTROL);
+    if (cache && request.cache) await store(request, reply, payload, true);
     if (ifNoneMatch(request.headers['if-none-match'], etag)) {
       reply.code(304);
       reply.removeHeader('content-length');
@@ -210,6 +234,48 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     }
     return payload;
   });
+  /**
+   * Keeps an answer the handler computed with the headers it went out with, under the watermark
+   * token read now (at most pollMs old): the answer is at least that fresh, or a TTL old at most.
+   */
+  async function store(request: FastifyRequest, reply: FastifyReply, payload: string | Buffer, final: boolean) {
+    const token = await freshness!.token();
+    if (token === null) return;
+    const headers: Record<string, string> = {};
+    for (const name of ['content-type', 'cache-control', 'etag', 'x-next-cursor']) {
+      const h = reply.getHeader(name);
+      if (h !== undefined) headers[name] = String(h);
+    }
+    cache!.set(request.cache!.key, { payload, headers, final, token });
+  }
+
+  /**
+   * Before an insights handler (after authentication, the rate limit and validation): the
+   * cached answer for this principal and URL, if valid — also as 304 for a matching ETag. Only
+   * an answer that is there costs a look at the watermark (a provisional one), so a request the
+   * handler refuses (someone else's creator, a bad range) still reaches ClickHouse not at all.
+   */
+  async function fromCache(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    if (!cache || !freshness || request.method !== 'GET' || !request.principal) return undefined;
+    const key = `${request.principal.role}:${request.principal.sub}\n${request.headers.accept ?? ''}\n${request.url}`;
+    const hit = cache.has(key) ? cache.get(key, await freshness.token()) : undefined;
+    if (!hit) {
+      cacheResults.inc({ result: 'miss' });
+      request.cache = { key };
+      reply.header('x-cache', 'miss');
+      return undefined;
+    }
+    cacheResults.inc({ result: 'hit' });
+    reply.header('x-cache', 'hit');
+    for (const [k, val] of Object.entries(hit.headers)) reply.header(k, val);
+    if (hit.final && hit.headers.etag && ifNoneMatch(request.headers['if-none-match'], hit.headers.etag)) {
+      return reply.code(304).send('');
+    }
+    // served as it was stored: the onSend hook passes it through (no second store, same ETag)
+    reply.finalRange = false;
+    return reply.send(hit.payload);
+  }
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     requests.inc({ route, status: String(reply.statusCode) });
@@ -244,7 +310,10 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
           'creator or video answers 404, like one that does not exist. Errors are application/problem+json with a',
           'stable `code`. Ranges are half-open [from, to) in whole minutes; `tz` sets day and hour boundaries.',
           'Tabular routes answer CSV with `Accept: text/csv` or `format=csv`. Answers about a range that is already',
-          'final (to ≤ finalized_through) carry an ETag and Cache-Control, and 304 on If-None-Match.',
+          'final (to ≤ finalized_through) carry an ETag and Cache-Control, and 304 on If-None-Match. Answers are',
+          'kept in a bounded in-memory cache per token subject and URL (header x-cache: hit or miss): final ones',
+          'for their max-age, provisional ones for at most 1 s and only until the processors write again, so an',
+          'answer is never older than the freshness /v1/creators/{id}/health reports by more than 1 s.',
         ].join(' '),
       },
       components: {
@@ -313,6 +382,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
         rateLimit: deps.rateLimit === undefined ? DEFAULT_RATE_LIMIT : deps.rateLimit,
         onFailure: (reason) => refused.inc({ reason }),
       });
+      v1.addHook('preHandler', fromCache);
       for (const routes of ROUTES) await v1.register(routes);
     });
     for (const plugin of deps.plugins ?? []) await root.register(plugin);

@@ -78,6 +78,7 @@ export async function runApi(config: Config, overrides: RunApiOverrides = {}): P
     corsOrigins: options.corsOrigins,
     rateLimit: options.rateLimit,
     metrics: createRegistry(),
+    cache: config.api.cacheMb === 0 ? false : { maxBytes: config.api.cacheMb * 1024 * 1024 },
     ...(overrides.now ? { now: overrides.now } : {}),
     // the dashboard at / is part of the served API (README, issue: "served by the API")
     plugins: [dashboardPlugin, ...(overrides.plugins ?? [])],

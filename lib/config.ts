@@ -129,7 +129,8 @@ export interface Config {
     password: string;
   };
   collector: { port: number; writeKeys: string[] };
-  api: { port: number; jwtSecret: string };
+  /** cacheMb: the response cache's memory (VIEWPULSE_API_CACHE_MB; 0 turns it off) */
+  api: { port: number; jwtSecret: string; cacheMb: number };
   processors: {
     sessionTimeoutMs: number;
     flushIntervalMs: number;
@@ -181,7 +182,11 @@ export function loadConfig(env: Env = process.env): Config {
       password: env.VIEWPULSE_CLICKHOUSE_PASSWORD ?? '',
     },
     collector: { port: int(env, 'VIEWPULSE_COLLECTOR_PORT', 3001, 1, 65535), writeKeys },
-    api: { port: int(env, 'VIEWPULSE_API_PORT', 3000, 1, 65535), jwtSecret },
+    api: {
+      port: int(env, 'VIEWPULSE_API_PORT', 3000, 1, 65535),
+      jwtSecret,
+      cacheMb: int(env, 'VIEWPULSE_API_CACHE_MB', 64, 0, 65536),
+    },
     processors: {
       // How long the group waits for a silent instance before moving its partitions.
       sessionTimeoutMs: int(env, 'VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),

@@ -88,6 +88,54 @@ describe(`insights API on the real pipeline: health, caching, authorization, hos
     expect(realtime.headers.etag).toBeUndefined();
   });
 
+  it('response cache: a repeated request is served from memory (final: with its ETag and 304), per principal; a provisional answer lasts until the processors write again', async () => {
+    const early = { from: floor(first, HOUR), to: floor(first, HOUR) + HOUR };
+    const url = `/v1/creators/${A}/overview?${q(early)}`;
+    const firstRes = await get(url);
+    expect(firstRes.statusCode).toBe(200);
+    const again = await get(url);
+    expect(again.headers['x-cache']).toBe('hit');
+    expect(again.body).toBe(firstRes.body);
+    expect(again.headers.etag).toBe(firstRes.headers.etag);
+    expect(again.headers['cache-control']).toBe('private, max-age=300');
+    const conditional = await get(url, tokens.a, { 'if-none-match': firstRes.headers.etag as string });
+    expect([conditional.statusCode, conditional.headers['x-cache']]).toEqual([304, 'hit']);
+    // another principal does not get this answer from the cache (its own access check runs)
+    const admin = await get(url, tokens.admin);
+    expect([admin.statusCode, admin.headers['x-cache']]).toEqual([200, 'miss']);
+    expect(admin.body).toBe(firstRes.body);
+    const other = await get(url, tokens.b);
+    expect([other.statusCode, other.headers['x-cache']]).toEqual([404, 'miss']);
+    // the CSV of the same URL is another answer
+    const csv = await get(url, tokens.a, { accept: 'text/csv' });
+    expect(csv.headers['x-cache']).not.toBe('hit');
+
+    // provisional: cached while nothing new is written, recomputed once the processors write
+    const liveUrl = `/v1/creators/${A}/timeseries?${q({ from: FULL.from, to: NOW + HOUR }, { interval: 'hour' })}`;
+    const live = await get(liveUrl);
+    expect([live.statusCode, live.headers['cache-control']]).toEqual([200, 'no-store']);
+    const liveAgain = await get(liveUrl);
+    expect(liveAgain.headers['x-cache']).toBe('hit');
+    expect(liveAgain.body).toBe(live.body);
+    // a processor's drain writes its watermark row again (same value: nothing else changes)
+    const [wm] = await queryRows<{ processor: string; kafka_partition: number; watermark: string; version: string }>(
+      p.clickhouse,
+      sql`SELECT processor, kafka_partition, toUInt32(watermark) AS watermark, version
+          FROM ${v.table(p.database, TABLES.watermarks)} FINAL ORDER BY processor, kafka_partition LIMIT 1`,
+    );
+    await p.clickhouse.insert({
+      table: `${p.database}.${TABLES.watermarks}`,
+      values: [{ ...wm!, watermark: Number(wm!.watermark) }],
+      format: 'JSONEachRow',
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const recomputed = await get(liveUrl);
+    expect(recomputed.headers['x-cache']).toBe('miss');
+    expect(recomputed.body).toBe(live.body);
+    const metrics = (await get('/metrics', null)).body;
+    expect(metrics).toMatch(/viewpulse_api_cache_total\{result="hit"\} [1-9]/);
+  });
+
   // ------------------------------------------------------------------------------ authorization
 
   it('authorization matrix on real data: own 200, someone else’s 404 like a missing one, admin 200, bad tokens 401', async () => {
