@@ -13,6 +13,8 @@ export const TABLES = {
   sessions: 'sessions',
   /** counted views' numbers per window and video / creator / breakdown value, read by the insights routes (engagement) */
   engagementRollup: 'engagement_rollup',
+  /** per creator and partition, the sessions with an event in the last 2 minutes: who watches now (engagement) */
+  creatorLive: 'creator_live',
   /** viewer observations; materialized views roll them into uniq states (engagement) */
   viewerObservations: 'viewer_observations',
   videoViewersHourly: 'video_viewers_hourly',
@@ -58,6 +60,7 @@ export const REBUILT_TABLES = {
   engagement: [
     TABLES.sessions,
     TABLES.engagementRollup,
+    TABLES.creatorLive,
     TABLES.videoViewersHourly,
     TABLES.videoViewersDaily,
     TABLES.creatorViewersHourly,

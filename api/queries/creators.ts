@@ -58,16 +58,17 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
   const minuteFrom = floorTo(now, MINUTE) - 59 * MINUTE;
   const hourFrom = floorTo(now, HOUR) - 47 * HOUR;
   const hourTo = hourFrom + 48 * HOUR;
-  // ended_at only grows from version to version, so this may narrow the stored rows too
-  const recent = sql`ended_at >= ${v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000))}`;
+  const since = v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000));
   const [minutes, hours, watching, top] = await Promise.all([
     perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE),
     perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR),
+    // creator_live: a row per partition listing its sessions with an event in the last minutes
     rows<{ viewers: string; sessions: string }>(
       db,
-      sql`SELECT uniqExact(viewer_id) AS viewers, count() AS sessions
-          FROM ${sessionsOf(db, 'creator', creatorId, ['viewer_id', 'closed', 'ended_at'], recent)}
-          WHERE closed = 0 AND ${recent}`,
+      sql`SELECT uniqExact(viewer) AS viewers, count() AS sessions
+          FROM ${table(db, 'creatorLive')} FINAL
+          ARRAY JOIN viewer_ids AS viewer, last_event_at AS seen
+          WHERE creator_id = ${v.string(creatorId)} AND seen >= ${since}`,
     ),
     rows<{ id: string; plays: string; views: string; watch: string }>(
       db,

@@ -61,6 +61,7 @@ import {
   type PlayContribution,
   type ViewContribution,
 } from './rollup.js';
+import { LiveIndex } from './live.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -77,6 +78,13 @@ export const ROLLUP_TABLE: TableSpec = {
   key: ['dim', 'id', 'grain', 'window_start', 'value', 'kafka_partition', 'seq'],
   version: 'version',
   times: ['window_start'],
+};
+
+/** Per creator and partition, the sessions with an event in the last 2 minutes (live.ts). */
+export const LIVE_TABLE: TableSpec = {
+  name: TABLES.creatorLive,
+  key: ['creator_id', 'kafka_partition'],
+  version: 'version',
 };
 
 /** A Null table feeding uniq / min states: plain appends, no key. */
@@ -125,6 +133,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   /** What each open session with a play_start contributes to the rollup's QoE sums. */
   private readonly plays = new Tracked<PlayContribution>('ep:');
   private readonly rollup: RollupStore;
+  private readonly live: LiveIndex;
   private readonly out: OutputRows = new Map();
   private readonly minutes: TimeWindows;
   private lastCloseMinute = Number.NEGATIVE_INFINITY;
@@ -150,6 +159,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const [id, offset] of rest?.dirty ?? []) this.dirty.set(id, offset);
     for (const row of rest?.pending ?? []) this.pending.set(row.session_id, row);
     this.observations = ObservationBuffer.fromJSON(rest?.observations);
+    this.live = LiveIndex.rebuild(partition, this.playback.sessions.values(), this.watermark);
     if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
   }
 
@@ -206,6 +216,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
     this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
+    this.live.touch(s);
     if (s.agg.plays > 0 || this.plays.has(s.sessionId)) {
       const next = s.agg.plays > 0 ? playOfSession(s, true) : null;
       this.rollup.changePlay(this.plays.get(s.sessionId) ?? null, next, offset, this.watermark);
@@ -281,6 +292,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       this.views.delete(id);
     }
     this.rollup.closeWindows(this.watermark);
+    this.live.prune(this.watermark);
   }
 
   drain(): OutputRows {
@@ -294,6 +306,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     this.pending.clear();
     pushRows(this.out, TABLES.sessions, sessions);
     pushRows(this.out, TABLES.engagementRollup, this.rollup.drain());
+    if (this.lastOffset >= 0) pushRows(this.out, TABLES.creatorLive, this.live.drain(this.watermark, this.lastOffset));
     pushRows(this.out, TABLES.viewerObservations, this.observations.drain());
     if (this.lastOffset >= 0)
       pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
@@ -343,7 +356,7 @@ export function engagement(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): Pro
   return {
     name: NAME,
     rules: checked,
-    tables: [SESSIONS_TABLE, ROLLUP_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    tables: [SESSIONS_TABLE, ROLLUP_TABLE, LIVE_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
     create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
   };
 }

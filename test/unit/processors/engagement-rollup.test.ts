@@ -6,7 +6,7 @@
 // engagement.test.ts; this is the read model's promise: "what sessions FINAL gives".
 import { describe, expect, it } from 'vitest';
 import { TestDriver } from '../../../processors/driver.js';
-import { engagement, ROLLUP_TABLE, SESSIONS_TABLE } from '../../../processors/engagement/processor.js';
+import { engagement, LIVE_TABLE, ROLLUP_TABLE, SESSIONS_TABLE } from '../../../processors/engagement/processor.js';
 import { PERCENT_SCALE, startupBucket } from '../../../processors/semantics.js';
 import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
@@ -337,4 +337,34 @@ describe('engagement rollup: a closed view that flips', () => {
       for (let k = c; k < events.length; k++)
         for (const flushFirst of [false, true]) expect(rollupSums(final(events, c, k, flushFirst))).toEqual(sums);
   });
+});
+
+describe('creator_live: who watches now', () => {
+  it.each([1, 2, 3])(
+    'the rows list exactly the sessions with an event in the last minute, also after crashes (seed %i)',
+    (seed) => {
+      for (const crashes of [false, true]) {
+        const driver = run(seed, crashes, { viewers: 30, videos: 4, sessions: 200 });
+        const t = events(seed, { viewers: 30, videos: 4, sessions: 200 });
+        const last = Math.max(...t.deliveries.map((d) => d.event.event_time));
+        const cut = Math.floor(last / 1000) - 60; // seconds, as the route asks
+        const want = new Map<string, Set<string>>();
+        for (const { event: e } of t.deliveries) {
+          const creator = t.catalog.get(e.video_id)?.creatorId ?? '';
+          if (creator === '' || Math.floor(e.event_time / 1000) < cut) continue;
+          want.set(creator, (want.get(creator) ?? new Set()).add(e.session_id));
+        }
+        const got = new Map<string, Set<string>>();
+        for (const r of driver.table(LIVE_TABLE.name).rows()) {
+          (r.session_ids as string[]).forEach((id, i) => {
+            if ((r.last_event_at as number[])[i]! < cut) return;
+            const creator = r.creator_id as string;
+            got.set(creator, (got.get(creator) ?? new Set()).add(id));
+          });
+        }
+        expect(want.size).toBeGreaterThan(0);
+        expect(got).toEqual(want);
+      }
+    },
+  );
 });
