@@ -15,6 +15,9 @@ export const TABLES = {
   engagementRollup: 'engagement_rollup',
   /** per creator and partition, the sessions with an event in the last 2 minutes: who watches now (engagement) */
   creatorLive: 'creator_live',
+  /** counted views' (creator, country or device, viewer, view time); a materialized view rolls them into uniq states (engagement) */
+  audienceObservations: 'audience_observations',
+  creatorAudience: 'creator_audience',
   /** viewer observations; materialized views roll them into uniq states (engagement) */
   viewerObservations: 'viewer_observations',
   videoViewersHourly: 'video_viewers_hourly',
@@ -61,6 +64,7 @@ export const REBUILT_TABLES = {
     TABLES.sessions,
     TABLES.engagementRollup,
     TABLES.creatorLive,
+    TABLES.creatorAudience,
     TABLES.videoViewersHourly,
     TABLES.videoViewersDaily,
     TABLES.creatorViewersHourly,

@@ -3,7 +3,8 @@ import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { creatorVideoIds, titles } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
 import { segmentFilter, uniqueViewers, type Counts } from './counts.js';
-import { sessionsOf, viewsIn } from './sessions.js';
+import { sessionsOf, viewsIn, type ReadModel } from './sessions.js';
+import { rollupValues } from './rollup.js';
 import { floorTo, iso, type Range } from './range.js';
 import { MINUTE, HOUR } from '../../lib/time.js';
 
@@ -197,7 +198,36 @@ export interface Audience {
   devices: AudienceRow[];
 }
 
-async function byDimension(db: Db, creatorId: string, range: Range, column: 'country' | 'device') {
+/**
+ * Views and watch time by value (the rollup's creator_country / creator_device rows), with the
+ * distinct viewers of those views (uniq states of the windows making up the range, merged).
+ */
+async function byDimension(
+  db: Db,
+  creatorId: string,
+  range: Range,
+  column: 'country' | 'device',
+  source: ReadModel,
+): Promise<AudienceRow[]> {
+  if (source === 'rollup') {
+    const [values, viewers] = await Promise.all([
+      rollupValues(db, column === 'country' ? 'creator_country' : 'creator_device', creatorId, range),
+      rows<{ value: string; n: string }>(
+        db,
+        sql`SELECT value, uniqCombinedMerge(viewers) AS n
+            FROM ${table(db, 'creatorAudience')}
+            WHERE creator_id = ${v.string(creatorId)} AND dimension = ${v.string(column)} AND ${segmentFilter(range)}
+            GROUP BY value`,
+      ),
+    ]);
+    const n = new Map(viewers.map((x) => [x.value, num(x.n)]));
+    return values.map((x) => ({
+      value: x.value,
+      views: x.views,
+      viewers: n.get(x.value) ?? 0,
+      watch_time_ms: x.watch_time_ms,
+    }));
+  }
   const r = await rows<{ value: string; views: string; viewers: string; watch: string }>(
     db,
     sql`SELECT ${v.ident(column)} AS value, count() AS views, uniqExact(viewer_id) AS viewers, sum(watch_ms) AS watch
@@ -219,7 +249,12 @@ async function byDimension(db: Db, creatorId: string, range: Range, column: 'cou
  * exact from the first-seen states) and returning ones (the rest), and views and viewers by
  * country and device (the latest sessions, counted views in the range).
  */
-export async function audience(db: Db, creatorId: string, range: Range): Promise<Audience> {
+export async function audience(
+  db: Db,
+  creatorId: string,
+  range: Range,
+  source: ReadModel = 'rollup',
+): Promise<Audience> {
   const [unique, fresh, countries, devices] = await Promise.all([
     uniqueViewers(db, 'creator', creatorId, range),
     rows<{ n: string }>(
@@ -234,8 +269,8 @@ export async function audience(db: Db, creatorId: string, range: Range): Promise
           )
           WHERE fs >= ${v.dateTime(range.from)} AND fs < ${v.dateTime(range.to)}`,
     ),
-    byDimension(db, creatorId, range, 'country'),
-    byDimension(db, creatorId, range, 'device'),
+    byDimension(db, creatorId, range, 'country', source),
+    byDimension(db, creatorId, range, 'device', source),
   ]);
   const newViewers = Math.min(num(fresh[0]?.n), unique);
   return {

@@ -12,7 +12,16 @@ import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
 import { PERCENT_SCALE } from '../../processors/semantics.js';
 
 /** The row sets of the rollup (its `dim` column). */
-export type RollupDim = 'video' | 'creator' | 'country' | 'device' | 'os' | 'traffic_source' | 'referrer';
+export type RollupDim =
+  | 'video'
+  | 'creator'
+  | 'country'
+  | 'device'
+  | 'os'
+  | 'traffic_source'
+  | 'referrer'
+  | 'creator_country'
+  | 'creator_device';
 
 const rollup = (db: Db): SqlFragment => sql`${table(db, 'engagementRollup')} FINAL`;
 
@@ -82,7 +91,11 @@ export async function rollupStallExits(db: Db, videoId: string, range: Range): P
   return (r?.exits ?? []).map(Number);
 }
 
-/** Views and watch time per value of one breakdown dimension of a video in the range, most viewed first. */
+/**
+ * Views and watch time per value of one breakdown dimension in the range, most viewed first: of a
+ * video (country, device, os, traffic_source, referrer), or of a creator (creator_country,
+ * creator_device: `videoId` is then the creator).
+ */
 export async function rollupValues(
   db: Db,
   dim: Exclude<RollupDim, 'video' | 'creator'>,

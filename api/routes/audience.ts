@@ -11,7 +11,11 @@ import { sendTabular } from './tabular.js';
 const rowSchema = objectSchema({
   value: { type: 'string' },
   views: { type: 'integer' },
-  viewers: { type: 'integer', description: 'distinct viewers among those views (exact)' },
+  viewers: {
+    type: 'integer',
+    description:
+      'distinct viewers among those views (an estimate: uniqCombined states of the minutes, hours and days making up the range; a viewer whose view the repeat cap un-counted later may stay counted)',
+  },
   watch_time_ms: { type: 'integer' },
 });
 
@@ -40,7 +44,7 @@ export const audienceRoutes: ApiRoutes = async (app) => {
           'unique_viewers merges the hourly uniq states of the hours starting in the range; new_viewers counts the',
           "viewers whose first event with any of the creator's videos lies in the range (first-seen states);",
           'returning_viewers are the rest. countries and devices count the views (sessions with counted_view = 1',
-          'that qualified in the range) and their distinct viewers. CSV columns: dimension, value, views, viewers,',
+          'that qualified in the range; engagement_rollup) and their distinct viewers (estimates). CSV columns: dimension, value, views, viewers,',
           'watch_time_ms.',
         ],
         ok: okSchema,

@@ -56,12 +56,14 @@ import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf 
 import {
   playOfSession,
   RollupStore,
+  sameTargets,
   viewOfRow,
   viewOfSession,
   type PlayContribution,
   type ViewContribution,
 } from './rollup.js';
 import { LiveIndex } from './live.js';
+import { AudienceBuffer, type AudienceRow } from './audience.js';
 
 export const NAME = ENGAGEMENT;
 
@@ -85,6 +87,12 @@ export const LIVE_TABLE: TableSpec = {
   name: TABLES.creatorLive,
   key: ['creator_id', 'kafka_partition'],
   version: 'version',
+};
+
+/** Counted views' viewers by creator, country and device: a Null table feeding uniq states. */
+export const AUDIENCE_TABLE: TableSpec = {
+  name: TABLES.audienceObservations,
+  times: ['view_time'],
 };
 
 /** A Null table feeding uniq / min states: plain appends, no key. */
@@ -115,6 +123,7 @@ interface Unkeyed {
   dirty: [string, number][];
   pending: SessionRow[];
   observations: ObservationRow[];
+  audience?: AudienceRow[];
   lastCloseMinute: number | null;
 }
 
@@ -134,6 +143,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   private readonly plays = new Tracked<PlayContribution>('ep:');
   private readonly rollup: RollupStore;
   private readonly live: LiveIndex;
+  private readonly audience: AudienceBuffer;
   private readonly out: OutputRows = new Map();
   private readonly minutes: TimeWindows;
   private lastCloseMinute = Number.NEGATIVE_INFINITY;
@@ -159,6 +169,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     for (const [id, offset] of rest?.dirty ?? []) this.dirty.set(id, offset);
     for (const row of rest?.pending ?? []) this.pending.set(row.session_id, row);
     this.observations = ObservationBuffer.fromJSON(rest?.observations);
+    this.audience = AudienceBuffer.fromJSON(rest?.audience);
     this.live = LiveIndex.rebuild(partition, this.playback.sessions.values(), this.watermark);
     if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
   }
@@ -251,11 +262,17 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     }
   }
 
+  /** The viewer of a session this partition holds (open, or closed and retained). */
+  private viewerOf(id: string): string {
+    return this.playback.sessions.get(id)?.viewerId ?? this.retained.get(id)?.viewer_id ?? '';
+  }
+
   /** A view's contribution to the rollup becomes `next` (null: it does not count) at `offset`. */
   private changeView(id: string, next: ViewContribution | null, offset: number): void {
     const prev = this.views.get(id) ?? null;
     if (prev === null && next === null) return;
     this.rollup.change(prev, next, offset, this.watermark);
+    if (next && (prev === null || !sameTargets(prev, next))) this.audience.add(next, this.viewerOf(id));
     if (next) this.views.set(id, next);
     else this.views.delete(id);
   }
@@ -308,6 +325,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     pushRows(this.out, TABLES.engagementRollup, this.rollup.drain());
     if (this.lastOffset >= 0) pushRows(this.out, TABLES.creatorLive, this.live.drain(this.watermark, this.lastOffset));
     pushRows(this.out, TABLES.viewerObservations, this.observations.drain());
+    pushRows(this.out, TABLES.audienceObservations, this.audience.drain());
     if (this.lastOffset >= 0)
       pushRows(this.out, TABLES.watermarks, [watermarkRow(NAME, this.partition, this.watermark, this.lastOffset)]);
     const rows = new Map(this.out);
@@ -343,6 +361,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
         dirty: [...this.dirty],
         pending: [...this.pending.values()],
         observations: this.observations.toJSON(),
+        audience: this.audience.toJSON(),
         lastCloseMinute: Number.isFinite(this.lastCloseMinute) ? this.lastCloseMinute : null,
       },
     ];
@@ -356,7 +375,15 @@ export function engagement(rules: RuleParameters = DEFAULT_RULE_PARAMETERS): Pro
   return {
     name: NAME,
     rules: checked,
-    tables: [SESSIONS_TABLE, ROLLUP_TABLE, LIVE_TABLE, OBSERVATIONS_TABLE, LATE_EVENTS_TABLE, WATERMARKS_TABLE],
+    tables: [
+      SESSIONS_TABLE,
+      ROLLUP_TABLE,
+      LIVE_TABLE,
+      OBSERVATIONS_TABLE,
+      AUDIENCE_TABLE,
+      LATE_EVENTS_TABLE,
+      WATERMARKS_TABLE,
+    ],
     create: (partition, state, catalog) => new EngagementPartition(partition, restoredState(state), catalog, options),
   };
 }

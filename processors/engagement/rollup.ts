@@ -33,7 +33,17 @@ import { PERCENT_SCALE, startupBucket } from '../semantics.js';
 export const RETENTION_POINTS = 101;
 
 /** The row sets of the rollup: totals per video and creator, and per breakdown value of a video. */
-export const ROLLUP_DIMS = ['video', 'creator', 'country', 'device', 'os', 'traffic_source', 'referrer'] as const;
+export const ROLLUP_DIMS = [
+  'video',
+  'creator',
+  'country',
+  'device',
+  'os',
+  'traffic_source',
+  'referrer',
+  'creator_country',
+  'creator_device',
+] as const;
 export type RollupDim = (typeof ROLLUP_DIMS)[number];
 export type RollupGrain = 'minute' | 'hour' | 'day';
 
@@ -266,7 +276,7 @@ const isZero = (d: Delta): boolean =>
   d.openPlays === 0 &&
   d.startup.length === 0;
 
-const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =>
+export const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =>
   a.t === b.t &&
   a.video === b.video &&
   a.creator === b.creator &&
@@ -290,6 +300,7 @@ function targetsOf(c: ViewContribution): [RollupDim, string, string][] {
   out.push(['country', c.video, c.country], ['device', c.video, c.device], ['os', c.video, c.os]);
   out.push(['traffic_source', c.video, c.source]);
   if (c.source === 'suggested') out.push(['referrer', c.video, c.referrer]);
+  if (c.creator !== '') out.push(['creator_country', c.creator, c.country], ['creator_device', c.creator, c.device]);
   return out;
 }
 

@@ -2,15 +2,16 @@
 -- (QoE) per window of their start (minute, hour, day), for each video (dim = 'video', with the retention and stall-exit counters), each
 -- creator (dim = 'creator') and each value of a video's breakdown dimensions (dim = 'country',
 -- 'device', 'os', 'traffic_source', 'referrer' — the suggesting video of suggested views; id is
--- the video, value the dimension's value). Written by the engagement processor in the scheme of
+-- the video, value the dimension's value) and of a creator's countries and devices
+-- (dim = 'creator_country', 'creator_device'; id is the creator). Written by the engagement processor in the scheme of
 -- view_counts: seq = 0 holds the source partition's full value while the window is open
 -- (replaced by a higher version on each write, is_final = 1 once closed); seq > 0 rows are
 -- deltas of later changes (seq = the offset of the record that made them). Always read with
 -- FINAL and SUM over partitions and seqs (sumForEach for the arrays). The insights routes read
 -- this table, never sessions; the sums equal what sessions FINAL gives (docs/sql.md).
 CREATE TABLE IF NOT EXISTS {{db}}.engagement_rollup (
-    dim                    Enum8('video' = 1, 'creator' = 2, 'country' = 3, 'device' = 4, 'os' = 5, 'traffic_source' = 6, 'referrer' = 7),
-    id                     String COMMENT 'video_id, or creator_id for dim = creator',
+    dim                    Enum8('video' = 1, 'creator' = 2, 'country' = 3, 'device' = 4, 'os' = 5, 'traffic_source' = 6, 'referrer' = 7, 'creator_country' = 8, 'creator_device' = 9),
+    id                     String COMMENT 'video_id, or creator_id for dim = creator, creator_country, creator_device',
     value                  String COMMENT 'the breakdown value; empty for video and creator rows',
     grain                  Enum8('minute' = 1, 'hour' = 2, 'day' = 3),
     window_start           DateTime('UTC') COMMENT 'start of the half-open, epoch-aligned window of the view time',

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Db } from '../../api/queries/db.js';
 import { engagements, openViews } from '../../api/queries/sessions.js';
 import { qoe } from '../../api/queries/qoe.js';
+import { audience } from '../../api/queries/creators.js';
 import { bucketBoundaries } from '../../api/queries/range.js';
 import { breakdown, DIMENSIONS, retention, traffic } from '../../api/queries/videos.js';
 import { queryRows } from '../../lib/clickhouse/client.js';
@@ -110,6 +111,29 @@ describe(`engagement rollup = latest sessions, on the real pipeline (${EVENTS} g
       }
     }
     expect(plays).toBeGreaterThan(100);
+  });
+
+  it('audience of every creator: views and watch time per country and device equal; viewers within 2 % (an estimate)', async () => {
+    let views = 0;
+    for (const id of creators()) {
+      for (const r of ranges()) {
+        const a = await audience(db(), id, r, 'rollup');
+        const s = await audience(db(), id, r, 'sessions');
+        expect(a.views).toBe(s.views);
+        for (const k of ['countries', 'devices'] as const) {
+          expect(
+            a[k].map((x) => [x.value, x.views, x.watch_time_ms]),
+            `${id} ${k}`,
+          ).toEqual(s[k].map((x) => [x.value, x.views, x.watch_time_ms]));
+          a[k].forEach((x, i) => {
+            const want = s[k][i]!.viewers;
+            expect(Math.abs(x.viewers - want), `${id} ${k} ${x.value}`).toBeLessThanOrEqual(Math.max(1, 0.02 * want));
+          });
+        }
+        views += a.views;
+      }
+    }
+    expect(views).toBeGreaterThan(100);
   });
 
   it('breakdowns by every dimension and traffic sources with their suggesting videos', async () => {
