@@ -31,7 +31,7 @@ import { migrateAll } from './migrate.js';
 import { runApi } from '../api/server.js';
 import { runCollector } from '../api/collector/server.js';
 import { parseOnly } from '../runtime/registry.js';
-import { runProcessors } from '../runtime/start.js';
+import { runWithRefresher } from './run-processors.js';
 
 interface DemoOptions {
   events: string;
@@ -183,8 +183,9 @@ export function registerDemo(program: Command): void {
           `catalog: ${traffic.catalog.videos.length} videos of ${traffic.catalog.creators.length} creators published`,
         );
 
-        const processors = await runProcessors(parseOnly(undefined), {
+        const processors = await runWithRefresher(parseOnly(undefined), {
           config,
+          refresher: true,
           metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
           // a processor that gave up ends the demo with exit code 1 (its log file says why)
           onFailed: (name, err) => {

@@ -2,11 +2,41 @@
 // (runtime/start.ts) in the foreground, with Prometheus metrics and a health endpoint; with
 // --workers N, N worker processes of it under one parent (runtime/workers.ts).
 import type { Command } from 'commander';
-import { ConfigError } from '../lib/config.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { createClickHouse } from '../lib/clickhouse/client.js';
+import { RelatedRefresher } from '../api/related-refresher.js';
 import { parseOnly, PROCESSORS } from '../runtime/registry.js';
-import { runProcessors } from '../runtime/start.js';
+import { runProcessors, type RunningProcessors } from '../runtime/start.js';
 import { answerParent, runWorkers, workerIndex } from '../runtime/workers.js';
+
+/**
+ * runProcessors, and with the recommendations processor the refresher of the materialized
+ * recommendations (api/related-refresher.ts) beside it — in one process only (worker 0).
+ */
+export async function runWithRefresher(
+  names: ReturnType<typeof parseOnly>,
+  options: Parameters<typeof runProcessors>[1] & { refresher: boolean },
+): Promise<RunningProcessors> {
+  const { refresher: wanted, ...rest } = options;
+  const running = await runProcessors(names, rest);
+  if (!wanted || !names.includes('recommendations')) return running;
+  const config = rest.config ?? loadConfig();
+  const clickhouse = createClickHouse(config.clickhouse);
+  const refresher = new RelatedRefresher(
+    { clickhouse, database: config.clickhouse.database },
+    { logger: createLogger(config.logLevel) },
+  );
+  refresher.start();
+  return {
+    ...running,
+    async stop() {
+      await refresher.stop();
+      await clickhouse.close();
+      await running.stop();
+    },
+  };
+}
 
 /** `--workers` as a number of processes, 1..64. */
 export function parseWorkers(value: string): number {
@@ -58,7 +88,11 @@ export function registerRunProcessors(run: Command): void {
           () => process.exit(1),
         );
       };
-      const starting = runProcessors(names, { metricsPort: Number(opts.metricsPort), onFailed: failed });
+      const starting = runWithRefresher(names, {
+        metricsPort: Number(opts.metricsPort),
+        onFailed: failed,
+        refresher: true,
+      });
       const shutdown = (): void => {
         void starting.then(
           (running) => running.stop().then(() => process.exit(0)),
@@ -117,7 +151,12 @@ async function runAsWorker(names: ReturnType<typeof parseOnly>, index: number): 
   const parent = answerParent({ onParentGone: () => void stop(0) });
   process.on('SIGINT', () => undefined);
   process.once('SIGTERM', () => void stop(0));
-  const starting = runProcessors(names, { metricsPort: -1, onFailed: failed, metricLabels: { worker: String(index) } });
+  const starting = runWithRefresher(names, {
+    metricsPort: -1,
+    onFailed: failed,
+    metricLabels: { worker: String(index) },
+    refresher: index === 0,
+  });
   try {
     parent.started(await starting);
   } catch (err) {

@@ -4,7 +4,7 @@ import { loadConfig } from '../lib/config.js';
 import { runApi } from '../api/server.js';
 import { runCollector } from '../api/collector/server.js';
 import { parseOnly } from '../runtime/registry.js';
-import { runProcessors } from '../runtime/start.js';
+import { runWithRefresher } from './run-processors.js';
 import { registerRunApi } from './run-api.js';
 import { registerRunCollector } from './run-collector.js';
 import { registerRunProcessors } from './run-processors.js';
@@ -22,8 +22,9 @@ export function registerRun(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       let stopAll = async (): Promise<void> => undefined;
-      const processors = await runProcessors(parseOnly(undefined), {
+      const processors = await runWithRefresher(parseOnly(undefined), {
         config,
+        refresher: true,
         metricsPort: Number(process.env.VIEWPULSE_PROCESSORS_PORT ?? 9464),
         // as `run processors`: a processor that gave up ends the process with exit code 1
         onFailed: (name, err) => {

@@ -35,6 +35,12 @@ export const TABLES = {
   recommendationVideosDaily: 'recommendation_videos_daily',
   /** per day: uniqExact state of every co-view viewer, overall popularity for creator lift */
   recommendationViewersDaily: 'recommendation_viewers_daily',
+  /** when each video's co-view pairs last changed (materialized views on the pair observations) */
+  recommendationChanges: 'recommendation_changes',
+  /** per video its related videos at the default read options, refreshed as the co-view counts change */
+  relatedVideos: 'related_videos',
+  /** per creator the creators its viewers also watch, at the default read options */
+  relatedCreators: 'related_creators',
   /** input records a processor sent to the dead-letter topic, with the reason (all processors) */
   deadLetters: 'dead_letters',
   /** events that arrived after their window closed (all processors) */
@@ -75,6 +81,9 @@ export const REBUILT_TABLES = {
     TABLES.recommendationPairsDaily,
     TABLES.recommendationVideosDaily,
     TABLES.recommendationViewersDaily,
+    // rebuilt empty: the refresher scores every video again after the swap
+    TABLES.relatedVideos,
+    TABLES.relatedCreators,
   ],
   'raw-events': [TABLES.playEvents],
 } as const;

@@ -286,3 +286,85 @@ export async function videoAudiences(
   );
   return rows.map((r) => ({ video_id: r.video_id, viewers: Number(r.viewers) }));
 }
+
+// ---------------------------------------------------------------------------- materialized
+
+/** Whether a read asks for what the refresher materializes: the default decay, lookback and minimum. */
+const materializable = (o: ReadOptions, now: number): boolean =>
+  o.asOf === today(now) &&
+  o.halfLifeDays === DEFAULT_READ.halfLifeDays &&
+  o.lookbackDays === DEFAULT_READ.lookbackDays &&
+  o.minViewers === DEFAULT_READ.minViewers;
+
+/**
+ * The related videos the routes serve: the materialized row of the video (api/related-refresher.ts)
+ * when the read is the default one and the row is of today — one row, then the catalog entries of
+ * its videos (deleted ones and, if asked, the same creator's left out); otherwise scored live.
+ */
+export async function servedRelatedVideos(
+  db: Db,
+  videoId: string,
+  params: ReadParams & { excludeSameCreator?: boolean } = {},
+  now: number = Date.now(),
+): Promise<RelatedVideoRow[]> {
+  const { excludeSameCreator, ...read } = params;
+  const o = resolveRead(read, now);
+  if (!materializable(o, now)) return relatedVideos(db, videoId, params, now);
+  const [row] = await queryRows<{ ids: string[]; scores: number[]; supports: Array<string | number> }>(
+    db.clickhouse,
+    sql`SELECT related_ids AS ids, scores, supports FROM ${v.table(db.database, TABLES.relatedVideos)} FINAL
+        WHERE video_id = ${v.string(videoId)} AND as_of = toDate(${v.string(o.asOf)})`,
+  );
+  if (!row) return relatedVideos(db, videoId, params, now);
+  const catalog = await catalogOf(db, [videoId, ...row.ids]);
+  const owner = catalog.get(videoId)?.creator_id;
+  const out: RelatedVideoRow[] = [];
+  row.ids.forEach((id, i) => {
+    const c = catalog.get(id);
+    if (!c || Number(c.deleted) !== 0) return;
+    if (excludeSameCreator && owner !== undefined && c.creator_id === owner) return;
+    out.push({
+      video_id: id,
+      creator_id: c.creator_id,
+      title: c.title,
+      score: Number(row.scores[i]),
+      support: Number(row.supports[i]),
+    });
+  });
+  return out.slice(0, o.limit);
+}
+
+/** "Also watched" the routes serve: the materialized row of the creator for the default read, re-sorted; else live. */
+export async function servedAlsoWatched(
+  db: Db,
+  creatorId: string,
+  params: ReadParams & { sort?: 'share' | 'lift' } = {},
+  now: number = Date.now(),
+): Promise<RelatedCreatorRow[]> {
+  const { sort, ...read } = params;
+  const o = resolveRead(read, now);
+  if (!materializable(o, now)) return alsoWatchedCreators(db, creatorId, params, now);
+  const [row] = await queryRows<{
+    ids: string[];
+    shares: number[];
+    lifts: number[];
+    co: number[];
+    supports: Array<string | number>;
+  }>(
+    db.clickhouse,
+    sql`SELECT creator_ids AS ids, shares, lifts, co_viewers AS co, supports
+        FROM ${v.table(db.database, TABLES.relatedCreators)} FINAL
+        WHERE creator_id = ${v.string(creatorId)} AND as_of = toDate(${v.string(o.asOf)})`,
+  );
+  if (!row) return alsoWatchedCreators(db, creatorId, params, now);
+  const out: RelatedCreatorRow[] = row.ids.map((id, i) => ({
+    creator_id: id,
+    share: Number(row.shares[i]),
+    lift: Number(row.lifts[i]),
+    co_viewers: Number(row.co[i]),
+    support: Number(row.supports[i]),
+  }));
+  const key = sort === 'lift' ? 'lift' : 'share';
+  out.sort((a, b) => b[key] - a[key] || b.support - a.support || byId(a.creator_id, b.creator_id));
+  return out.slice(0, o.limit);
+}

@@ -5,10 +5,10 @@
 import { assertVideoAccess } from '../auth.js';
 import type { Cell } from '../csv.js';
 import {
-  alsoWatchedCreators,
+  servedAlsoWatched,
   DEFAULT_READ,
   PRIVACY_MIN_VIEWERS,
-  relatedVideos,
+  servedRelatedVideos,
   resolveRead,
   type ReadParams,
 } from '../queries/recommendations.js';
@@ -118,8 +118,9 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
           'the cosine of the co-view counts with a time decay (0.5 ^ (age_days / half_life_days)) over the last',
           `${DEFAULT_READ.lookbackDays} days; a video is listed only when at least ${PRIVACY_MIN_VIEWERS} distinct viewers`,
           'co-viewed it (privacy and minimum support). Only catalog videos are recommended, never the video itself;',
-          'exclude_same_creator leaves out the same creator’s videos. CSV columns: video_id, title, creator_id, score,',
-          'support.',
+          'exclude_same_creator leaves out the same creator’s videos. With the default half_life_days the answer is',
+          'read from related_videos, materialized per video and rescored within seconds of new co-views (and every',
+          'UTC day); other half-lives are scored per request. CSV columns: video_id, title, creator_id, score, support.',
         ],
         query: {
           limit: limitParam(DEFAULT_READ.limit, MAX_LIMIT, 'related videos'),
@@ -141,7 +142,7 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
       const read: ReadParams = { limit: q.limit ?? DEFAULT_READ.limit, halfLifeDays: q.half_life_days };
       const o = resolveRead(read, ctx.now());
       const exclude = q.exclude_same_creator ?? false;
-      const recs = await relatedVideos(ctx, video.video_id, { ...o, excludeSameCreator: exclude }, ctx.now());
+      const recs = await servedRelatedVideos(ctx, video.video_id, { ...o, excludeSameCreator: exclude }, ctx.now());
       const body = {
         video_id: video.video_id,
         ...readJson(o),
@@ -173,7 +174,8 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
           "decayed share of this creator's viewers who co-viewed one of the other creator's videos; lift divides it",
           'by the other creator’s share of all viewers (overall popularity), so 1 means no particular affinity.',
           `Same decay and lookback as video recommendations; a creator is listed only when at least ${PRIVACY_MIN_VIEWERS}`,
-          'distinct viewers co-viewed the two. Ownership comes from the catalog. sort: share (default) or lift.',
+          'distinct viewers co-viewed the two. Ownership comes from the catalog. sort: share (default) or lift. With',
+          'the default half_life_days it is read from related_creators, materialized per creator as the co-views change.',
           'CSV columns: creator_id, share, lift, co_viewers, support.',
         ],
         query: {
@@ -192,7 +194,7 @@ export const recommendationsRoutes: ApiRoutes = async (app) => {
       const q = request.query;
       const o = resolveRead({ limit: q.limit ?? DEFAULT_READ.limit, halfLifeDays: q.half_life_days }, ctx.now());
       const sort = q.sort ?? 'share';
-      const creators = await alsoWatchedCreators(ctx, id, { ...o, sort }, ctx.now());
+      const creators = await servedAlsoWatched(ctx, id, { ...o, sort }, ctx.now());
       const body = { creator_id: id, ...readJson(o), sort, creators };
       return sendTabular(request, reply, body, () => ({
         name: `also-watched-${id}`,

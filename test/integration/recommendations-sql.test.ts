@@ -3,7 +3,14 @@
 // idempotent: writing every observation again (what a replay does) changes no number.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alsoWatchedCreators, relatedVideos, videoAudiences } from '../../api/queries/recommendations.js';
+import {
+  alsoWatchedCreators,
+  relatedVideos,
+  servedAlsoWatched,
+  servedRelatedVideos,
+  videoAudiences,
+} from '../../api/queries/recommendations.js';
+import { RelatedRefresher } from '../../api/related-refresher.js';
 import { generateTraffic } from '../../generator/index.js';
 import { KafkaSink } from '../../generator/sinks.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
@@ -148,6 +155,41 @@ describe('recommendations SQL on ClickHouse', () => {
           compared += got.length;
         }
     expect(compared).toBeGreaterThan(50);
+  });
+
+  it('materialized: after the refresher ran, the served related videos and also-watched creators are the live scoring, read from one row', async () => {
+    const now = Date.parse(`${asOf}T12:00:00Z`);
+    const refresher = new RelatedRefresher(db, { now: () => now, batch: 1000 });
+    const first = await refresher.refreshOnce();
+    expect(first.videos).toBeGreaterThan(videoIds.length);
+    expect(first.creators).toBeGreaterThan(0);
+    // nothing changed since: nothing is due
+    expect(await refresher.refreshOnce()).toEqual({ videos: 0, creators: 0 });
+    const [stored] = await queryRows<{ n: string }>(
+      s.clickhouse,
+      sql`SELECT count() AS n FROM ${v.table(s.database, TABLES.relatedVideos)} FINAL WHERE as_of = toDate(${v.string(asOf)})`,
+    );
+    expect(Number(stored!.n)).toBe(first.videos);
+    let compared = 0;
+    for (const id of videoIds)
+      for (const exclude of [false, true]) {
+        const served = await servedRelatedVideos(db, id, { limit: 20, excludeSameCreator: exclude }, now);
+        const live = await relatedVideos(db, id, { ...DEFAULT_READ, asOf, limit: 20, excludeSameCreator: exclude });
+        expectSameRanking(served, live, 'video_id', ['score', 'support']);
+        expect(served.map((x) => x.title)).toEqual(live.map((x) => x.title));
+        compared += served.length;
+      }
+    for (const c of creatorIds)
+      for (const sort of ['share', 'lift'] as const) {
+        const served = await servedAlsoWatched(db, c, { limit: 20, sort }, now);
+        const live = await alsoWatchedCreators(db, c, { ...DEFAULT_READ, asOf, limit: 20, sort });
+        expectSameRanking(served, live, 'creator_id', ['share', 'lift', 'support']);
+        compared += served.length;
+      }
+    expect(compared).toBeGreaterThan(300);
+    // new co-views of a video make it due again
+    await write();
+    expect((await refresher.refreshOnce()).videos).toBeGreaterThan(0);
   });
 
   it('writing every observation a second time (a replay) changes no number', async () => {
