@@ -132,7 +132,7 @@ export function resolveOptions(o: GenerateOptions): ResolvedOptions {
     return v;
   };
   const events = int('events', o.events, 1, 1_000_000_000);
-  const spanMs = int('span', o.spanMs ?? defaultSpanMs(events), 60_000, 30 * 86_400_000);
+  const spanMs = int('span', o.spanMs ?? defaultSpanMs(events), 60_000, 400 * 86_400_000);
   const faults = { ...DEFAULT_FAULT_RATES, ...o.faults };
   validateFaultRates(faults);
   const clients = { ...DEFAULT_CLIENT_MIX, ...o.clients };

@@ -15,7 +15,30 @@ export interface Finality {
   engagement: number | null;
 }
 
-export async function finality(db: FinalityDb): Promise<Finality> {
+/** How long one read of the watermarks answers every request (a shared read, at most this stale). */
+export const FINALITY_TTL_MS = 250;
+
+const recent = new WeakMap<object, Map<string, { at: number; value: Promise<Finality> }>>();
+
+/**
+ * The finality, read at most every FINALITY_TTL_MS per ClickHouse client and database and shared
+ * by the requests in between: one query fewer per request under load. A slightly older
+ * watermark only makes fewer ranges final, never more.
+ */
+export function finality(db: FinalityDb): Promise<Finality> {
+  const now = performance.now();
+  let byDb = recent.get(db.clickhouse);
+  if (!byDb) recent.set(db.clickhouse, (byDb = new Map()));
+  const key = `${db.database}/${db.windowGraceMs}`;
+  const last = byDb.get(key);
+  if (last && now - last.at < FINALITY_TTL_MS) return last.value;
+  const value = readFinality(db);
+  byDb.set(key, { at: now, value });
+  value.catch(() => byDb.delete(key));
+  return value;
+}
+
+async function readFinality(db: FinalityDb): Promise<Finality> {
   const r = await rows<{ processor: string; wm: number | string }>(
     db,
     sql`SELECT processor, toUInt32(min(watermark)) AS wm
