@@ -34,6 +34,8 @@ import { parseArgs } from 'node:util';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { signToken } from '../api/auth.js';
+import { RelatedRefresher } from '../api/related-refresher.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { runApi } from '../api/server.js';
 import { generateTraffic } from '../generator/index.js';
 import { pump } from '../generator/run.js';
@@ -346,6 +348,31 @@ async function prepare(kafka: Kafka, ch: ClickHouseClient, d: Dataset): Promise<
     await stopChild(processors);
     await p.clickhouse.close();
   }
+}
+
+/**
+ * The materialized recommendations brought up to date, as the refresher beside the processors
+ * keeps them: every video due is scored (all of them the first time, and on a new UTC day).
+ */
+async function refreshRecommendations(d: Dataset): Promise<{ seconds: number; videos: number; creators: number }> {
+  const config = benchConfig(d);
+  const client = createClickHouse(config.clickhouse);
+  const refresher = new RelatedRefresher({ clickhouse: client, database: d.database }, { batch: 1000 });
+  const t0 = Date.now();
+  let videos = 0;
+  let creators = 0;
+  try {
+    for (;;) {
+      const r = await refresher.refreshOnce();
+      if (r.videos === 0) break;
+      videos += r.videos;
+      creators += r.creators;
+      log(`  ${d.database}: recommendations of ${videos} videos and ${creators} creators scored`);
+    }
+  } finally {
+    await client.close();
+  }
+  return { seconds: Math.round((Date.now() - t0) / 1000), videos, creators };
 }
 
 // ---------------------------------------------------------------------------- the SQL of a route
@@ -795,15 +822,25 @@ async function whileIngesting(
     ingestPerS = Math.round((sent - sentBefore) / seconds);
     processedPerS = Math.round(((await committed()) - consumedBefore) / seconds);
     log(`meanwhile ${ingestPerS} events/s went into Kafka and view-counts committed ${processedPerS} events/s`);
+  } catch (err) {
+    await stopChild(processors);
+    throw err;
   } finally {
     await stopChild(api.child);
     await stopChild(pumper.child);
+  }
+  /** Housekeeping for --reuse, after the results are written: the processors finish what was pumped. */
+  const catchUp = async (): Promise<void> => {
     log('letting the processors catch up with what was pumped (at most 10 min)…');
     await waitForProcessors(kafka, d, 600_000).catch((err: unknown) => log(`not caught up: ${(err as Error).message}`));
     await stopChild(processors);
-    await quiet(ch);
-  }
-  return { ingest_events_per_s_into_kafka: ingestPerS, view_counts_committed_events_per_s: processedPerS, routes };
+  };
+  return {
+    ingest_events_per_s_into_kafka: ingestPerS,
+    view_counts_committed_events_per_s: processedPerS,
+    routes,
+    catchUp,
+  };
 }
 
 // ---------------------------------------------------------------------------- main
@@ -816,6 +853,7 @@ async function main(): Promise<void> {
   const specs = args.only ? ROUTE_SPECS.filter((s) => args.only!.split(',').includes(s.name)) : ROUTE_SPECS;
   try {
     const prepared: Record<string, Prepared> = {};
+    const refreshed: Record<string, { seconds: number; videos: number; creators: number }> = {};
     for (const d of DATASETS) {
       let p = args.reuse ? await readPrepared(ch, d) : undefined;
       if (args.reuse && !p) log(`--reuse: ${d.database} is not prepared; preparing it`);
@@ -828,6 +866,7 @@ async function main(): Promise<void> {
         await migrate(ch, d.database, join(projectRoot, 'schemas', 'clickhouse'));
       } else p = await prepare(kafka, ch, d);
       prepared[d.label] = p;
+      refreshed[d.label] = await refreshRecommendations(d);
     }
     const [large, small] = DATASETS as [Dataset, Dataset];
     const popLarge = await population(ch, large, base.api.jwtSecret);
@@ -882,12 +921,14 @@ async function main(): Promise<void> {
       datasets: {
         large: {
           ...prepared.large,
+          recommendations_refresh: refreshed.large,
           raw_events: runs.large.raw_events,
           session_rows: runs.large.session_rows,
           rollup_rows: runs.large.rollup_rows,
         },
         small: {
           ...prepared.small,
+          recommendations_refresh: refreshed.small,
           raw_events: runs.small.raw_events,
           session_rows: runs.small.session_rows,
           rollup_rows: runs.small.rollup_rows,
@@ -901,7 +942,18 @@ async function main(): Promise<void> {
       },
       targets,
     };
-    const command = `npm run bench:api -- --events ${LARGE_EVENTS} --small-events ${SMALL_EVENTS}${args.reuse ? ' --reuse' : ''} --duration ${DURATION}`;
+    // --only remeasures some routes: the others keep their figures from the last full run
+    const resultsFile = join(projectRoot, 'bench', 'results', 'api.json');
+    if (args.only && existsSync(resultsFile)) {
+      const previous = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
+        figures?: { routes?: Record<string, object>; targets?: Record<string, object> };
+      };
+      const at = new Date().toISOString();
+      for (const r of Object.values(routes)) (r as Record<string, unknown>).measured_at = at;
+      figures.routes = { ...previous.figures?.routes, ...routes };
+      (figures as { targets: object }).targets = { ...previous.figures?.targets, ...targets };
+    }
+    const command = `npm run bench:api -- --events ${LARGE_EVENTS} --small-events ${SMALL_EVENTS}${args.reuse ? ' --reuse' : ''} --duration ${DURATION}${args.only ? ` --only ${args.only}` : ''}`;
     const file = writeResults(
       'api',
       command,
@@ -918,6 +970,7 @@ async function main(): Promise<void> {
     );
     console.log(JSON.stringify(figures.targets, null, 2));
     log(`wrote ${file}`);
+    await ingesting.catchUp();
     if (args.drop) for (const d of DATASETS) await dropEverything(kafka, ch, d);
     else log(`kept ${DATASETS.map((d) => d.database).join(', ')} for --reuse (drop them with --drop)`);
   } finally {

@@ -3,9 +3,9 @@
 //    coarsest grain that fits the range exactly (range.ts: segments, innerUnit);
 //  - uniq states merged (uniqCombinedMerge), first-seen states with minMerge.
 import { type Db, num, rows, table } from './db.js';
-import { bucketIndex, floorTo, innerUnit, type Range, segments } from './range.js';
+import { bucketIndex, ceilTo, floorTo, innerUnit, type Range, segments } from './range.js';
 import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
-import { HOUR } from '../../lib/time.js';
+import { DAY, HOUR } from '../../lib/time.js';
 
 // ---------------------------------------------------------------------------- counts
 
@@ -136,7 +136,28 @@ export async function uniqueViewersSeries(
   return out;
 }
 
+const uniqDailyTable = (db: Db, dim: Dim): SqlFragment =>
+  dim === 'video' ? table(db, 'videoViewersDaily') : table(db, 'creatorViewersDaily');
+
+/**
+ * Unique viewers of a range: the same hours as uniqueViewersSeries (from the one containing
+ * `from`, up to `to`), read as whole UTC days from the daily states and the hours at the edges
+ * from the hourly ones — at most 2 × 23 hour rows besides the days, and the same merged set
+ * (a day's state is its hours' union).
+ */
 export async function uniqueViewers(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
-  const [n] = await uniqueViewersSeries(db, dim, id, [range.from, range.to]);
-  return n ?? 0;
+  const h1 = floorTo(range.from, HOUR);
+  const h2 = ceilTo(range.to, HOUR);
+  const d1 = ceilTo(h1, DAY);
+  const d2 = floorTo(h2, DAY);
+  const key = sql`${uniqKey(dim)} = ${v.string(id)}`;
+  const hours = (a: number, b: number): SqlFragment =>
+    sql`SELECT viewers FROM ${uniqTable(db, dim)} WHERE ${key} AND hour >= ${v.dateTime(a)} AND hour < ${v.dateTime(b)}`;
+  const from =
+    d1 < d2
+      ? sql`(${hours(h1, d1)} UNION ALL ${hours(d2, h2)} UNION ALL
+             SELECT viewers FROM ${uniqDailyTable(db, dim)} WHERE ${key} AND day >= ${v.date(d1)} AND day < ${v.date(d2)})`
+      : sql`(${hours(h1, h2)})`;
+  const [r] = await rows<{ n: string }>(db, sql`SELECT uniqCombinedMerge(viewers) AS n FROM ${from}`);
+  return num(r?.n);
 }
