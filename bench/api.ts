@@ -357,7 +357,8 @@ async function prepare(kafka: Kafka, ch: ClickHouseClient, d: Dataset): Promise<
 async function refreshRecommendations(d: Dataset): Promise<{ seconds: number; videos: number; creators: number }> {
   const config = benchConfig(d);
   const client = createClickHouse(config.clickhouse);
-  const refresher = new RelatedRefresher({ clickhouse: client, database: d.database }, { batch: 1000 });
+  // one round: every video due, then each creator once
+  const refresher = new RelatedRefresher({ clickhouse: client, database: d.database }, { batch: 100_000 });
   const t0 = Date.now();
   let videos = 0;
   let creators = 0;
