@@ -385,6 +385,44 @@ const version = (offset: number, final: boolean): number => offset * 2 + (final 
 
 const zeros = (): number[] => new Array<number>(RETENTION_POINTS).fill(0);
 
+function newEntry(
+  dim: RollupDim,
+  id: string,
+  value: string,
+  grain: RollupGrain,
+  start: number,
+  seq: number,
+  offset: number,
+): Entry {
+  const withBuckets = dim === 'video';
+  return {
+    dim,
+    id,
+    value,
+    grain,
+    start,
+    views: 0,
+    watch: 0,
+    pct: 0,
+    measured: 0,
+    completions: 0,
+    open: 0,
+    ret: withBuckets ? zeros() : null,
+    exits: withBuckets ? zeros() : null,
+    plays: 0,
+    startupMeasured: 0,
+    rebufferMs: 0,
+    playWatch: 0,
+    rebuffers: 0,
+    stalled: 0,
+    failures: 0,
+    openPlays: 0,
+    startup: [],
+    seq,
+    offset,
+  };
+}
+
 function addTo(x: Entry, d: Delta): void {
   x.views += d.views;
   x.watch += d.watch;
@@ -401,6 +439,8 @@ function addTo(x: Entry, d: Delta): void {
   x.failures += d.failures;
   x.openPlays += d.openPlays;
   if (d.startup.length) x.startup = addPairs(x.startup, d.startup);
+  if (x.ret) addBuckets(x.ret, d.ret);
+  if (x.exits) addBuckets(x.exits, d.exits);
 }
 
 /** [key, count] pairs plus changes, ascending by key, zero counts left out. */
@@ -419,8 +459,8 @@ export class RollupStore implements StatePart {
   private readonly open = new Tracked<Entry>('eg:');
   private readonly dirty = new Set<string>();
   private readonly rows: RollupRow[] = [];
-  /** late delta rows since the last drain, by window key and offset (they are also in `rows`) */
-  private readonly lateRows = new Map<string, RollupRow>();
+  /** late deltas since the last drain, by window key and offset (written as final rows with seq = offset) */
+  private readonly lateRows = new Map<string, Entry>();
   private readonly grains: readonly [RollupGrain, TimeWindows][];
 
   constructor(
@@ -486,111 +526,26 @@ export class RollupStore implements StatePart {
       const w = windows.windowFor(c.t);
       for (const [dim, id, value] of targets) {
         const key = `${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${w.start}`;
-        const withBuckets = dim === 'video';
         let entry = this.open.get(key);
         const closed = !entry && windows.isClosed(w, watermark);
         // An open view always lives in an open row: one that closed is opened again.
         if (!entry && (!closed || c.open === 1)) {
-          entry = {
-            dim,
-            id,
-            value,
-            grain,
-            start: w.start,
-            views: 0,
-            watch: 0,
-            pct: 0,
-            measured: 0,
-            completions: 0,
-            open: 0,
-            ret: withBuckets ? zeros() : null,
-            exits: withBuckets ? zeros() : null,
-            plays: 0,
-            startupMeasured: 0,
-            rebufferMs: 0,
-            playWatch: 0,
-            rebuffers: 0,
-            stalled: 0,
-            failures: 0,
-            openPlays: 0,
-            startup: [],
-            seq: closed ? offset : 0,
-            offset,
-          };
+          entry = newEntry(dim, id, value, grain, w.start, closed ? offset : 0, offset);
           this.open.set(key, entry);
         }
         if (entry) {
           addTo(entry, d);
-          if (entry.ret) addBuckets(entry.ret, d.ret);
-          if (entry.exits) addBuckets(entry.exits, d.exits);
           entry.offset = offset;
           this.open.touch(key);
           this.dirty.add(key);
           continue;
         }
+        // A closed session's change to a closed window: a delta row of its own, keyed by the record.
         late = true;
         const lateKey = `${key}\u0000${offset}`;
-        let row = this.lateRows.get(lateKey);
-        if (!row) {
-          row = {
-            dim,
-            id,
-            value,
-            grain,
-            window_start: w.start,
-            kafka_partition: this.partition,
-            seq: offset,
-            version: version(offset, true),
-            views: 0,
-            watch_ms: 0,
-            percent_viewed_micros: 0,
-            percent_measured_views: 0,
-            completions: 0,
-            open_views: 0,
-            retention: withBuckets ? zeros() : [],
-            stall_exits: withBuckets ? zeros() : [],
-            plays: 0,
-            startup_measured: 0,
-            rebuffer_ms: 0,
-            play_watch_ms: 0,
-            rebuffers: 0,
-            plays_with_rebuffer: 0,
-            failures: 0,
-            open_plays: 0,
-            startup_buckets: [],
-            startup_counts: [],
-            is_final: 1,
-          };
-          this.lateRows.set(lateKey, row);
-          this.rows.push(row);
-        }
-        row.views += d.views;
-        row.watch_ms += d.watch;
-        row.percent_viewed_micros += d.pct;
-        row.percent_measured_views += d.measured;
-        row.completions += d.completions;
-        row.open_views += d.open;
-        if (withBuckets) {
-          addBuckets(row.retention, d.ret);
-          addBuckets(row.stall_exits, d.exits);
-        }
-        row.plays += d.plays;
-        row.startup_measured += d.startupMeasured;
-        row.rebuffer_ms += d.rebufferMs;
-        row.play_watch_ms += d.playWatch;
-        row.rebuffers += d.rebuffers;
-        row.plays_with_rebuffer += d.stalled;
-        row.failures += d.failures;
-        row.open_plays += d.openPlays;
-        if (d.startup.length) {
-          const counts = row.startup_counts;
-          const pairs = addPairs(
-            row.startup_buckets.map((b, i): [number, number] => [b, counts[i]!]),
-            d.startup,
-          );
-          row.startup_buckets = pairs.map((x) => x[0]);
-          row.startup_counts = pairs.map((x) => x[1]);
-        }
+        let delta = this.lateRows.get(lateKey);
+        if (!delta) this.lateRows.set(lateKey, (delta = newEntry(dim, id, value, grain, w.start, offset, offset)));
+        addTo(delta, d);
       }
     }
     return late;
@@ -611,6 +566,7 @@ export class RollupStore implements StatePart {
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
   drain(): RollupRow[] {
+    for (const e of this.lateRows.values()) this.rows.push(this.row(e, true));
     for (const key of this.dirty) this.rows.push(this.row(this.open.get(key)!, false));
     this.dirty.clear();
     this.lateRows.clear();
