@@ -74,18 +74,19 @@ export class RelatedRefresher {
       });
     }
     await this.ch.insert({ table: `${this.db.database}.${TABLES.relatedVideos}`, values: rows, format: 'JSONEachRow' });
-    const owners = await queryRows<{ creator_id: string }>(
-      this.ch,
-      sql`SELECT DISTINCT creator_id FROM (
-            SELECT video_id, argMax(creator_id, version) AS creator_id FROM ${t('videos')}
-            WHERE video_id IN ${v.inList(
-              due.map((d) => d.video_id),
-              'String',
-            )} GROUP BY video_id)
-          WHERE creator_id != ''`,
-    );
+    // their owners (in chunks: a long IN list would pass the server's max_query_size)
+    const owners = new Set<string>();
+    for (let i = 0; i < due.length; i += 2000) {
+      const chunk = due.slice(i, i + 2000).map((d) => d.video_id);
+      const found = await queryRows<{ creator_id: string }>(
+        this.ch,
+        sql`SELECT argMax(creator_id, version) AS creator_id FROM ${t('videos')}
+            WHERE video_id IN ${v.inList(chunk, 'String')} GROUP BY video_id`,
+      );
+      for (const r of found) if (r.creator_id !== '') owners.add(r.creator_id);
+    }
     const creatorRows = [];
-    for (const { creator_id } of owners) {
+    for (const creator_id of owners) {
       const also = await alsoWatchedCreators(this.db, creator_id, { limit: STORED_CREATORS, asOf: day }, started);
       creatorRows.push({
         creator_id,
