@@ -30,6 +30,12 @@ import type { Db } from './db.js';
 
 export { DEFAULT_READ, PRIVACY_MIN_VIEWERS } from '../../processors/semantics.js';
 
+/**
+ * A big creator's videos and their co-viewed videos make IN lists and transform() arrays of
+ * thousands of ids: room for them beyond the server's default max_query_size (256 KiB).
+ */
+const LONG_LISTS = { max_query_size: 64 * 1024 * 1024 };
+
 export type ReadParams = Partial<Omit<ReadOptions, 'asOf'>> & { asOf?: string };
 
 export interface RelatedVideoRow extends RelatedVideo {
@@ -85,6 +91,7 @@ async function catalogOf(db: Db, ids: readonly string[]): Promise<Map<string, Ca
         FROM ${v.table(db.database, TABLES.videos)}
         WHERE video_id IN ${v.inList(ids, 'String')}
         GROUP BY video_id`,
+    LONG_LISTS,
   );
   return new Map(rows.map((r) => [r.video_id, r]));
 }
@@ -107,6 +114,7 @@ async function audiences(
           WHERE video_id IN ${v.inList(videoIds, 'String')} AND day >= ${from} AND day <= ${to}
           GROUP BY k, day)
         GROUP BY k`,
+    LONG_LISTS,
   );
   return new Map(rows.map((r) => [r.k, Number(r.n)]));
 }
@@ -134,6 +142,7 @@ async function coViewers(
           GROUP BY k, day)
         GROUP BY k
         HAVING support >= ${v.uint(o.minViewers)}`,
+    LONG_LISTS,
   );
   return rows.map((r) => ({ k: r.k, co: Number(r.co), support: Number(r.support) }));
 }
@@ -201,6 +210,7 @@ export async function alsoWatchedCreators(
           WHERE video_id IN (SELECT video_id FROM ${videos} WHERE creator_id IN ${v.inList(creators, 'String')})
           GROUP BY video_id
           HAVING creator_id IN ${v.inList(creators, 'String')} AND argMax(deleted, version) = 0`,
+      LONG_LISTS,
     );
   const own = (await owned([creatorId])).map((r) => r.video_id);
   if (own.length === 0) return [];
@@ -208,6 +218,7 @@ export async function alsoWatchedCreators(
     db.clickhouse,
     sql`SELECT DISTINCT related_id FROM ${v.table(db.database, TABLES.recommendationPairsDaily)}
         WHERE video_id IN ${v.inList(own, 'String')} AND day >= ${from} AND day <= ${to}`,
+    LONG_LISTS,
   );
   const catalog = await catalogOf(
     db,
@@ -249,6 +260,7 @@ export async function alsoWatchedCreators(
       sql`SELECT sum(${weight} * n_d) AS n FROM (
             SELECT day, uniqExactMerge(viewers) AS n_d FROM ${v.table(db.database, TABLES.recommendationViewersDaily)}
             WHERE day >= ${from} AND day <= ${to} GROUP BY day)`,
+      LONG_LISTS,
     ),
   ]);
   const n = await audiences(
@@ -283,6 +295,7 @@ export async function videoAudiences(
         WHERE day >= ${from} AND day <= ${to}
         GROUP BY video_id
         ORDER BY viewers DESC, video_id ASC`,
+    LONG_LISTS,
   );
   return rows.map((r) => ({ video_id: r.video_id, viewers: Number(r.viewers) }));
 }
@@ -314,6 +327,7 @@ export async function servedRelatedVideos(
     db.clickhouse,
     sql`SELECT related_ids AS ids, scores, supports FROM ${v.table(db.database, TABLES.relatedVideos)} FINAL
         WHERE video_id = ${v.string(videoId)} AND as_of = toDate(${v.string(o.asOf)})`,
+    LONG_LISTS,
   );
   if (!row) return relatedVideos(db, videoId, params, now);
   const catalog = await catalogOf(db, [videoId, ...row.ids]);
@@ -355,6 +369,7 @@ export async function servedAlsoWatched(
     sql`SELECT creator_ids AS ids, shares, lifts, co_viewers AS co, supports
         FROM ${v.table(db.database, TABLES.relatedCreators)} FINAL
         WHERE creator_id = ${v.string(creatorId)} AND as_of = toDate(${v.string(o.asOf)})`,
+    LONG_LISTS,
   );
   if (!row) return alsoWatchedCreators(db, creatorId, params, now);
   const out: RelatedCreatorRow[] = row.ids.map((id, i) => ({

@@ -51,9 +51,17 @@ export function createClickHouse(config: Config['clickhouse'], database?: string
 export const createReplicaClients = (config: Config['clickhouse'], database?: string): ClickHouseClient[] =>
   (config.urls?.length ? config.urls : [config.url]).map((url) => createOne(config, url, database));
 
-/** Runs a SELECT built with the `sql` tag and returns its rows as objects. */
-export async function queryRows<T>(ch: ClickHouseClient, q: SqlFragment): Promise<T[]> {
-  const rs = await ch.query({ query: q.text, format: 'JSONEachRow' });
+/** Runs a SELECT built with the `sql` tag and returns its rows as objects (with `settings` for this query). */
+export async function queryRows<T>(
+  ch: ClickHouseClient,
+  q: SqlFragment,
+  settings?: Record<string, string | number>,
+): Promise<T[]> {
+  const rs = await ch.query({
+    query: q.text,
+    format: 'JSONEachRow',
+    ...(settings ? { clickhouse_settings: settings as never } : {}),
+  });
   return rs.json<T>();
 }
 
