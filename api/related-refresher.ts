@@ -87,7 +87,14 @@ export class RelatedRefresher {
     }
     const creatorRows = [];
     for (const creator_id of owners) {
-      const also = await alsoWatchedCreators(this.db, creator_id, { limit: STORED_CREATORS, asOf: day }, started);
+      // one creator that cannot be scored (its route scores it live meanwhile) stops no other
+      const also = await alsoWatchedCreators(this.db, creator_id, { limit: STORED_CREATORS, asOf: day }, started).catch(
+        (err: Error) => {
+          this.options.logger?.warn({ creator_id, err: err.message }, 'could not score also-watched creators');
+          return undefined;
+        },
+      );
+      if (!also) continue;
       creatorRows.push({
         creator_id,
         as_of: day,
