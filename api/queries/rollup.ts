@@ -64,25 +64,31 @@ export async function viewSums(db: Db, dim: Dim, id: string, ranges: readonly Ra
 export const averagePercent = (s: ViewSums): number | null =>
   s.percent_measured_views === 0 ? null : (100 * s.percent_viewed_micros) / PERCENT_SCALE / s.percent_measured_views;
 
-/**
- * Views, per-percent coverage (retention counters) and stall exits per video of `videoIds` in
- * the range, in one read.
- */
+/** Views and per-percent coverage (retention counters) per video of `videoIds` in the range. */
 export async function rollupCurves(
   db: Db,
   videoIds: SqlFragment,
   range: Range,
-): Promise<Map<string, { views: number; covering: number[]; exits: number[] }>> {
-  const r = await rows<{ id: string; views: string; covering: Array<string | number>; exits: Array<string | number> }>(
+): Promise<Map<string, { views: number; covering: number[] }>> {
+  const r = await rows<{ id: string; views: string; covering: Array<string | number> }>(
     db,
-    sql`SELECT id, sum(views) AS views, sumForEach(retention) AS covering, sumForEach(stall_exits) AS exits
+    sql`SELECT id, sum(views) AS views, sumForEach(retention) AS covering
         FROM ${rollup(db)}
         WHERE dim = 'video' AND id IN ${videoIds} AND ${segmentFilter(range)}
         GROUP BY id`,
   );
-  return new Map(
-    r.map((x) => [x.id, { views: num(x.views), covering: x.covering.map(Number), exits: x.exits.map(Number) }]),
+  return new Map(r.map((x) => [x.id, { views: num(x.views), covering: x.covering.map(Number) }]));
+}
+
+/** Per percent 0..100 the video's views of the range that left there after a stall. */
+export async function rollupStallExits(db: Db, videoId: string, range: Range): Promise<number[]> {
+  const [r] = await rows<{ exits: Array<string | number> }>(
+    db,
+    sql`SELECT sumForEach(stall_exits) AS exits
+        FROM ${rollup(db)}
+        WHERE ${of('video', videoId)} AND ${segmentFilter(range)}`,
   );
+  return (r?.exits ?? []).map(Number);
 }
 
 /**

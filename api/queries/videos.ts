@@ -2,7 +2,7 @@
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { latestSessions, viewsIn, type ReadModel } from './sessions.js';
-import { rollupCurves, rollupValues } from './rollup.js';
+import { rollupCurves, rollupStallExits, rollupValues } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { titles } from './video-catalog.js';
 import type { Range } from './range.js';
@@ -70,7 +70,11 @@ export const stallExitMarkerMin = (views: number): number => Math.max(2, Math.ce
  * Per exit point (percent 0..100), the video's views in the range that left right after a
  * stall (docs/semantics.md "Left after a stall"), ascending; points without any are left out.
  */
-async function stallExits(db: Db, videoId: string, range: Range): Promise<StallExit[]> {
+async function stallExits(db: Db, videoId: string, range: Range, source: ReadModel): Promise<StallExit[]> {
+  if (source === 'rollup') {
+    const exits = await rollupStallExits(db, videoId, range);
+    return exits.flatMap((n, percent) => (n > 0 ? [{ percent, views: n }] : []));
+  }
   const r = await rows<{ percent: number | string; n: string }>(
     db,
     sql`SELECT exit_percent AS percent, count() AS n
@@ -113,21 +117,13 @@ export async function retention(
   const peers = sql`SELECT video_id FROM ${table(db, 'videos')} FINAL
           WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0
             AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)}`;
-  // the video and its peers (the creator's other videos of similar length) in one pass; from
-  // the rollup its stall exits come with it
-  let all: Map<string, Curve>;
-  let exits: StallExit[];
-  if (source === 'rollup') {
-    const withExits = await rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range);
-    all = withExits;
-    const mine = withExits.get(video.video_id)?.exits ?? [];
-    exits = mine.flatMap((n, percent) => (n > 0 ? [{ percent, views: n }] : []));
-  } else {
-    [all, exits] = await Promise.all([
-      curves(db, sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`, range),
-      stallExits(db, video.video_id, range),
-    ]);
-  }
+  // the video and its peers (the creator's other videos of similar length) in one pass
+  const [all, exits] = await Promise.all([
+    source === 'rollup'
+      ? rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range)
+      : curves(db, sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`, range),
+    stallExits(db, video.video_id, range, source),
+  ]);
   const mine = all.get(video.video_id);
   const others = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
   return {
