@@ -152,18 +152,14 @@ export function playOfSession(s: SessionEntry, open: boolean): PlayContribution 
   };
 }
 
-/** The change of a window's sums that a change of one view or one play makes. */
-interface Delta {
+/** The numbers a window sums, as totals (Entry) or as the change one record makes (Delta). */
+interface Sums {
   views: number;
   watch: number;
   pct: number;
   measured: number;
   completions: number;
   open: number;
-  /** [bucket, ±1] changes of the retention counters */
-  ret: [number, number][];
-  /** [bucket, ±1] changes of the stall-exit counters */
-  exits: [number, number][];
   plays: number;
   startupMeasured: number;
   rebufferMs: number;
@@ -172,8 +168,16 @@ interface Delta {
   stalled: number;
   failures: number;
   openPlays: number;
-  /** [startup bucket, ±1] */
+  /** startup bucket and count (a change: ±1), ascending by bucket in an Entry */
   startup: [number, number][];
+}
+
+/** The change of a window's sums that a change of one view or one play makes. */
+interface Delta extends Sums {
+  /** [bucket, ±1] changes of the retention counters */
+  ret: [number, number][];
+  /** [bucket, ±1] changes of the stall-exit counters */
+  exits: [number, number][];
 }
 
 const NO_PLAY = {
@@ -339,30 +343,15 @@ export interface RollupRow {
   is_final: number;
 }
 
-interface Entry {
+interface Entry extends Sums {
   dim: RollupDim;
   id: string;
   value: string;
   grain: RollupGrain;
   start: number;
-  views: number;
-  watch: number;
-  pct: number;
-  measured: number;
-  completions: number;
-  open: number;
+  /** the retention and stall-exit counters (video rows), null otherwise */
   ret: number[] | null;
   exits: number[] | null;
-  plays: number;
-  startupMeasured: number;
-  rebufferMs: number;
-  playWatch: number;
-  rebuffers: number;
-  stalled: number;
-  failures: number;
-  openPlays: number;
-  /** startup bucket → count, as [bucket, count] pairs ascending (JSON-friendly) */
-  startup: [number, number][];
   /** 0, or the offset of the record that opened the window again after it had closed */
   seq: number;
   /** offset of the last change */
