@@ -147,6 +147,19 @@ async function coViewers(
   return rows.map((r) => ({ k: r.k, co: Number(r.co), support: Number(r.support) }));
 }
 
+/** The catalog entry of a video that may be recommended: in the catalog, not deleted, not the same creator's if so asked. */
+function listed(
+  catalog: ReadonlyMap<string, CatalogRow>,
+  id: string,
+  owner: string | undefined,
+  excludeSameCreator: boolean | undefined,
+): CatalogRow | undefined {
+  const c = catalog.get(id);
+  if (!c || Number(c.deleted) !== 0) return undefined;
+  if (excludeSameCreator && owner !== undefined && c.creator_id === owner) return undefined;
+  return c;
+}
+
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
@@ -170,9 +183,8 @@ export async function relatedVideos(
   const owner = catalog.get(videoId)?.creator_id;
   const out: RelatedVideoRow[] = [];
   for (const p of pairs) {
-    const c = catalog.get(p.k);
-    if (!c || Number(c.deleted) !== 0) continue;
-    if (excludeSameCreator && owner !== undefined && c.creator_id === owner) continue;
+    const c = listed(catalog, p.k, owner, excludeSameCreator);
+    if (!c) continue;
     out.push({
       video_id: p.k,
       creator_id: c.creator_id,
@@ -334,9 +346,8 @@ export async function servedRelatedVideos(
   const owner = catalog.get(videoId)?.creator_id;
   const out: RelatedVideoRow[] = [];
   row.ids.forEach((id, i) => {
-    const c = catalog.get(id);
-    if (!c || Number(c.deleted) !== 0) return;
-    if (excludeSameCreator && owner !== undefined && c.creator_id === owner) return;
+    const c = listed(catalog, id, owner, excludeSameCreator);
+    if (!c) return;
     out.push({
       video_id: id,
       creator_id: c.creator_id,
