@@ -12,6 +12,11 @@
 //            per key, and the input offset the state covers (written with it).
 //   compact: Kafka's log cleaner keeps the newest record per key, so a restore reads about one
 //            record per live key, not the history.
+//   fencing: only the producer a restore opened writes a partition's changelog. A save that
+//            fails closes it, and the partition cannot be saved again until it is restored:
+//            the changes were relative to the state that restore read, and once a transaction
+//            failed another owner may have written since. (Opening a fresh producer to retry
+//            would fence the new owner and lay stale changes over its state.)
 //
 // The changelog records are written after the rows they imply are in ClickHouse, so a crash
 // anywhere replays from the last committed transaction and rewrites the same rows.
@@ -55,8 +60,8 @@ export interface ChangelogStoreOptions {
 
 /**
  * A save in which some partitions' transactions failed (the others committed): the first
- * error, and every partition that failed. A partition revoked while it was saved fails so
- * when its new owner already fenced this instance's producer.
+ * error, and every partition that failed. Their changes are not kept: each must be restored
+ * before it is saved again (the runner drops their state; the next batch restores it).
  */
 export class SaveFailed extends Error {
   constructor(
@@ -64,8 +69,7 @@ export class SaveFailed extends Error {
     readonly partitions: readonly number[],
   ) {
     super(first.message);
-    // the runner tells Kafka's errors by name (KafkaJS…): keep it
-    this.name = first.name;
+    this.name = 'SaveFailed';
   }
 }
 
@@ -128,10 +132,9 @@ export class ChangelogStore implements StateStore {
     }
   }
 
-  private async producer(partition: number): Promise<Producer> {
-    let p = this.producers.get(partition);
-    if (p) return p;
-    p = this.o.kafka.producer({
+  /** A fresh transactional producer for `partition`: initialising it fences any previous owner. */
+  private async openProducer(partition: number): Promise<Producer> {
+    const p = this.o.kafka.producer({
       transactionalId: `${this.o.groupId}-${this.o.topic}-${partition}`,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -151,12 +154,11 @@ export class ChangelogStore implements StateStore {
   }
 
   async restore(partition: number): Promise<Restored> {
-    this.unsaved.delete(partition);
     // A fresh producer: initialising it is what fences the previous owner (a cached one may
     // itself have been fenced, or be stuck after a failed commit).
     await this.release(partition);
     const started = Date.now();
-    const producer = await this.producer(partition);
+    const producer = await this.openProducer(partition);
     const token = randomUUID();
     const tx = await producer.transaction();
     try {
@@ -242,32 +244,10 @@ export class ChangelogStore implements StateStore {
     return records;
   }
 
-  /** Changes of a failed save, per partition, newest per key: they go with the next one. */
-  private readonly unsaved = new Map<number, Map<string, unknown>>();
-
   /** Every partition's changes, each in its own transaction (in parallel); the bytes written. */
   async save(entries: readonly StateEntry[]): Promise<number> {
     const before = this.bytesWritten;
-    const results = await Promise.allSettled(
-      entries.map(async (e) => {
-        const pending = this.unsaved.get(e.partition);
-        let changes = e.changes;
-        if (pending) {
-          for (const [key, value] of e.changes) {
-            pending.delete(key);
-            pending.set(key, value);
-          }
-          changes = [...pending];
-        }
-        try {
-          await this.savePartition(e.partition, e.offset, changes);
-          this.unsaved.delete(e.partition);
-        } catch (err) {
-          this.unsaved.set(e.partition, pending ?? new Map(changes));
-          throw err;
-        }
-      }),
-    );
+    const results = await Promise.allSettled(entries.map((e) => this.savePartition(e.partition, e.offset, e.changes)));
     const failed = results.flatMap((r, i) =>
       r.status === 'rejected' ? [{ partition: entries[i]!.partition, r }] : [],
     );
@@ -281,10 +261,15 @@ export class ChangelogStore implements StateStore {
 
   /**
    * Commits `changes` of `partition` and the group's offset `offset + 1` in one transaction.
-   * Throws when the transaction fails (e.g. fenced: another instance owns the partition now).
+   * Throws when the transaction fails (e.g. fenced: another instance owns the partition now),
+   * and when the partition was not restored by this store since its last failure.
    */
   async savePartition(partition: number, offset: number, changes: StateEntries): Promise<void> {
-    const producer = await this.producer(partition);
+    const producer = this.producers.get(partition);
+    if (!producer)
+      throw new Error(
+        `${this.changelog} partition ${partition}: not restored by this instance since its last save failed (or never): restore it first`,
+      );
     const messages = changes.map(([key, value]) => {
       const json = value === null ? null : JSON.stringify(value);
       this.bytesWritten += key.length + (json?.length ?? 0);

@@ -43,8 +43,10 @@ export interface StateStore {
   release?(partition: number): Promise<void>;
   stop?(): Promise<void>;
   /**
-   * Resolves once every entry is durable, with the bytes written; throws while the store is
-   * unreachable, and then keeps the changes for the next save.
+   * Resolves once every entry is durable, with the bytes written. Throws while the store is
+   * unreachable (a retriable error: it keeps the changes for the next save), or a SaveFailed
+   * naming the partitions whose changes it did not take (runtime/changelog-store.ts): the
+   * runner drops their state, and their next batch loads them again.
    */
   save(entries: readonly StateEntry[]): Promise<number | void>;
 }

@@ -38,7 +38,7 @@ export interface FlushDeps<V> {
   store: StateStore;
   producer: Producer;
   /** The current consumer (a restart replaces it). */
-  consumer(): Pick<Consumer, 'commitOffsets'>;
+  consumer(): Pick<Consumer, 'commitOffsets' | 'seek'>;
   flow: FlowControl;
   supervisor: Supervisor;
   metrics: ProcessorMetrics;
@@ -115,16 +115,30 @@ export class Flusher<V> {
       try {
         bytes = await d.store.save(entries);
       } catch (err) {
-        // A rebalance revoked partitions while they were saved and their new owner fenced
-        // them: nothing of theirs is ours any more (the new owner replays from the last
-        // checkpoint), and the other partitions' saves went through. Anything else crashes.
+        // Partitions whose save failed (SaveFailed: fenced by a new owner during a rebalance,
+        // or Kafka unreachable) may never be written from this memory again: the store took
+        // none of their changes, and a new owner may have written since. Their state and
+        // unwritten rows go; one still assigned here is restored from the changelog by its
+        // next batch, which replays from there (processBatch seeks back). The other
+        // partitions' saves went through. Anything else crashes.
         const failed = (err as { partitions?: readonly number[] }).partitions;
-        if (!failed || failed.some((p) => d.partitions.has(p))) throw err;
-        d.log.info(
-          { partitions: failed, err: (err as Error).message },
-          'revoked partitions were fenced mid-checkpoint',
-        );
+        if (!failed) throw err;
         lost = new Set(failed);
+        const owned = failed.filter((p) => d.partitions.has(p));
+        for (const p of owned) {
+          // fetched again from the checkpoint at once, so an idle partition is restored too
+          const from = d.partitions.get(p)!.checkpointed + 1;
+          d.partitions.drop(p);
+          try {
+            d.consumer().seek({ topic: d.topic, partition: p, offset: String(from) });
+          } catch {
+            // not fetching it any more (revoked meanwhile): its new owner restores it
+          }
+        }
+        d.log.warn(
+          { partitions: failed, restored: owned, err: (err as Error).message },
+          'checkpoint failed: those partitions restart from their last checkpoint',
+        );
       }
       if (bytes) d.metrics.stateBytes.inc({ processor: d.name }, bytes);
       for (const t of moved) {

@@ -143,6 +143,14 @@ export class Partitions<V> {
     return revoked;
   }
 
+  /**
+   * One partition's state (maybe ahead of what its store holds) and unwritten rows go; its
+   * progress stays. Its next batch loads it again from the store.
+   */
+  drop(partition: number): void {
+    this.tasks.delete(partition);
+  }
+
   /** A crash: every partition's state (maybe half-applied) and unwritten rows go; progress stays. */
   dropAll(): void {
     this.tasks.clear();

@@ -1,6 +1,6 @@
 // The changelog state store on the real Kafka: state and the group's offset are committed in
 // one transaction, restored together, removed keys stay removed, and a second owner of a
-// partition fences the first so a zombie cannot write stale state.
+// partition fences the first so a zombie cannot write stale state, not even by retrying.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangelogStore } from '../../runtime/changelog-store.js';
 import { pipeline, type Pipeline } from '../../harness/pipeline.js';
@@ -33,6 +33,7 @@ describe('the changelog state store', () => {
       ['k1', { n: 10 }],
       ['k2', null],
     ]);
+    await a.restore(2);
     await a.savePartition(2, 4, [['other', 'partition']]);
     await a.stop();
 
@@ -77,6 +78,9 @@ describe('the changelog state store', () => {
     expect((await owner.restore(0)).offset).toBe(4);
 
     await expect(zombie.savePartition(0, 99, [['x', 'stale']])).rejects.toThrow();
+    // Nor may it try again: a fresh producer would fence the owner and lay its stale changes
+    // over the owner's state. Only a restore (which reads the owner's state) opens one.
+    await expect(zombie.savePartition(0, 99, [['x', 'stale']])).rejects.toThrow(/restore it first/);
     await owner.savePartition(0, 7, [['y', 2]]);
 
     const check = store(group);

@@ -517,7 +517,9 @@ describe('rebalances', () => {
     expect(only(s.trace, 'save', 'commit')).toEqual(['save 1@1', 'commit 1:2']);
   });
 
-  it('a fenced save of a partition it still owns is a crash, as before', async () => {
+  // A failed save must never be retried from memory: its changes were relative to the state
+  // its restore read, and a new owner may have written since (runtime/changelog-store.ts).
+  it('a failed save of a partition it still owns drops that partition: its next batch restores it and replays from the checkpoint', async () => {
     const s = setup({ partitions: 2 });
     fill(s.cluster, 0, 2, ['a', 'b']);
     fill(s.cluster, 1, 2, ['c', 'd']);
@@ -525,7 +527,50 @@ describe('rebalances', () => {
     await s.cluster.consumer.deliver();
     fenceNextSave(s, () => undefined);
     await advance(5_000);
-    expect(await s.metric('viewpulse_processor_restarts_total')).toBe(1);
+    expect(await s.metric('viewpulse_processor_restarts_total')).toBe(0);
+    expect(s.runner.status().map((p) => p.partition)).toEqual([1]);
+    expect(only(s.trace, 'save', 'commit')).toEqual(['save 1@1', 'commit 1:2']);
+
+    fill(s.cluster, 0, 2, ['e', 'f']);
+    await s.cluster.consumer.drainAll();
+    expect(s.store.loads).toEqual([0, 1, 0]);
+    // restored with no checkpoint: back to its first record
+    expect(s.trace).toContain('seek 0:0');
+    expect(only(s.trace, 'process').filter((l) => l.startsWith('process 0@'))).toEqual([
+      'process 0@0',
+      'process 0@1',
+      'process 0@0',
+      'process 0@1',
+      'process 0@2',
+      'process 0@3',
+    ]);
+    await advance(5_000);
+    expect(s.cluster.committed).toEqual(
+      new Map([
+        [1, 2],
+        [0, 4],
+      ]),
+    );
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+    expect(s.failures).toEqual([]);
+  });
+
+  it("so does one that fails in the flush at the end of a batch (not only in the timer's)", async () => {
+    const s = setup({ partitions: 2, options: { flushRows: 1, checkpointIntervalMs: 0 } });
+    fill(s.cluster, 0, 2, ['a', 'b']);
+    fill(s.cluster, 1, 2, ['c', 'd']);
+    await s.runner.start();
+    fenceNextSave(s, () => undefined);
+    await s.cluster.consumer.deliver();
+    expect(await s.metric('viewpulse_processor_restarts_total')).toBe(0);
+    expect(s.runner.state).toBe('running');
+    expect(s.runner.status().map((p) => p.partition)).not.toContain(0);
+    await s.cluster.consumer.drainAll();
+    await advance(1_000);
+    expect(s.store.loads.filter((p) => p === 0)).toHaveLength(2);
+    expect(s.cluster.committed.get(0)).toBe(2);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+    expect(s.failures).toEqual([]);
   });
 
   it('a revoked partition loses its state and unwritten rows; given back, it is restored from its checkpoint', async () => {
