@@ -50,6 +50,8 @@ export interface BatchLoopDeps<V> {
   lag: Pick<LagGauges, 'batch'>;
   /** The current consumer (a restart replaces it). */
   consumer(): Pick<Consumer, 'seek' | 'pause' | 'resume'>;
+  /** The partitions the group last assigned to this instance (restored together). */
+  assigned(): ReadonlySet<number>;
   metrics: ProcessorMetrics;
   log: Logger;
   now(): number;
@@ -88,18 +90,56 @@ async function decodeAll<V>(serde: Decoder<NonNullable<V>>, batch: EachBatchPayl
   return decoded;
 }
 
-/** The partition's task, created from its saved state the first time the partition is met. */
-async function taskOf<V>(d: BatchLoopDeps<V>, partition: number): Promise<PartitionTask<V>> {
+/** How often the group hears from a batch that waits for restores. */
+const RESTORE_HEARTBEAT_MS = 1_000;
+
+/** Awaits `work` while telling the group coordinator every second that this member is alive. */
+async function whileBeating<T>(work: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+  // kafkajs sends one only when its heartbeat interval passed; a rebalance it reports is met
+  // by the batch's own heartbeat at its end
+  const timer = setInterval(() => void heartbeat().catch(() => undefined), RESTORE_HEARTBEAT_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * The partition's task, created from its saved state the first time the partition is met.
+ * Every other assigned partition not loaded yet is restored with it, side by side: after a
+ * rebalance that costs one changelog read, not one per partition in turn, and the group's
+ * heartbeat goes on meanwhile (a member silent past its session timeout would be dropped,
+ * and its partitions moved again).
+ */
+async function taskOf<V>(
+  d: BatchLoopDeps<V>,
+  partition: number,
+  heartbeat: () => Promise<void>,
+): Promise<PartitionTask<V>> {
   const known = d.partitions.get(partition);
   if (known) return known;
-  const saved = await d.store.load(partition);
-  const task = new PartitionTask<V>(
-    partition,
-    d.definition.create(partition, saved?.snapshot ?? new Map(), d.catalog),
-    saved?.offset ?? -1,
-  );
-  d.partitions.add(task, d.now());
-  d.log.info({ partition, checkpoint: task.coveredThrough }, 'partition state restored');
+  const todo = [...new Set([partition, ...d.assigned()])].filter((p) => !d.partitions.has(p));
+  const loaded = await whileBeating(Promise.allSettled(todo.map((p) => d.store.load(p))), heartbeat);
+  let task: PartitionTask<V> | undefined;
+  let failed: unknown;
+  loaded.forEach((r, i) => {
+    const p = todo[i]!;
+    // one that failed is loaded again by its own next batch
+    if (r.status === 'rejected') {
+      if (p === partition) failed = r.reason;
+      return;
+    }
+    const t = new PartitionTask<V>(
+      p,
+      d.definition.create(p, r.value?.snapshot ?? new Map(), d.catalog),
+      r.value?.offset ?? -1,
+    );
+    d.partitions.add(t, d.now());
+    d.log.info({ partition: p, checkpoint: t.coveredThrough }, 'partition state restored');
+    if (p === partition) task = t;
+  });
+  if (!task) throw failed;
   return task;
 }
 
@@ -196,7 +236,7 @@ export async function processBatch<V>(
   let task: PartitionTask<V>;
   const ids: string[] = [];
   try {
-    task = await taskOf(d, partition);
+    task = await taskOf(d, partition, heartbeat);
     for (const r of decoded) {
       const id = r.value != null && d.videoIdOf ? d.videoIdOf(r.value as NonNullable<V>) : undefined;
       if (id) {

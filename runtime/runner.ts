@@ -81,6 +81,8 @@ export class ProcessorRunner<V> {
   private readonly store: StateStore;
   private readonly flusher: Flusher<V>;
   private readonly loop: BatchLoopDeps<V>;
+  /** The partitions of the group's last assignment to this instance. */
+  private assigned: ReadonlySet<number> = new Set();
   private readonly lag: LagGauges;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -193,6 +195,7 @@ export class ProcessorRunner<V> {
       flusher: this.flusher,
       lag: this.lag,
       consumer: current,
+      assigned: () => this.assigned,
       metrics,
       log: this.log,
       now: this.now,
@@ -272,6 +275,7 @@ export class ProcessorRunner<V> {
       this.supervisor.joined();
       this.joinedAt = this.now();
       const mine = new Set(payload.memberAssignment[this.deps.topic] ?? []);
+      this.assigned = mine;
       // Revoked: drop state and unwritten rows; the new owner replays from the checkpoint.
       for (const p of this.partitions.keepOnly(mine)) void this.store.release?.(p);
       this.lag.assign(mine);

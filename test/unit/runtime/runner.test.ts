@@ -573,6 +573,32 @@ describe('rebalances', () => {
     expect(s.failures).toEqual([]);
   });
 
+  it('the first batch after an assignment restores every assigned partition side by side, heartbeating while it waits', async () => {
+    const s = setup({ partitions: 3 });
+    for (const p of [0, 1, 2]) fill(s.cluster, p, 2);
+    let open!: () => void;
+    const slow = new Promise<void>((r) => (open = r));
+    const load = s.store.load.bind(s.store);
+    s.store.load = async (p) => {
+      const saved = await load(p);
+      await slow;
+      return saved;
+    };
+    await s.runner.start();
+    const delivering = s.cluster.consumer.deliver();
+    await advance(3_500);
+    // all three restores under way at once, none of their records processed yet
+    expect(s.store.loads).toEqual([0, 1, 2]);
+    expect(only(s.trace, 'process')).toEqual([]);
+    open();
+    const [first] = await delivering;
+    expect(first!.heartbeats).toBeGreaterThanOrEqual(3);
+    await s.cluster.consumer.drainAll();
+    expect(s.store.loads).toEqual([0, 1, 2]);
+    await advance(5_000);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+  });
+
   it('a revoked partition loses its state and unwritten rows; given back, it is restored from its checkpoint', async () => {
     const s = setup({ partitions: 2 });
     fill(s.cluster, 0, 2, ['a', 'b']);
