@@ -233,6 +233,19 @@ export async function processBatch<V>(
   if (d.flow.paused || d.supervisor.crashing) return;
   // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
   const decoded = await decodeAll(d.serde, batch);
+  const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
+  const held = d.partitions.get(partition);
+  if (held && first > held.lastOffset + 1) {
+    // Kafka's position moved past what this task processed: another instance owned the
+    // partition meanwhile (this one was dropped from the group, e.g. silent past its session
+    // timeout, and came back with it) and committed further. Continued from memory, records
+    // would be skipped, and rows from a state that missed them overwrite good ones: restore it.
+    d.log.warn(
+      { partition, first, processed: held.lastOffset },
+      'partition moved on elsewhere meanwhile: restoring it from its checkpoint',
+    );
+    d.partitions.drop(partition);
+  }
   let task: PartitionTask<V>;
   const ids: string[] = [];
   try {
@@ -254,7 +267,6 @@ export async function processBatch<V>(
     d.flow.pause(err as Error);
     return;
   }
-  const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
   d.supervisor.enterBatch(partition, task.checkpointed, first);
   if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
     // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.

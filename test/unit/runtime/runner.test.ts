@@ -599,6 +599,27 @@ describe('rebalances', () => {
     expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
   });
 
+  it('a kept partition another instance moved on meanwhile (this one was dropped from the group and came back) is restored, not continued from memory', async () => {
+    const s = setup();
+    fill(s.cluster, 0, 2, ['a', 'b']);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    expect(s.store.loads).toEqual([0]);
+    // Meanwhile another member owned partition 0: it processed offsets 0..3 and checkpointed.
+    fill(s.cluster, 0, 4, ['a', 'b']);
+    s.store.seed(0, 3, [
+      ['count:a', 2],
+      ['count:b', 2],
+    ]);
+    s.cluster.committed.set(0, 4);
+    s.cluster.consumer.rebalance([0]);
+    await s.cluster.consumer.drainAll();
+    expect(s.store.loads).toEqual([0, 0]);
+    expect(only(s.trace, 'process')).toEqual(['process 0@0', 'process 0@1', 'process 0@4', 'process 0@5']);
+    await advance(5_000);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+  });
+
   it('a revoked partition loses its state and unwritten rows; given back, it is restored from its checkpoint', async () => {
     const s = setup({ partitions: 2 });
     fill(s.cluster, 0, 2, ['a', 'b']);
