@@ -290,6 +290,15 @@ export const sameTargets = (a: ViewContribution, b: ViewContribution): boolean =
   a.source === b.source &&
   a.referrer === b.referrer;
 
+/** A row set a view or play counts in: (dim, id, value). */
+type Target = [RollupDim, string, string];
+
+/** A contribution's targets, and the window key of each per grain (grain-major). */
+interface Keys {
+  targets: Target[];
+  keys: string[];
+}
+
 /** The (dim, id, value) row sets a play counts in: its video and its creator. */
 function playTargetsOf(c: PlayContribution): [RollupDim, string, string][] {
   const out: [RollupDim, string, string][] = [['video', c.video, '']];
@@ -465,17 +474,48 @@ export class RollupStore implements StatePart {
   }
 
   /**
+   * The rows a contribution counts in — its targets, and per grain and target the window key —
+   * built once per view or play, not per event: a contribution that changes without moving
+   * (the same targets and time) inherits its predecessor's. Profiled, building and hashing
+   * fresh keys for every event was the engagement processor's largest cost.
+   */
+  private readonly keyCache = new WeakMap<object, Keys>();
+
+  private keysOf(c: { t: number }, targets: () => Target[]): Keys {
+    let k = this.keyCache.get(c);
+    if (!k) {
+      const list = targets();
+      const keys: string[] = [];
+      for (const [grain, windows] of this.grains) {
+        const start = windows.windowFor(c.t).start;
+        for (const [dim, id, value] of list) keys.push(`${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${start}`);
+      }
+      k = { targets: list, keys };
+      this.keyCache.set(c, k);
+    }
+    return k;
+  }
+
+  /** `after` counts in the same rows as `before`: it shares its keys. */
+  private inherit(before: object, after: object): void {
+    const k = this.keyCache.get(before);
+    if (k && !this.keyCache.has(after)) this.keyCache.set(after, k);
+  }
+
+  /**
    * A view changed from `before` to `after` (null: it did not count, or no longer does) at the
    * record at `offset`. Returns true when a window it changed was closed already (a late change).
    */
   change(before: ViewContribution | null, after: ViewContribution | null, offset: number, watermark: number): boolean {
     if (before === null && after === null) return false;
+    const view = (c: ViewContribution): Keys => this.keysOf(c, () => targetsOf(c));
     if (before !== null && after !== null && sameTargets(before, after)) {
-      return this.add(after, targetsOf(after), deltaOf(before, after), offset, watermark);
+      this.inherit(before, after);
+      return this.add(after, view(after), deltaOf(before, after), offset, watermark);
     }
     let late = false;
-    if (before !== null) late = this.add(before, targetsOf(before), deltaOf(before, null), offset, watermark) || late;
-    if (after !== null) late = this.add(after, targetsOf(after), deltaOf(null, after), offset, watermark) || late;
+    if (before !== null) late = this.add(before, view(before), deltaOf(before, null), offset, watermark) || late;
+    if (after !== null) late = this.add(after, view(after), deltaOf(null, after), offset, watermark) || late;
     return late;
   }
 
@@ -487,34 +527,37 @@ export class RollupStore implements StatePart {
     watermark: number,
   ): boolean {
     if (before === null && after === null) return false;
+    const play = (c: PlayContribution): Keys => this.keysOf(c, () => playTargetsOf(c));
     const same =
       before !== null &&
       after !== null &&
       before.t === after.t &&
       before.video === after.video &&
       before.creator === after.creator;
-    if (same) return this.add(after, playTargetsOf(after), playDeltaOf(before, after), offset, watermark);
+    if (same) {
+      this.inherit(before, after);
+      return this.add(after, play(after), playDeltaOf(before, after), offset, watermark);
+    }
     let late = false;
-    if (before !== null)
-      late = this.add(before, playTargetsOf(before), playDeltaOf(before, null), offset, watermark) || late;
-    if (after !== null)
-      late = this.add(after, playTargetsOf(after), playDeltaOf(null, after), offset, watermark) || late;
+    if (before !== null) late = this.add(before, play(before), playDeltaOf(before, null), offset, watermark) || late;
+    if (after !== null) late = this.add(after, play(after), playDeltaOf(null, after), offset, watermark) || late;
     return late;
   }
 
   private add(
     c: { t: number; open: number },
-    targets: readonly [RollupDim, string, string][],
+    { targets, keys }: Keys,
     d: Delta,
     offset: number,
     watermark: number,
   ): boolean {
     if (isZero(d)) return false;
     let late = false;
+    let k = 0;
     for (const [grain, windows] of this.grains) {
       const w = windows.windowFor(c.t);
       for (const [dim, id, value] of targets) {
-        const key = `${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${w.start}`;
+        const key = keys[k++]!;
         let entry = this.open.get(key);
         const closed = !entry && windows.isClosed(w, watermark);
         // An open view always lives in an open row: one that closed is opened again.
