@@ -128,6 +128,7 @@ async function taskOf<V>(
     // one that failed is loaded again by its own next batch
     if (r.status === 'rejected') {
       if (p === partition) failed = r.reason;
+      else d.log.warn({ partition: p, err: (r.reason as Error).message }, 'restore failed; its next batch tries again');
       return;
     }
     const t = new PartitionTask<V>(
@@ -230,18 +231,22 @@ export async function processBatch<V>(
   const partition = batch.partition;
   // Fetched before a pause took effect: leave it unresolved; it is fetched again on resume.
   // After a crash nothing more is processed: the restart replays from the checkpoint.
-  if (d.flow.paused || d.supervisor.crashing) return;
+  // Fetched before a seek: kafkajs fetches again from the seek.
+  if (d.flow.paused || d.supervisor.crashing || isStale()) return;
   // Decode first (schema ids are cached), so the catalog can fetch the batch's videos at once.
   const decoded = await decodeAll(d.serde, batch);
   const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset ?? 0);
+  // Where kafkajs fetched from: the first record may come later (a compacted input), the
+  // fetch position not. Typed in kafkajs' Batch class, not in its .d.ts.
+  const fetched = Number((batch as { fetchedOffset?: string }).fetchedOffset ?? first);
   const held = d.partitions.get(partition);
-  if (held && first > held.lastOffset + 1) {
+  if (held && fetched > held.lastOffset + 1) {
     // Kafka's position moved past what this task processed: another instance owned the
     // partition meanwhile (this one was dropped from the group, e.g. silent past its session
     // timeout, and came back with it) and committed further. Continued from memory, records
     // would be skipped, and rows from a state that missed them overwrite good ones: restore it.
     d.log.warn(
-      { partition, first, processed: held.lastOffset },
+      { partition, fetched, processed: held.lastOffset },
       'partition moved on elsewhere meanwhile: restoring it from its checkpoint',
     );
     d.partitions.drop(partition);
@@ -268,9 +273,9 @@ export async function processBatch<V>(
     return;
   }
   d.supervisor.enterBatch(partition, task.checkpointed, first);
-  if (first > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
+  if (fetched > task.coveredThrough + 1 && task.lastOffset === task.coveredThrough) {
     // Kafka's committed offset is ahead of our checkpoint (e.g. state was reset): go back.
-    d.log.warn({ partition, first, checkpoint: task.coveredThrough }, 'seeking back to the checkpoint');
+    d.log.warn({ partition, fetched, checkpoint: task.coveredThrough }, 'seeking back to the checkpoint');
     d.consumer().seek({ topic: batch.topic, partition, offset: String(task.coveredThrough + 1) });
     return;
   }

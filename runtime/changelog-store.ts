@@ -181,6 +181,10 @@ export class ChangelogStore implements StateStore {
       }
       state.delete(key);
       if (value !== null) state.set(key, JSON.parse(value));
+    }).catch(async (err: unknown) => {
+      // no state, no producer: the next restore starts over
+      await this.release(partition);
+      throw err;
     });
     return { offset, state, records, ms: Date.now() - started };
   }

@@ -38,7 +38,7 @@ export interface FlushDeps<V> {
   store: StateStore;
   producer: Producer;
   /** The current consumer (a restart replaces it). */
-  consumer(): Pick<Consumer, 'commitOffsets' | 'seek'>;
+  consumer(): Pick<Consumer, 'commitOffsets' | 'seek' | 'resume'>;
   flow: FlowControl;
   supervisor: Supervisor;
   metrics: ProcessorMetrics;
@@ -126,11 +126,14 @@ export class Flusher<V> {
         lost = new Set(failed);
         const owned = failed.filter((p) => d.partitions.has(p));
         for (const p of owned) {
-          // fetched again from the checkpoint at once, so an idle partition is restored too
+          // fetched again from the checkpoint, and resumed if it was paused (a bounded replay
+          // at its end pauses it again), so its next batch restores it; one with nothing more
+          // to fetch is restored when a record comes
           const from = d.partitions.get(p)!.checkpointed + 1;
           d.partitions.drop(p);
           try {
             d.consumer().seek({ topic: d.topic, partition: p, offset: String(from) });
+            if (!d.flow.paused) d.consumer().resume([{ topic: d.topic, partitions: [p] }]);
           } catch {
             // not fetching it any more (revoked meanwhile): its new owner restores it
           }

@@ -108,9 +108,12 @@ export class Partitions<V> {
     return this.tasks.has(partition);
   }
 
+  /** A (re)loaded task: a restore counts as progress, or a long one would look stuck. */
   add(task: PartitionTask<V>, now: number): void {
     this.tasks.set(task.partition, task);
-    if (!this.progress.has(task.partition)) this.progress.set(task.partition, { lag: 0, at: now });
+    const known = this.progress.get(task.partition);
+    if (known) known.at = now;
+    else this.progress.set(task.partition, { lag: 0, at: now });
   }
 
   /** The owned tasks, in the order they were created (a copy: safe to iterate across awaits). */

@@ -223,6 +223,8 @@ export class FakeConsumer {
         offsetLag: () => String(log.length - 1 - Number(messages.at(-1)!.offset)),
         offsetLagLow: () => String(log.length - 1 - Number(messages[0]!.offset)),
       } satisfies Batch;
+      // as kafkajs' Batch class: where the fetch started (not in its .d.ts)
+      Object.assign(batch, { fetchedOffset: String(from) });
       const payload = {
         batch,
         resolveOffset: (offset: string) => {
