@@ -6,7 +6,8 @@
 // random 0.1–3 s (log-uniform: half of them within 0.5 s) after the new instance was assigned
 // its n partitions and restored a random k = 0..n of them (each on its first batch, from its
 // checkpoint): while partitions are restored, mid-batch (the backlog of the downtime, then live
-// records) and mid-checkpoint (one every second). Then the last instance runs to the end and
+// records) and mid-checkpoint (one every second); every third kill only once that instance has
+// checkpointed, so rows written past a checkpoint are replayed often on a slow machine too. Then the last instance runs to the end and
 // stops cleanly, and ClickHouse must equal the generator's truth exactly (harness/truth-check.ts,
 // plus exact session, watch-time and retention-coverage counts), and the recommendations' co-view
 // counts those of a clean run over the same records into another database.
