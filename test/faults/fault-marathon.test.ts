@@ -1,6 +1,6 @@
 // The fault marathon (issue 11) at CI size: harness/fault-marathon.ts over
 // VIEWPULSE_FAULT_MARATHON_EVENTS generated records (default 100,000; 4 partitions), with the
-// faults spread over VIEWPULSE_FAULT_MARATHON_SECONDS (default 150): 24 SIGKILLs of a random
+// faults spread over VIEWPULSE_FAULT_MARATHON_SECONDS (default 120): 24 SIGKILLs of a random
 // processor (raw-events, view-counts, engagement, recommendations; each restarted), the Kafka
 // broker restarted once, ClickHouse down for 60 s, and the collector killed with SIGKILL 3 times
 // while the player SDK's trackers — carrying the events of 20 % of the viewers — have requests in
@@ -22,7 +22,7 @@ import { kill9, type Instance } from '../../harness/processes.js';
 import { testNow } from '../clock.js';
 
 const EVENTS = Number(process.env.VIEWPULSE_FAULT_MARATHON_EVENTS ?? 100_000);
-const FAULT_SECONDS = Number(process.env.VIEWPULSE_FAULT_MARATHON_SECONDS ?? 150);
+const FAULT_SECONDS = Number(process.env.VIEWPULSE_FAULT_MARATHON_SECONDS ?? 120);
 const PROCESSOR_KILLS = 24;
 const COLLECTOR_KILLS = 3;
 const CLICKHOUSE_DOWN_SECONDS = 60;

@@ -1,4 +1,4 @@
-// Faults against the real pipeline, with 200,000 generated records in Kafka: processors are
+// Faults against the real pipeline, with 150,000 generated records in Kafka: processors are
 // killed with SIGKILL at random moments, run as two instances of which one stops midway,
 // and keep going through a 30 s ClickHouse outage. The numbers must still equal the ground
 // truth exactly.
@@ -19,7 +19,7 @@ import {
 import { pipeline, waitForCommitted, type Pipeline } from '../../harness/pipeline.js';
 import { kill9, sleep, spawnProcessor, started, terminate } from './processes.js';
 
-const EVENTS = Number(process.env.VIEWPULSE_FAULT_EVENTS ?? 200_000);
+const EVENTS = Number(process.env.VIEWPULSE_FAULT_EVENTS ?? 150_000);
 
 let p: Pipeline;
 let sent: Sent;
