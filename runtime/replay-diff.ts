@@ -72,6 +72,12 @@ const SPECS: Record<string, DiffSpec> = {
     measures: ['viewers'],
     select: (t) => sql`SELECT creator_id, uniqExact(viewer_id) AS viewers FROM ${t} GROUP BY creator_id`,
   },
+  [TABLES.creatorViewerDays]: {
+    table: TABLES.creatorViewerDays,
+    keys: ['creator_id', 'day'],
+    measures: ['viewers'],
+    select: (t) => sql`SELECT creator_id, day, uniqExact(viewer_id) AS viewers FROM ${t} GROUP BY creator_id, day`,
+  },
   [TABLES.recommendationPairsDaily]: {
     table: TABLES.recommendationPairsDaily,
     keys: ['day', 'video_id', 'related_id'],

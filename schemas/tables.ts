@@ -25,6 +25,8 @@ export const TABLES = {
   creatorViewersHourly: 'creator_viewers_hourly',
   creatorViewersDaily: 'creator_viewers_daily',
   creatorViewerFirstSeen: 'creator_viewer_first_seen',
+  /** (creator, day, viewer): the days each viewer watched each creator, a set (engagement) */
+  creatorViewerDays: 'creator_viewer_days',
   /** co-viewed video pairs (day, video_a < video_b, viewer): a Null table feeding uniqExact states (recommendations) */
   recommendationPairObservations: 'recommendation_pair_observations',
   /** per (day, video, related video): uniqExact state of the viewers who co-viewed them, both directions */
@@ -76,6 +78,7 @@ export const REBUILT_TABLES = {
     TABLES.creatorViewersHourly,
     TABLES.creatorViewersDaily,
     TABLES.creatorViewerFirstSeen,
+    TABLES.creatorViewerDays,
   ],
   recommendations: [
     TABLES.recommendationPairsDaily,

@@ -245,9 +245,37 @@ async function byDimension(
 }
 
 /**
+ * Viewers first seen by the creator inside the range (exact): the first-seen states of only the
+ * viewers seen on the days the range touches (creator_viewer_days), looked up by primary key. A
+ * viewer first seen in the range was seen that day, so none is missed; the rows read follow the
+ * range's viewers, not every viewer the creator ever had.
+ */
+export async function newViewers(db: Db, creatorId: string, range: Range): Promise<number> {
+  const r = await rows<{ n: string }>(
+    db,
+    sql`SELECT count() AS n
+        FROM
+        (
+            SELECT viewer_id, minMerge(first_seen) AS fs
+            FROM ${table(db, 'creatorViewerFirstSeen')}
+            WHERE creator_id = ${v.string(creatorId)}
+              AND viewer_id IN
+              (
+                  SELECT viewer_id FROM ${table(db, 'creatorViewerDays')}
+                  WHERE creator_id = ${v.string(creatorId)}
+                    AND day >= ${v.date(range.from)} AND day <= ${v.date(range.to - 1)}
+              )
+            GROUP BY viewer_id
+        )
+        WHERE fs >= ${v.dateTime(range.from)} AND fs < ${v.dateTime(range.to)}`,
+  );
+  return num(r[0]?.n);
+}
+
+/**
  * Unique viewers (hourly uniq states), new viewers (first seen by this creator inside the range,
- * exact from the first-seen states) and returning ones (the rest), and views and viewers by
- * country and device (the latest sessions, counted views in the range).
+ * exact from the first-seen states of only the viewers seen on the range's days) and returning
+ * ones (the rest), and views and viewers by country and device.
  */
 export async function audience(
   db: Db,
@@ -257,26 +285,15 @@ export async function audience(
 ): Promise<Audience> {
   const [unique, fresh, countries, devices] = await Promise.all([
     uniqueViewers(db, 'creator', creatorId, range),
-    rows<{ n: string }>(
-      db,
-      sql`SELECT count() AS n
-          FROM
-          (
-              SELECT viewer_id, minMerge(first_seen) AS fs
-              FROM ${table(db, 'creatorViewerFirstSeen')}
-              WHERE creator_id = ${v.string(creatorId)}
-              GROUP BY viewer_id
-          )
-          WHERE fs >= ${v.dateTime(range.from)} AND fs < ${v.dateTime(range.to)}`,
-    ),
+    newViewers(db, creatorId, range),
     byDimension(db, creatorId, range, 'country', source),
     byDimension(db, creatorId, range, 'device', source),
   ]);
-  const newViewers = Math.min(num(fresh[0]?.n), unique);
+  const newCount = Math.min(fresh, unique);
   return {
     unique_viewers: unique,
-    new_viewers: newViewers,
-    returning_viewers: Math.max(0, unique - newViewers),
+    new_viewers: newCount,
+    returning_viewers: Math.max(0, unique - newCount),
     views: countries.reduce((s, x) => s + x.views, 0),
     countries,
     devices,
