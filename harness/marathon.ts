@@ -90,20 +90,15 @@ export async function untilRestored(
   allIn: () => boolean,
   timeoutMs = 300_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let asked = 0;
-  for (;;) {
+  await pollUntil(i, name, 'did not start working', timeoutMs, 50, async () => {
     const r = restoredOf(i.output());
-    if (r && r.restored >= Math.floor(share * (r.assigned + 1))) return;
-    if (exitedEarly(i)) throw new Error(`${name} exited:\n${i.output().slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start working:\n${i.output().slice(-3000)}`);
-    if (r && allIn() && Date.now() - asked > 1_000) {
-      asked = Date.now();
-      const x = await retrying(() => progress(p, name));
-      if (x.committed >= x.inTopic) return;
-    }
-    await sleep(50);
-  }
+    if (r && r.restored >= Math.floor(share * (r.assigned + 1))) return true;
+    if (!r || !allIn() || Date.now() - asked <= 1_000) return false;
+    asked = Date.now();
+    const x = await retrying(() => progress(p, name));
+    return x.committed >= x.inTopic;
+  });
 }
 
 /** Until the group committed more than `above` records (or all of them), polling twice a second. */
@@ -114,13 +109,27 @@ async function untilCommittedAbove(
   above: number,
   timeoutMs = 300_000,
 ): Promise<void> {
+  await pollUntil(i, name, 'did not checkpoint', timeoutMs, 500, async () => {
+    const x = await retrying(() => progress(p, name));
+    return x.committed > above || x.committed >= x.inTopic;
+  });
+}
+
+/** `done()` every `everyMs` until it holds; throws when the instance exits meanwhile, or after `timeoutMs` (saying it `failed`). */
+async function pollUntil(
+  i: Instance,
+  name: ProcessorName,
+  failed: string,
+  timeoutMs: number,
+  everyMs: number,
+  done: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const x = await retrying(() => progress(p, name));
-    if (x.committed > above || x.committed >= x.inTopic) return;
+    if (await done()) return;
     if (exitedEarly(i)) throw new Error(`${name} exited:\n${i.output().slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not checkpoint:\n${i.output().slice(-3000)}`);
-    await sleep(500);
+    if (Date.now() > deadline) throw new Error(`${name} ${failed}:\n${i.output().slice(-3000)}`);
+    await sleep(everyMs);
   }
 }
 

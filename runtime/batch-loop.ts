@@ -123,13 +123,13 @@ async function taskOf<V>(
   const loaded = await whileBeating(Promise.allSettled(todo.map((p) => d.store.load(p))), heartbeat);
   let task: PartitionTask<V> | undefined;
   let failed: unknown;
-  loaded.forEach((r, i) => {
+  for (const [i, r] of loaded.entries()) {
     const p = todo[i]!;
     // one that failed is loaded again by its own next batch
     if (r.status === 'rejected') {
       if (p === partition) failed = r.reason;
       else d.log.warn({ partition: p, err: (r.reason as Error).message }, 'restore failed; its next batch tries again');
-      return;
+      continue;
     }
     const t = new PartitionTask<V>(
       p,
@@ -139,7 +139,7 @@ async function taskOf<V>(
     d.partitions.add(t, d.now());
     d.log.info({ partition: p, checkpoint: t.coveredThrough }, 'partition state restored');
     if (p === partition) task = t;
-  });
+  }
   if (!task) throw failed;
   return task;
 }
