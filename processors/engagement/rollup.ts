@@ -297,18 +297,20 @@ type Target = [RollupDim, string, string];
 interface Keys {
   targets: Target[];
   keys: string[];
+  /** the open entry each key was last found at (re-read once it is `gone`) */
+  entries: (Entry | undefined)[];
 }
 
 /** The (dim, id, value) row sets a play counts in: its video and its creator. */
-function playTargetsOf(c: PlayContribution): [RollupDim, string, string][] {
-  const out: [RollupDim, string, string][] = [['video', c.video, '']];
+function playTargetsOf(c: PlayContribution): Target[] {
+  const out: Target[] = [['video', c.video, '']];
   if (c.creator !== '') out.push(['creator', c.creator, '']);
   return out;
 }
 
 /** The (dim, id, value) row sets a view counts in. */
-function targetsOf(c: ViewContribution): [RollupDim, string, string][] {
-  const out: [RollupDim, string, string][] = [['video', c.video, '']];
+function targetsOf(c: ViewContribution): Target[] {
+  const out: Target[] = [['video', c.video, '']];
   if (c.creator !== '') out.push(['creator', c.creator, '']);
   out.push(['country', c.video, c.country], ['device', c.video, c.device], ['os', c.video, c.os]);
   out.push(['traffic_source', c.video, c.source]);
@@ -365,6 +367,8 @@ interface Entry extends Sums {
   seq: number;
   /** offset of the last change */
   offset: number;
+  /** set (in memory) once the window closed and the entry left the state */
+  gone?: true;
 }
 
 export interface RollupOptions {
@@ -460,6 +464,12 @@ export class RollupStore implements StatePart {
   /** late deltas since the last drain, by window key and offset (written as final rows with seq = offset) */
   private readonly lateRows = new Map<string, Entry>();
   private readonly grains: readonly [RollupGrain, TimeWindows][];
+  /**
+   * In memory only (rebuilt on restore): the open windows' keys by the watermark that closes
+   * them, so closeWindows() visits the windows that are due (and those an open session still
+   * holds open), not every window held.
+   */
+  private readonly closing = new Map<number, Map<string, Entry>>();
 
   constructor(
     readonly partition: number,
@@ -481,16 +491,16 @@ export class RollupStore implements StatePart {
    */
   private readonly keyCache = new WeakMap<object, Keys>();
 
-  private keysOf(c: { t: number }, targets: () => Target[]): Keys {
+  private keysOf<C extends { t: number }>(c: C, targetsOf: (c: C) => Target[]): Keys {
     let k = this.keyCache.get(c);
     if (!k) {
-      const list = targets();
+      const list = targetsOf(c);
       const keys: string[] = [];
       for (const [grain, windows] of this.grains) {
         const start = windows.windowFor(c.t).start;
         for (const [dim, id, value] of list) keys.push(`${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${start}`);
       }
-      k = { targets: list, keys };
+      k = { targets: list, keys, entries: [] };
       this.keyCache.set(c, k);
     }
     return k;
@@ -508,7 +518,7 @@ export class RollupStore implements StatePart {
    */
   change(before: ViewContribution | null, after: ViewContribution | null, offset: number, watermark: number): boolean {
     if (before === null && after === null) return false;
-    const view = (c: ViewContribution): Keys => this.keysOf(c, () => targetsOf(c));
+    const view = (c: ViewContribution): Keys => this.keysOf(c, targetsOf);
     if (before !== null && after !== null && sameTargets(before, after)) {
       this.inherit(before, after);
       return this.add(after, view(after), deltaOf(before, after), offset, watermark);
@@ -527,7 +537,7 @@ export class RollupStore implements StatePart {
     watermark: number,
   ): boolean {
     if (before === null && after === null) return false;
-    const play = (c: PlayContribution): Keys => this.keysOf(c, () => playTargetsOf(c));
+    const play = (c: PlayContribution): Keys => this.keysOf(c, playTargetsOf);
     const same =
       before !== null &&
       after !== null &&
@@ -546,7 +556,7 @@ export class RollupStore implements StatePart {
 
   private add(
     c: { t: number; open: number },
-    { targets, keys }: Keys,
+    { targets, keys, entries }: Keys,
     d: Delta,
     offset: number,
     watermark: number,
@@ -557,13 +567,17 @@ export class RollupStore implements StatePart {
     for (const [grain, windows] of this.grains) {
       const w = windows.windowFor(c.t);
       for (const [dim, id, value] of targets) {
-        const key = keys[k++]!;
-        let entry = this.open.get(key);
+        const i = k++;
+        const key = keys[i]!;
+        let entry = entries[i];
+        if (entry === undefined || entry.gone) entries[i] = entry = this.open.get(key);
         const closed = !entry && windows.isClosed(w, watermark);
         // An open view always lives in an open row: one that closed is opened again.
         if (!entry && (!closed || c.open === 1)) {
           entry = newEntry(dim, id, value, grain, w.start, closed ? offset : 0, offset);
           this.open.set(key, entry);
+          this.closesAt(windows.closesAt(w), key, entry);
+          entries[i] = entry;
         }
         if (entry) {
           addTo(entry, d);
@@ -583,16 +597,25 @@ export class RollupStore implements StatePart {
     return late;
   }
 
+  private closesAt(at: number, key: string, e: Entry): void {
+    let due = this.closing.get(at);
+    if (!due) this.closing.set(at, (due = new Map()));
+    due.set(key, e);
+  }
+
   /** Writes a final row for every window the watermark closed and no open session feeds, and forgets it. */
   closeWindows(watermark: number): void {
-    for (const [grain, windows] of this.grains) {
-      for (const [key, e] of this.open) {
-        if (e.grain !== grain || e.open !== 0 || e.openPlays !== 0) continue;
-        if (!windows.isClosed({ start: e.start, end: e.start + windows.sizeMs }, watermark)) continue;
+    for (const [at, due] of this.closing) {
+      if (at > watermark) continue;
+      for (const [key, e] of due) {
+        if (e.open !== 0 || e.openPlays !== 0) continue; // due again at the next close
         this.rows.push(this.row(e, true));
         this.open.delete(key);
         this.dirty.delete(key);
+        e.gone = true;
+        due.delete(key);
       }
+      if (due.size === 0) this.closing.delete(at);
     }
   }
 
@@ -656,6 +679,11 @@ export class RollupStore implements StatePart {
         startup: e.startup.map(([k, c]): [number, number] => [k, c]),
       };
     });
+    const windowsOf = new Map(store.grains);
+    for (const [key, e] of store.open) {
+      const windows = windowsOf.get(e.grain)!;
+      store.closesAt(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
+    }
     return store;
   }
 }

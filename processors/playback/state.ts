@@ -15,6 +15,7 @@ import { SessionAggregate, type AggregateJSON, type MinuteDelta } from './aggreg
 import { countedViews, type Candidate } from './views.js';
 import { DEFAULT_RULE_PARAMETERS, type RuleParameters } from '../parameters.js';
 import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
+import { ExpiryQueue } from '../expiry.js';
 
 export interface VideoInfo {
   creatorId: string;
@@ -135,6 +136,14 @@ export class PlaybackState {
   /** Closed session ids → their close time, so a straggler is recognised as too late. */
   private readonly closed = new Tracked<number>('pc:');
   private readonly windows: SessionWindows;
+  /**
+   * In memory only (rebuilt on restore): when each closed-session marker may be forgotten, and
+   * when each group with no open session may be — so closeIdle() visits what is due, not every
+   * marker and group of the last 24 h. An entry may be stale (the group opened again since):
+   * it is checked against the state when it comes due.
+   */
+  private readonly markerExpiry = new ExpiryQueue();
+  private readonly groupExpiry = new ExpiryQueue();
 
   constructor(readonly options: PlaybackOptions = DEFAULT_PLAYBACK) {
     this.watermark = new Watermark(options.outOfOrdernessMs);
@@ -237,28 +246,49 @@ export class PlaybackState {
     for (const s of closedNow) {
       this.sessions.delete(s.sessionId);
       this.closed.set(s.sessionId, s.agg.last!.t);
+      this.markerExpiry.add(s.agg.last!.t, s.sessionId);
     }
-    // A group whose sessions are all closed keeps only its last counted view, and only
-    // while a later candidate could still fall within the repeat cap of it.
-    for (const [key, g] of this.groups) {
-      if (openGroups.has(key)) continue;
-      const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
-      if (
-        last === null ||
-        wm - last > this.options.repeatCapMs + this.options.sessionGapMs + this.options.sessionGraceMs
-      ) {
-        this.groups.delete(key);
-      } else if (g.candidates.size > 0) {
-        g.candidates.clear();
-        g.lastCountedBefore = last;
-        g.counted = [];
-        this.groups.touch(key);
-      }
+    // A group whose sessions are all closed keeps only its last counted view, and only while a
+    // later candidate could still fall within the repeat cap of it. A group loses its last
+    // open session only here, so the groups of the sessions closed now are the ones to compact;
+    // a compacted group is forgotten once its expiry comes due.
+    for (const s of closedNow) {
+      const key = groupKey(s.viewerId, s.videoId);
+      if (!openGroups.has(key)) this.settleGroup(key, wm);
     }
+    this.groupExpiry.due(wm, (key) => {
+      if (!openGroups.has(key)) this.settleGroup(key, wm); // queued again if it stays
+      return false;
+    });
     // Closed-session markers are needed only while stragglers can still arrive.
     const forgetBefore = wm - CLOSED_MEMORY_MS;
-    for (const [id, t] of this.closed) if (t < forgetBefore) this.closed.delete(id);
+    this.markerExpiry.due(forgetBefore, (id) => {
+      const t = this.closed.get(id);
+      if (t === undefined || t >= forgetBefore) return t !== undefined;
+      this.closed.delete(id);
+      return false;
+    });
     return closedNow;
+  }
+
+  /** A group with no open session: forgotten once no later view can fall within the repeat cap of its last, else compacted to that last view. */
+  private settleGroup(key: string, wm: number): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
+    const keepFor = this.options.repeatCapMs + this.options.sessionGapMs + this.options.sessionGraceMs;
+    if (last === null || wm - last > keepFor) {
+      this.groups.delete(key);
+      return;
+    }
+    if (g.candidates.size > 0) {
+      g.candidates.clear();
+      g.lastCountedBefore = last;
+      g.counted = [];
+      this.groups.touch(key);
+    }
+    // forgotten at the first close with wm − last > keepFor, i.e. once last + keepFor < wm
+    this.groupExpiry.add(last + keepFor, key);
   }
 
   /** Keyed state changed since the last call (processors/keyed-state.ts). */
@@ -300,6 +330,16 @@ export class PlaybackState {
       };
     });
     p.closed.restore(state, (v) => v as number);
+    for (const [id, t] of p.closed) p.markerExpiry.add(t, id);
+    // every group once: one with open sessions is skipped when it comes due, and queued again
+    // when its last session closes
+    for (const [key, g] of p.groups) {
+      const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
+      p.groupExpiry.add(
+        last === null ? 0 : last + options.repeatCapMs + options.sessionGapMs + options.sessionGraceMs,
+        key,
+      );
+    }
     return p;
   }
 }
