@@ -246,9 +246,10 @@ async function byDimension(
 
 /**
  * Viewers first seen by the creator inside the range (exact): the first-seen states of only the
- * viewers seen on the days the range touches (creator_viewer_days), looked up by primary key. A
- * viewer first seen in the range was seen that day, so none is missed; the rows read follow the
- * range's viewers, not every viewer the creator ever had.
+ * viewers seen on the days the range touches (creator_viewer_days) are merged; a viewer first
+ * seen in the range was seen that day, so none is missed. ClickHouse still scans the creator's
+ * viewer_id column (a day's viewers are spread over every granule of it), but the GROUP BY and
+ * the state merges follow the range's viewers, not every viewer the creator ever had.
  */
 export async function newViewers(db: Db, creatorId: string, range: Range): Promise<number> {
   const r = await rows<{ n: string }>(

@@ -1,9 +1,9 @@
 -- creator_viewer_days: the days on which each viewer watched each creator (a set: the key is
 -- the whole row), so that new viewers of a range are found among the viewers of its days
 -- instead of among every viewer the creator ever had. The audience route takes the viewers
--- seen on the days the range touches, looks up only those in creator_viewer_first_seen (by
--- its primary key), and counts the ones first seen inside the range. Exact: a viewer first
--- seen in the range was seen on that day, so it is among them.
+-- seen on the days the range touches, merges the first-seen states of only those
+-- (creator_viewer_first_seen filtered by IN before its GROUP BY), and counts the ones first
+-- seen inside the range. Exact: a viewer first seen in the range was seen on that day.
 CREATE TABLE IF NOT EXISTS {{db}}.creator_viewer_days (
     creator_id String,
     day        Date,
