@@ -348,6 +348,7 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
       });
     await producer.send(pokes);
     const restoreS = await waitReady(port, 600_000);
+    const restoreStateS = await metric(port, 'viewpulse_processor_restore_seconds');
     await stopChild(restarted);
     await producer.disconnect();
     return {
@@ -358,6 +359,7 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
       live_events_per_s: Math.round(sent / 30),
       checkpoint_bytes_per_s: Math.round(bytes / liveS),
       restore_s: round(restoreS, 1),
+      restore_state_s: round(restoreStateS, 1),
     };
   } finally {
     await p.cleanup();
@@ -384,7 +386,7 @@ const setup = {
   freshness:
     'probe play_start events produced one at a time while all processors run under a background load of half the all-together rate; time until the row is queryable',
   state:
-    'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore = kill -9, then a new instance until it owns every partition',
+    'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore_s = kill -9, then a new instance until it owns every partition (this includes waiting out the killed member: its session timeout, 30 s); restore_state_s = the restore itself, the state of the partitions read from the changelog and rebuilt side by side (viewpulse_processor_restore_seconds)',
   note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
 };
 

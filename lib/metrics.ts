@@ -22,6 +22,7 @@ export interface ProcessorMetrics {
   catalogHolds: Counter<'processor'>;
   catalogMisses: Counter<'processor'>;
   stateBytes: Counter<'processor'>;
+  restoreSeconds: Gauge<'processor'>;
   batchSize: Histogram<'processor'>;
   drainRows: Histogram<'processor'>;
   sinkLatency: Histogram<'processor' | 'table'>;
@@ -75,6 +76,12 @@ export function processorMetrics(registry: Registry): ProcessorMetrics {
     catalogMisses: new Counter({
       name: 'viewpulse_processor_catalog_misses_total',
       help: 'Videos still unknown to the catalog after the hold, applied as "not in the catalog"',
+      labelNames: ['processor'],
+      registers: [registry],
+    }),
+    restoreSeconds: new Gauge({
+      name: 'viewpulse_processor_restore_seconds',
+      help: 'How long the last restore took: the state of the partitions restored together (in parallel) read from the store and their processors rebuilt',
       labelNames: ['processor'],
       registers: [registry],
     }),

@@ -120,6 +120,7 @@ async function taskOf<V>(
   const known = d.partitions.get(partition);
   if (known) return known;
   const todo = [...new Set([partition, ...d.assigned()])].filter((p) => !d.partitions.has(p));
+  const started = d.now();
   const loaded = await whileBeating(Promise.allSettled(todo.map((p) => d.store.load(p))), heartbeat);
   let task: PartitionTask<V> | undefined;
   let failed: unknown;
@@ -140,6 +141,7 @@ async function taskOf<V>(
     d.log.info({ partition: p, checkpoint: t.coveredThrough }, 'partition state restored');
     if (p === partition) task = t;
   }
+  d.metrics.restoreSeconds.set({ processor: d.name }, (d.now() - started) / 1000);
   if (!task) throw failed;
   return task;
 }

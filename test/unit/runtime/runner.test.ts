@@ -593,6 +593,8 @@ describe('rebalances', () => {
     open();
     const [first] = await delivering;
     expect(first!.heartbeats).toBeGreaterThanOrEqual(3);
+    // the restore held the batch up 3.5 s (the clock's advance): the gauge says so
+    expect(await s.metric('viewpulse_processor_restore_seconds')).toBeCloseTo(3.5, 1);
     await s.cluster.consumer.drainAll();
     expect(s.store.loads).toEqual([0, 1, 2]);
     await advance(5_000);
