@@ -116,3 +116,26 @@ export function traffic(
   };
   return { catalog, durations, creators, deliveries: delivered.map(({ partition, event }) => ({ partition, event })) };
 }
+
+/** A valid play event: the given fields over the defaults of these tests' player. */
+export function playEvent(
+  e: Pick<PlayEvent, 'event_id' | 'event_type' | 'event_time' | 'session_id' | 'viewer_id' | 'video_id'> &
+    Partial<PlayEvent>,
+): PlayEvent {
+  return {
+    received_at: e.event_time + 1_000,
+    position_ms: 0,
+    watched_ms: 0,
+    device: 'mobile',
+    os: 'android',
+    country: 'DE',
+    traffic_source: 'browse',
+    referrer_video_id: null,
+    seek_from_ms: null,
+    startup_ms: null,
+    rebuffer_ms: null,
+    error_code: null,
+    sdk_version: 'test',
+    ...e,
+  };
+}

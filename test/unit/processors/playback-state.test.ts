@@ -9,35 +9,24 @@ import { applyChanges, type StateEntries } from '../../../processors/keyed-state
 import { CLOSED_MEMORY_MS, DEFAULT_PLAYBACK, PlaybackState } from '../../../processors/playback/state.js';
 import { ExpiryQueue } from '../../../processors/expiry.js';
 import type { PlayEvent } from '../../../schemas/types.js';
+import { playEvent } from './fixtures.js';
 
 const T0 = Date.UTC(2026, 10, 2, 8);
 const MIN = 60_000;
 const video = { creatorId: 'c1', durationMs: 600_000 };
 let n = 0;
 
-function event(session: string, viewer: string, type: PlayEvent['event_type'], t: number, watched: number): PlayEvent {
-  return {
+const event = (session: string, viewer: string, type: PlayEvent['event_type'], t: number, watched: number): PlayEvent =>
+  playEvent({
     event_id: `e${++n}`,
     event_type: type,
     event_time: t,
-    received_at: t + 1_000,
     session_id: session,
     viewer_id: viewer,
     video_id: 'v1',
     position_ms: watched,
     watched_ms: watched,
-    device: 'mobile',
-    os: 'android',
-    country: 'DE',
-    traffic_source: 'browse',
-    referrer_video_id: null,
-    seek_from_ms: null,
-    startup_ms: null,
-    rebuffer_ms: null,
-    error_code: null,
-    sdk_version: 'test',
-  };
-}
+  });
 
 /** A session that qualifies as a view (40 s watched) at `t`. */
 function watch(p: PlaybackState, session: string, viewer: string, t: number): void {
