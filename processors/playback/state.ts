@@ -109,6 +109,13 @@ export type ApplyResult =
 
 const groupKey = (viewerId: string, videoId: string): string => `${viewerId}\u0000${videoId}`;
 
+/** A group's last counted view, remembered or current (null: it never counted one). */
+const lastView = (g: Group): number | null =>
+  g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
+
+/** How long a group with no open session is kept after its last view: a later one may still fall within the repeat cap of it. */
+const keepGroupFor = (o: PlaybackOptions): number => o.repeatCapMs + o.sessionGapMs + o.sessionGraceMs;
+
 export const toCompact = (e: PlayEvent): CompactEvent => ({
   id: e.event_id,
   t: e.event_time,
@@ -264,7 +271,8 @@ export class PlaybackState {
     const forgetBefore = wm - CLOSED_MEMORY_MS;
     this.markerExpiry.due(forgetBefore, (id) => {
       const t = this.closed.get(id);
-      if (t === undefined || t >= forgetBefore) return t !== undefined;
+      if (t === undefined) return false; // forgotten already (queued twice)
+      if (t >= forgetBefore) return true; // its minute is due, it is not yet
       this.closed.delete(id);
       return false;
     });
@@ -275,8 +283,8 @@ export class PlaybackState {
   private settleGroup(key: string, wm: number): void {
     const g = this.groups.get(key);
     if (!g) return;
-    const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
-    const keepFor = this.options.repeatCapMs + this.options.sessionGapMs + this.options.sessionGraceMs;
+    const last = lastView(g);
+    const keepFor = keepGroupFor(this.options);
     if (last === null || wm - last > keepFor) {
       this.groups.delete(key);
       return;
@@ -334,11 +342,8 @@ export class PlaybackState {
     // every group once: one with open sessions is skipped when it comes due, and queued again
     // when its last session closes
     for (const [key, g] of p.groups) {
-      const last = g.counted.length ? g.counted[g.counted.length - 1]!.t : g.lastCountedBefore;
-      p.groupExpiry.add(
-        last === null ? 0 : last + options.repeatCapMs + options.sessionGapMs + options.sessionGraceMs,
-        key,
-      );
+      const last = lastView(g);
+      p.groupExpiry.add(last === null ? 0 : last + keepGroupFor(options), key);
     }
     return p;
   }
