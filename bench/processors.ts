@@ -16,11 +16,12 @@
 //  9. the per-stage cost table (bench/stages.ts), beside the one measured before this work.
 // Writes bench/results/processors.json.
 //
-//   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state]
+//   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state | --state-only | --pure-only [--only a,b]]
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import avsc from 'avsc';
 import { generateTraffic, type Traffic } from '../generator/index.js';
 import { KafkaSink } from '../generator/sinks.js';
 import { queryRows } from '../lib/clickhouse/client.js';
@@ -49,6 +50,10 @@ const { values: args } = parseArgs({
     // only the state phase, its figures merged into the existing results file
     'state-only': { type: 'boolean', default: false },
     'state-viewers': { type: 'string', default: '1000000' },
+    // only the pure logic, in process, no services: printed, the results file left alone
+    'pure-only': { type: 'boolean', default: false },
+    // with --pure-only: these processors only (comma-separated), e.g. to profile one
+    only: { type: 'string' },
   },
 });
 const EVENTS = Number(args.events);
@@ -86,12 +91,19 @@ function timedRun(
   });
 }
 
-/** Every play event of the traffic as Kafka holds it, split by a hash of the viewer (not kafkajs' murmur2: any split keeps each viewer's events together and in order). */
+/**
+ * Every play event of the traffic as the runtime hands it to a processor — Avro-encoded as
+ * Kafka holds it and decoded again (objects of one shape, as avsc builds them; the generator's
+ * spread copies would each have a shape of their own and slow every property read) — split by
+ * a hash of the viewer (not kafkajs' murmur2: any split keeps each viewer's events together
+ * and in order).
+ */
 function eventsByPartition(traffic: Traffic, partitions: number): PlayEvent[][] {
   const out: PlayEvent[][] = Array.from({ length: partitions }, () => []);
+  const avro = avsc.Type.forSchema(playEventSchema() as avsc.Schema);
   for (const d of traffic.deliveriesSync()) {
     if (d.kind !== 'event') continue;
-    const e = KafkaSink.record(d);
+    const e = avro.fromBuffer(avro.toBuffer(KafkaSink.record(d))) as PlayEvent;
     let h = 0;
     for (let i = 0; i < e.viewer_id.length; i++) h = (h * 31 + e.viewer_id.charCodeAt(i)) | 0;
     out[Math.abs(h) % partitions]!.push(e);
@@ -391,6 +403,10 @@ const setup = {
 };
 
 async function main(): Promise<void> {
+  if (args['pure-only']) {
+    console.log(JSON.stringify({ pure_events_per_s: purePhase() }, null, 2));
+    return;
+  }
   const resultsFile = join(projectRoot, 'bench', 'results', 'processors.json');
   const figures: Record<string, unknown> = args['state-only']
     ? ((JSON.parse(readFileSync(resultsFile, 'utf8')) as { figures: Record<string, unknown> }).figures ?? {})
@@ -398,6 +414,25 @@ async function main(): Promise<void> {
   if (!args['state-only']) await mainPhases(figures);
   await statePhases(figures);
   await finish(figures);
+}
+
+/** The pure logic of each processor, in process, on the same generated events (seed 3). */
+function purePhase(): Record<string, number> {
+  const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
+  const parts = eventsByPartition(traffic, PARTITIONS);
+  const videos = new Map(
+    catalogRows(traffic).map((r) => [r.video_id, { creatorId: r.creator_id, durationMs: r.duration_ms }]),
+  );
+  const catalog: VideoLookup = { get: (id) => videos.get(id) };
+  const pure: Record<string, number> = {};
+  const names = args.only ? (args.only.split(',') as (typeof NAMES)[number][]) : NAMES;
+  for (const name of names) {
+    const def = PROCESSORS[name].definition() as ProcessorDefinition<PlayEvent>;
+    pureEventsPerS(def, parts, catalog); // warm up the JIT on the same data
+    pure[name] = Math.round(pureEventsPerS(def, parts, catalog));
+    log(`pure ${name}: ${pure[name]} events/s`);
+  }
+  return pure;
 }
 
 async function mainPhases(figures: Record<string, unknown>): Promise<void> {
@@ -410,21 +445,7 @@ async function mainPhases(figures: Record<string, unknown>): Promise<void> {
     const total = sink.stats().written;
     figures.events = total;
 
-    // pure logic, in process, on the same events
-    const again = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
-    const parts = eventsByPartition(again, PARTITIONS);
-    const videos = new Map(
-      catalogRows(again).map((r) => [r.video_id, { creatorId: r.creator_id, durationMs: r.duration_ms }]),
-    );
-    const catalog: VideoLookup = { get: (id) => videos.get(id) };
-    const pure: Record<string, number> = {};
-    for (const name of NAMES) {
-      const def = PROCESSORS[name].definition() as ProcessorDefinition<PlayEvent>;
-      pureEventsPerS(def, parts, catalog); // warm up the JIT on the same data
-      pure[name] = Math.round(pureEventsPerS(def, parts, catalog));
-      log(`pure ${name}: ${pure[name]} events/s`);
-    }
-    figures.pure_events_per_s = pure;
+    figures.pure_events_per_s = purePhase();
 
     const bare = await bareConsumer(p, total);
     figures.bare_kafkajs_consumer_records_per_s = Math.round(bare);
