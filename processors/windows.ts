@@ -103,7 +103,12 @@ export class SessionWindows {
     return t > first - this.gapMs && t < last + this.gapMs;
   }
 
+  /** The watermark at which the session spanning [first, last] closes: its end + grace. */
+  closesAt(first: number, last: number): number {
+    return this.windowOf(first, last).end + this.graceMs;
+  }
+
   isClosed(first: number, last: number, watermark: number): boolean {
-    return watermark >= this.windowOf(first, last).end + this.graceMs;
+    return watermark >= this.closesAt(first, last);
   }
 }

@@ -124,6 +124,11 @@ export class SessionAggregate {
     return this.tail.length;
   }
 
+  /** Event time of the oldest event not folded yet (null before the first). */
+  get tailStart(): number | null {
+    return this.tail.length ? this.tail[0]!.t : null;
+  }
+
   /**
    * Applies one event (the aggregate keeps the object), pushing the minute deltas it causes onto `deltas`. Returns
    * 'duplicate' for an event_id already applied (within the tail), 'folded' for an event that

@@ -151,6 +151,15 @@ export class PlaybackState {
    */
   private readonly markerExpiry = new ExpiryQueue();
   private readonly groupExpiry = new ExpiryQueue();
+  /**
+   * Also in memory only: open sessions by the time they would close (queued when they open,
+   * queued again at their new close time when they turn out to be still active), sessions
+   * whose tail holds events to fold by when its oldest may fold, and each group's number of
+   * open sessions — so closeIdle() visits the sessions due to close or fold, not every open one.
+   */
+  private readonly closeExpiry = new ExpiryQueue();
+  private readonly foldExpiry = new ExpiryQueue();
+  private readonly openPerGroup = new Map<string, number>();
 
   constructor(readonly options: PlaybackOptions = DEFAULT_PLAYBACK) {
     this.watermark = new Watermark(options.outOfOrdernessMs);
@@ -187,8 +196,13 @@ export class PlaybackState {
     const added = session.agg.add(toCompact(e), deltas);
     if (added === 'duplicate') return { kind: 'duplicate' };
     if (added === 'folded') return { kind: 'session_folded' };
-    if (fresh) this.sessions.set(e.session_id, session);
-    else this.sessions.touch(e.session_id);
+    if (fresh) {
+      this.sessions.set(e.session_id, session);
+      this.opened(session);
+    } else this.sessions.touch(e.session_id);
+    // A tail of two is the first with an event to fold; an event sorting first makes it due sooner.
+    const tail = session.agg.tailLength;
+    if (tail === 2 || (tail > 2 && session.agg.tailStart === e.event_time)) this.queueFold(session);
     if (e.event_type === 'play_start') {
       // play_start is authoritative for the session's dimensions.
       session.dims = dimsOf(e);
@@ -242,29 +256,44 @@ export class PlaybackState {
     const wm = this.watermark.current;
     const foldBefore = wm - this.options.latenessMs;
     const closedNow: SessionEntry[] = [];
-    const openGroups = new Set<string>();
-    for (const s of this.sessions.values()) {
+    // closed once wm ≥ last + gap + grace: the queue's limit is exclusive
+    this.closeExpiry.due(wm + 1, (id) => {
+      const s = this.sessions.get(id);
+      if (!s) return false; // closed already (queued twice)
       if (this.windows.isClosed(s.agg.first!.t, s.agg.last!.t, wm)) closedNow.push(s);
-      else {
-        if (s.agg.fold(foldBefore)) this.sessions.touch(s.sessionId);
-        openGroups.add(groupKey(s.viewerId, s.videoId));
-      }
-    }
+      else this.queueClose(s); // active since: due at its new close time
+      return false;
+    });
+    // Content order, so that a restored partition closes them in the same order.
+    closedNow.sort((a, b) => a.agg.first!.t - b.agg.first!.t || (a.sessionId < b.sessionId ? -1 : 1));
     for (const s of closedNow) {
       this.sessions.delete(s.sessionId);
       this.closed.set(s.sessionId, s.agg.last!.t);
       this.markerExpiry.add(s.agg.last!.t, s.sessionId);
+      const key = groupKey(s.viewerId, s.videoId);
+      const open = this.openPerGroup.get(key)! - 1;
+      if (open > 0) this.openPerGroup.set(key, open);
+      else this.openPerGroup.delete(key);
     }
+    // Events older than the allowed lateness fold into the sessions' prefix sums (queued at
+    // their time + the lateness, so due once that is before the watermark).
+    this.foldExpiry.due(wm, (id) => {
+      const s = this.sessions.get(id);
+      if (!s) return false; // closed: nothing more to fold
+      if (s.agg.fold(foldBefore)) this.sessions.touch(id);
+      if (s.agg.tailLength > 1) this.queueFold(s);
+      return false;
+    });
     // A group whose sessions are all closed keeps only its last counted view, and only while a
     // later candidate could still fall within the repeat cap of it. A group loses its last
     // open session only here, so the groups of the sessions closed now are the ones to compact;
     // a compacted group is forgotten once its expiry comes due.
     for (const s of closedNow) {
       const key = groupKey(s.viewerId, s.videoId);
-      if (!openGroups.has(key)) this.settleGroup(key, wm);
+      if (!this.openPerGroup.has(key)) this.settleGroup(key, wm);
     }
     this.groupExpiry.due(wm, (key) => {
-      if (!openGroups.has(key)) this.settleGroup(key, wm); // queued again if it stays
+      if (!this.openPerGroup.has(key)) this.settleGroup(key, wm); // queued again if it stays
       return false;
     });
     // Closed-session markers are needed only while stragglers can still arrive.
@@ -277,6 +306,22 @@ export class PlaybackState {
       return false;
     });
     return closedNow;
+  }
+
+  /** A session opened (or was restored open): queued to close, counted in its group. */
+  private opened(s: SessionEntry): void {
+    this.queueClose(s);
+    const key = groupKey(s.viewerId, s.videoId);
+    this.openPerGroup.set(key, (this.openPerGroup.get(key) ?? 0) + 1);
+  }
+
+  private queueClose(s: SessionEntry): void {
+    this.closeExpiry.add(this.windows.closesAt(s.agg.first!.t, s.agg.last!.t), s.sessionId);
+  }
+
+  /** Due once the watermark passes the oldest tail event by the allowed lateness. */
+  private queueFold(s: SessionEntry): void {
+    this.foldExpiry.add(s.agg.tailStart! + this.options.latenessMs, s.sessionId);
   }
 
   /** A group with no open session: forgotten once no later view can fall within the repeat cap of its last, else compacted to that last view. */
@@ -337,6 +382,10 @@ export class PlaybackState {
         ),
       };
     });
+    for (const s of p.sessions.values()) {
+      p.opened(s);
+      if (s.agg.tailLength > 1) p.queueFold(s);
+    }
     p.closed.restore(state, (v) => v as number);
     for (const [id, t] of p.closed) p.markerExpiry.add(t, id);
     // every group once: one with open sessions is skipped when it comes due, and queued again

@@ -3,7 +3,9 @@
 // open session is kept, compacted to its last counted view, only while a later view could
 // still fall within the repeat cap of it (repeat cap + session gap + grace). The same holds
 // for a state restored from its entries at any point — the expiry queues are rebuilt from it.
-// ExpiryQueue is what makes a close visit only what is due.
+// A session closes exactly at its last event + gap + grace, and its events fold once they are
+// the allowed lateness behind the watermark, restored in between or not. ExpiryQueue is what
+// makes a close visit only what is due.
 import { describe, expect, it } from 'vitest';
 import { applyChanges, type StateEntries } from '../../../processors/keyed-state.js';
 import { CLOSED_MEMORY_MS, DEFAULT_PLAYBACK, PlaybackState } from '../../../processors/playback/state.js';
@@ -110,6 +112,54 @@ describe('PlaybackState: what closeIdle forgets, and when', () => {
     advance(p, again + 40_000 + keepGroupFor + MIN);
     expect(keys(p, 'pg:')).toEqual([]);
   });
+});
+
+describe('PlaybackState: closeIdle visits the sessions due to close or fold', () => {
+  const closesAfter = DEFAULT_PLAYBACK.sessionGapMs + DEFAULT_PLAYBACK.sessionGraceMs;
+  const lateness = DEFAULT_PLAYBACK.latenessMs;
+  /** Moves the watermark itself to `wm` (the newest event time minus the allowed out-of-orderness). */
+  const toWatermark = (p: PlaybackState, wm: number): void => advance(p, wm + DEFAULT_PLAYBACK.outOfOrdernessMs);
+  const open = (p: PlaybackState): string[] => [...p.sessions.keys()].filter((id) => !id.startsWith('tick-'));
+
+  for (const restart of [false, true]) {
+    it(`a session active for longer than its gap closes exactly at its last event + gap + grace${restart ? ' (restored midway)' : ''}`, () => {
+      let p = new PlaybackState();
+      p.apply(event('s1', 'u1', 'play_start', T0, 0), video);
+      // a heartbeat every 10 min for 2 h: each arrives before the session would have closed
+      let last = T0;
+      for (let t = T0 + 10 * MIN; t <= T0 + 120 * MIN; t += 10 * MIN) {
+        toWatermark(p, t - MIN);
+        expect(open(p)).toEqual(['s1']);
+        expect(p.apply(event('s1', 'u1', 'heartbeat', t, 10_000), video).kind).toBe('applied');
+        last = t;
+        if (restart && t === T0 + 60 * MIN) p = restored(p);
+      }
+      toWatermark(p, last + closesAfter - 1);
+      expect(open(p)).toEqual(['s1']);
+      toWatermark(p, last + closesAfter);
+      expect(open(p)).toEqual([]);
+      expect(keys(p, 'pc:')).toContain('pc:s1');
+    });
+
+    it(`folds a session's events once they are the allowed lateness behind, also one that arrived out of order${restart ? ' (restored midway)' : ''}`, () => {
+      let p = new PlaybackState();
+      p.apply(event('s1', 'u1', 'play_start', T0 + 2 * MIN, 0), video);
+      p.apply(event('s1', 'u1', 'heartbeat', T0 + 3 * MIN, 10_000), video);
+      // arrives late and sorts first: the tail's oldest event is now T0 + MIN
+      p.apply(event('s1', 'u1', 'heartbeat', T0 + MIN, 10_000), video);
+      const tail = (): number => p.sessions.get('s1')!.agg.tailLength;
+      expect(tail()).toBe(3);
+      if (restart) p = restored(p);
+      toWatermark(p, T0 + MIN + lateness);
+      expect(tail()).toBe(3); // not behind yet: folded once strictly older than watermark − lateness
+      toWatermark(p, T0 + MIN + lateness + 1);
+      expect(tail()).toBe(2);
+      toWatermark(p, T0 + 2 * MIN + lateness + 1);
+      expect(tail()).toBe(1); // the last event always stays
+      // an event sorting before the folded ones is refused
+      expect(p.apply(event('s1', 'u1', 'heartbeat', T0 + 90_000, 1_000), video).kind).toBe('session_folded');
+    });
+  }
 });
 
 describe('ExpiryQueue', () => {
