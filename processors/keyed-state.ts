@@ -61,6 +61,9 @@ export function stateOf(
 export class Tracked<V> implements StatePart {
   private readonly map = new Map<string, V>();
   private readonly dirty = new Set<string>();
+  /** touchValue()'s mark, and the number of collects so far */
+  private readonly mark = Symbol('changed');
+  private epoch = 0;
 
   constructor(
     readonly prefix: string,
@@ -102,6 +105,17 @@ export class Tracked<V> implements StatePart {
     this.dirty.add(key);
   }
 
+  /**
+   * touch() for an object value changed again and again: marked on the value itself (under a
+   * symbol, which JSON leaves out) once per checkpoint, so a repeat costs a property read.
+   */
+  touchValue(key: string, value: V & object): void {
+    const v = value as { [k: symbol]: number };
+    if (v[this.mark] === this.epoch) return;
+    v[this.mark] = this.epoch;
+    this.dirty.add(key);
+  }
+
   keys(): IterableIterator<string> {
     return this.map.keys();
   }
@@ -125,6 +139,7 @@ export class Tracked<V> implements StatePart {
       out.push([this.prefix + key, v === undefined ? null : this.encode(v)]);
     }
     this.dirty.clear();
+    this.epoch++;
   }
 
   /** Appends every entry to `out` (a full snapshot). */

@@ -297,9 +297,19 @@ type Target = [RollupDim, string, string];
 interface Keys {
   targets: Target[];
   keys: string[];
+  /** per grain, the start of the contribution's window and the watermark that closes it */
+  starts: number[];
+  closeAt: number[];
   /** the open entry each key was last found at (re-read once it is `gone`) */
   entries: (Entry | undefined)[];
 }
+
+/**
+ * Where a contribution keeps its Keys: a symbol, so JSON (the state) leaves it out. A copy
+ * made by spreading carries it along — make one only when the targets and the time stay.
+ */
+const KEYS = Symbol('rollup keys');
+type Keyed = { [KEYS]?: Keys };
 
 /** The (dim, id, value) row sets a play counts in: its video and its creator. */
 function playTargetsOf(c: PlayContribution): Target[] {
@@ -369,7 +379,11 @@ interface Entry extends Sums {
   offset: number;
   /** set (in memory) once the window closed and the entry left the state */
   gone?: true;
+  /** in memory: the drain it was last listed for (a symbol: not part of the state) */
+  [DRAINED]?: number;
 }
+
+const DRAINED = Symbol('drain listed');
 
 export interface RollupOptions {
   /** How long after its end a window with no open session still accepts changes in place. */
@@ -459,7 +473,9 @@ function addBuckets(into: number[], changes: readonly [number, number][]): void 
 /** The rollup of one partition: open windows (keyed state), and rows for the next drain. */
 export class RollupStore implements StatePart {
   private readonly open = new Tracked<Entry>('eg:');
-  private readonly dirty = new Set<string>();
+  /** open windows changed since the last drain, each listed once (marked with the drain's number) */
+  private changed: Entry[] = [];
+  private drains = 0;
   private readonly rows: RollupRow[] = [];
   /** late deltas since the last drain, by window key and offset (written as final rows with seq = offset) */
   private readonly lateRows = new Map<string, Entry>();
@@ -470,6 +486,13 @@ export class RollupStore implements StatePart {
    * holds open), not every window held.
    */
   private readonly closing = new Map<number, Map<string, Entry>>();
+  /**
+   * Windows past their close that an open view or play holds, out of `closing` until the last
+   * of those closes (an add that brings its open counts to zero queues it again) — so a close
+   * does not re-check them every minute the session stays open. In memory only: after a
+   * restore, the first close finds them again.
+   */
+  private readonly held = new WeakSet<Entry>();
 
   constructor(
     readonly partition: number,
@@ -489,27 +512,30 @@ export class RollupStore implements StatePart {
    * (the same targets and time) inherits its predecessor's. Profiled, building and hashing
    * fresh keys for every event was the engagement processor's largest cost.
    */
-  private readonly keyCache = new WeakMap<object, Keys>();
-
   private keysOf<C extends { t: number }>(c: C, targetsOf: (c: C) => Target[]): Keys {
-    let k = this.keyCache.get(c);
+    const keyed = c as Keyed;
+    let k = keyed[KEYS];
     if (!k) {
       const list = targetsOf(c);
       const keys: string[] = [];
+      const starts: number[] = [];
+      const closeAt: number[] = [];
       for (const [grain, windows] of this.grains) {
-        const start = windows.windowFor(c.t).start;
-        for (const [dim, id, value] of list) keys.push(`${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${start}`);
+        const w = windows.windowFor(c.t);
+        starts.push(w.start);
+        closeAt.push(windows.closesAt(w));
+        for (const [dim, id, value] of list) keys.push(`${dim}\u0000${id}\u0000${value}\u0000${grain}\u0000${w.start}`);
       }
-      k = { targets: list, keys, entries: [] };
-      this.keyCache.set(c, k);
+      keyed[KEYS] = k = { targets: list, keys, starts, closeAt, entries: [] };
     }
     return k;
   }
 
   /** `after` counts in the same rows as `before`: it shares its keys. */
   private inherit(before: object, after: object): void {
-    const k = this.keyCache.get(before);
-    if (k && !this.keyCache.has(after)) this.keyCache.set(after, k);
+    const b = before as Keyed;
+    const a = after as Keyed;
+    if (a[KEYS] === undefined && b[KEYS] !== undefined) a[KEYS] = b[KEYS];
   }
 
   /**
@@ -518,14 +544,15 @@ export class RollupStore implements StatePart {
    */
   change(before: ViewContribution | null, after: ViewContribution | null, offset: number, watermark: number): boolean {
     if (before === null && after === null) return false;
-    const view = (c: ViewContribution): Keys => this.keysOf(c, targetsOf);
     if (before !== null && after !== null && sameTargets(before, after)) {
       this.inherit(before, after);
-      return this.add(after, view(after), deltaOf(before, after), offset, watermark);
+      return this.add(after, this.keysOf(after, targetsOf), deltaOf(before, after), offset, watermark);
     }
     let late = false;
-    if (before !== null) late = this.add(before, view(before), deltaOf(before, null), offset, watermark) || late;
-    if (after !== null) late = this.add(after, view(after), deltaOf(null, after), offset, watermark) || late;
+    if (before !== null)
+      late = this.add(before, this.keysOf(before, targetsOf), deltaOf(before, null), offset, watermark) || late;
+    if (after !== null)
+      late = this.add(after, this.keysOf(after, targetsOf), deltaOf(null, after), offset, watermark) || late;
     return late;
   }
 
@@ -537,7 +564,6 @@ export class RollupStore implements StatePart {
     watermark: number,
   ): boolean {
     if (before === null && after === null) return false;
-    const play = (c: PlayContribution): Keys => this.keysOf(c, playTargetsOf);
     const same =
       before !== null &&
       after !== null &&
@@ -546,17 +572,19 @@ export class RollupStore implements StatePart {
       before.creator === after.creator;
     if (same) {
       this.inherit(before, after);
-      return this.add(after, play(after), playDeltaOf(before, after), offset, watermark);
+      return this.add(after, this.keysOf(after, playTargetsOf), playDeltaOf(before, after), offset, watermark);
     }
     let late = false;
-    if (before !== null) late = this.add(before, play(before), playDeltaOf(before, null), offset, watermark) || late;
-    if (after !== null) late = this.add(after, play(after), playDeltaOf(null, after), offset, watermark) || late;
+    if (before !== null)
+      late = this.add(before, this.keysOf(before, playTargetsOf), playDeltaOf(before, null), offset, watermark) || late;
+    if (after !== null)
+      late = this.add(after, this.keysOf(after, playTargetsOf), playDeltaOf(null, after), offset, watermark) || late;
     return late;
   }
 
   private add(
-    c: { t: number; open: number },
-    { targets, keys, entries }: Keys,
+    c: { open: number },
+    { targets, keys, starts, closeAt, entries }: Keys,
     d: Delta,
     offset: number,
     watermark: number,
@@ -564,33 +592,42 @@ export class RollupStore implements StatePart {
     if (isZero(d)) return false;
     let late = false;
     let k = 0;
-    for (const [grain, windows] of this.grains) {
-      const w = windows.windowFor(c.t);
+    for (let g = 0; g < this.grains.length; g++) {
+      const grain = this.grains[g]![0];
+      const start = starts[g]!;
       for (const [dim, id, value] of targets) {
         const i = k++;
         const key = keys[i]!;
         let entry = entries[i];
         if (entry === undefined || entry.gone) entries[i] = entry = this.open.get(key);
-        const closed = !entry && windows.isClosed(w, watermark);
+        const closed = !entry && watermark >= closeAt[g]!;
         // An open view always lives in an open row: one that closed is opened again.
         if (!entry && (!closed || c.open === 1)) {
-          entry = newEntry(dim, id, value, grain, w.start, closed ? offset : 0, offset);
+          entry = newEntry(dim, id, value, grain, start, closed ? offset : 0, offset);
           this.open.set(key, entry);
-          this.closesAt(windows.closesAt(w), key, entry);
+          this.closesAt(closeAt[g]!, key, entry);
           entries[i] = entry;
         }
         if (entry) {
           addTo(entry, d);
           entry.offset = offset;
-          this.open.touch(key);
-          this.dirty.add(key);
+          this.open.touchValue(key, entry);
+          if (entry[DRAINED] !== this.drains) {
+            entry[DRAINED] = this.drains;
+            this.changed.push(entry);
+          }
+          // the last open view or play of a held window closed: due at the next close
+          if ((d.open < 0 || d.openPlays < 0) && entry.open === 0 && entry.openPlays === 0 && this.held.has(entry)) {
+            this.held.delete(entry);
+            this.closesAt(closeAt[g]!, key, entry);
+          }
           continue;
         }
         // A closed session's change to a closed window: a delta row of its own, keyed by the record.
         late = true;
         const lateKey = `${key}\u0000${offset}`;
         let delta = this.lateRows.get(lateKey);
-        if (!delta) this.lateRows.set(lateKey, (delta = newEntry(dim, id, value, grain, w.start, offset, offset)));
+        if (!delta) this.lateRows.set(lateKey, (delta = newEntry(dim, id, value, grain, start, offset, offset)));
         addTo(delta, d);
       }
     }
@@ -608,12 +645,14 @@ export class RollupStore implements StatePart {
     for (const [at, due] of this.closing) {
       if (at > watermark) continue;
       for (const [key, e] of due) {
-        if (e.open !== 0 || e.openPlays !== 0) continue; // due again at the next close
+        due.delete(key);
+        if (e.open !== 0 || e.openPlays !== 0) {
+          this.held.add(e); // queued again once they close
+          continue;
+        }
         this.rows.push(this.row(e, true));
         this.open.delete(key);
-        this.dirty.delete(key);
-        e.gone = true;
-        due.delete(key);
+        e.gone = true; // so the drain leaves it out: its final row is written
       }
       if (due.size === 0) this.closing.delete(at);
     }
@@ -622,8 +661,9 @@ export class RollupStore implements StatePart {
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
   drain(): RollupRow[] {
     for (const e of this.lateRows.values()) this.rows.push(this.row(e, true));
-    for (const key of this.dirty) this.rows.push(this.row(this.open.get(key)!, false));
-    this.dirty.clear();
+    for (const e of this.changed) if (!e.gone) this.rows.push(this.row(e, false));
+    this.changed = [];
+    this.drains++;
     this.lateRows.clear();
     return this.rows.splice(0, this.rows.length);
   }

@@ -350,6 +350,73 @@ describe('engagement rollup: a closed view that flips', () => {
   });
 });
 
+describe('engagement rollup: a window closes once the views that hold it have', () => {
+  const T = Date.UTC(2026, 10, 21, 12, 0, 0);
+  const S = 1_000;
+  const catalog: VideoLookup = {
+    get: (id) => (id === 'v1' || id === 'v2' ? { creatorId: 'c1', durationMs: 3_600_000 } : undefined),
+  };
+  let n = 0;
+  const ev = (
+    viewer: string,
+    video: string,
+    type: PlayEvent['event_type'],
+    at: number,
+    watched: number,
+  ): PlayEvent => ({
+    event_id: `h${String(++n).padStart(5, '0')}`,
+    event_type: type,
+    event_time: T + at,
+    received_at: T + at + 500,
+    session_id: `${viewer}-${video}`,
+    viewer_id: viewer,
+    video_id: video,
+    position_ms: at,
+    watched_ms: watched,
+    device: 'desktop',
+    os: 'linux',
+    country: 'FR',
+    traffic_source: 'search',
+    referrer_video_id: null,
+    seek_from_ms: null,
+    startup_ms: null,
+    rebuffer_ms: null,
+    error_code: null,
+    sdk_version: 'test',
+  });
+
+  for (const crash of [false, true]) {
+    it(`a 20-minute view keeps its minute window open long past the window's close, and the window is final once the view closed${crash ? ' (a crash while it is held)' : ''}`, () => {
+      const driver = new TestDriver(engagement(), catalog);
+      const minute = (): Record<string, unknown> | undefined =>
+        driver
+          .table(ROLLUP_TABLE.name)
+          .rows()
+          .find((r) => r.dim === 'video' && r.id === 'v1' && r.grain === 'minute' && r.window_start === T);
+      // u1 watches v1 from T for 20 min, a heartbeat every 10 s: a view from T + 30 s on
+      driver.pipe(0, ev('u1', 'v1', 'play_start', 0, 0));
+      for (let at = 10 * S; at <= 20 * 60 * S; at += 10 * S) {
+        driver.pipe(0, ev('u1', 'v1', 'heartbeat', at, 10 * S));
+        if (at === 10 * 60 * S) {
+          driver.flush();
+          driver.checkpoint();
+          if (crash) {
+            driver.crash();
+            driver.recover();
+          }
+        }
+      }
+      driver.flush();
+      // the watermark is far past the minute's close, but the open view holds it
+      expect(minute()).toMatchObject({ views: 1, open_views: 1, is_final: 0 });
+      // u2 on v2 moves the watermark 2 h on: u1's session closes, and with it the window
+      driver.pipe(0, ev('u2', 'v2', 'play_start', 2 * 3_600 * S, 0));
+      driver.flush();
+      expect(minute()).toMatchObject({ views: 1, open_views: 0, watch_ms: 20 * 60 * S, is_final: 1 });
+    });
+  }
+});
+
 describe('creator_live: who watches now', () => {
   it.each([1, 2, 3])(
     'the rows list exactly the sessions with an event in the last minute, also after crashes (seed %i)',
