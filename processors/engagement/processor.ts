@@ -57,6 +57,7 @@ import {
   playOfSession,
   RollupStore,
   sameTargets,
+  sameViewTargets,
   viewOfRow,
   viewOfSession,
   type PlayContribution,
@@ -142,6 +143,15 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   /** What each open session with a play_start contributes to the rollup's QoE sums. */
   private readonly plays = new Tracked<PlayContribution>('ep:');
   private readonly rollup: RollupStore;
+  /**
+   * Open counted views and open plays whose rollup contribution changed without moving (the
+   * same rows) → the contribution as of the last record that changed it, and that record's
+   * offset: applied to the rollup at the next flush (flushRollup) instead of at every record,
+   * so the ~30 window rows of a view are updated once per drain, not once per heartbeat. In
+   * memory only, always empty at a drain and at a checkpoint.
+   */
+  private readonly deferredViews = new Map<string, [ViewContribution, number]>();
+  private readonly deferredPlays = new Map<string, [PlayContribution, number]>();
   private readonly live: LiveIndex;
   private readonly audience: AudienceBuffer;
   private readonly out: OutputRows = new Map();
@@ -226,9 +236,16 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       }
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
     this.dirty.set(s.sessionId, offset);
-    this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
+    const view = this.views.get(s.sessionId);
+    if (counted.has(s.sessionId) && view !== undefined && view.open === 1 && sameViewTargets(view, s))
+      this.deferredViews.set(s.sessionId, [viewOfSession(s, true), offset]);
+    else this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
     this.live.touch(s);
-    if (s.agg.plays > 0 || this.plays.has(s.sessionId)) {
+    const play = this.plays.get(s.sessionId);
+    if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t)
+      this.deferredPlays.set(s.sessionId, [playOfSession(s, true), offset]);
+    else if (s.agg.plays > 0 || play !== undefined) {
+      this.flushPlay(s.sessionId);
       const next = s.agg.plays > 0 ? playOfSession(s, true) : null;
       this.rollup.changePlay(this.plays.get(s.sessionId) ?? null, next, offset, this.watermark);
       if (next) this.plays.set(s.sessionId, next);
@@ -269,6 +286,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
 
   /** A view's contribution to the rollup becomes `next` (null: it does not count) at `offset`. */
   private changeView(id: string, next: ViewContribution | null, offset: number): void {
+    this.flushView(id);
     const prev = this.views.get(id) ?? null;
     if (prev === null && next === null) return;
     this.rollup.change(prev, next, offset, this.watermark);
@@ -277,8 +295,34 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     else this.views.delete(id);
   }
 
+  /** Applies a deferred change of an open view (before anything else changes it). */
+  private flushView(id: string): void {
+    const deferred = this.deferredViews.get(id);
+    if (deferred === undefined) return;
+    this.deferredViews.delete(id);
+    const [next, offset] = deferred;
+    this.rollup.change(this.views.get(id)!, next, offset, this.watermark);
+    this.views.set(id, next);
+  }
+
+  private flushPlay(id: string): void {
+    const deferred = this.deferredPlays.get(id);
+    if (deferred === undefined) return;
+    this.deferredPlays.delete(id);
+    const [next, offset] = deferred;
+    this.rollup.changePlay(this.plays.get(id)!, next, offset, this.watermark);
+    this.plays.set(id, next);
+  }
+
+  /** Every deferred change, before the rollup closes windows, drains or is checkpointed. */
+  private flushRollup(): void {
+    for (const id of this.deferredViews.keys()) this.flushView(id);
+    for (const id of this.deferredPlays.keys()) this.flushPlay(id);
+  }
+
   /** Final rows for the sessions the watermark closed; forgets rows that can no longer flip. */
   private closeIdle(offset: number): void {
+    this.flushRollup();
     const closed: SessionEntry[] = this.playback.closeIdle();
     for (const s of closed) {
       const meta = this.meta.get(s.sessionId)!;
@@ -313,6 +357,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   drain(): OutputRows {
+    this.flushRollup();
     const sessions: SessionRow[] = [];
     for (const [id, offset] of this.dirty) {
       const s = this.playback.sessions.get(id)!;
@@ -339,6 +384,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   stateChanges(): StateEntries {
+    this.flushRollup();
     return stateOf(
       [this.playback, this.meta, this.retained, this.views, this.plays, this.rollup],
       [this.unkeyed()],
@@ -347,6 +393,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   }
 
   snapshot(): StateEntries {
+    this.flushRollup();
     return stateOf(
       [this.playback, this.meta, this.retained, this.views, this.plays, this.rollup],
       [this.unkeyed()],

@@ -9,8 +9,11 @@
 // stalls, failure, watch time) to the windows of its start (docs/semantics.md "Quality of
 // experience"). When a record changes a view or a play — a heartbeat adds watch time, a late
 // event moves the view time, the repeat cap flips whether it counts — the processor adds the
-// difference between the new and the old contribution, at that record. So the sums are always
-// those of the sessions' latest numbers, as `sessions FINAL` would give them.
+// difference between the new and the old contribution: at that record when the view moves
+// (other rows), and for an open view that only grows in place (a heartbeat), once per drain,
+// with the offset of the last record that changed it (the processor's deferredViews). So at
+// every drain the sums are those of the sessions' latest numbers, as `sessions FINAL` would
+// give them, and a window's row is versioned by the last record that changed it.
 //
 // How a sum reaches ClickHouse exactly once: the view_counts scheme (view-counts/counts.ts).
 // Rows are keyed by (dim, id, grain, window_start, value, kafka_partition, seq); an open window
@@ -96,6 +99,21 @@ export function viewOfSession(s: SessionEntry, open: boolean): ViewContribution 
     source: s.dims.trafficSource,
     referrer: s.dims.trafficSource === 'suggested' ? (s.dims.referrerVideoId ?? '') : '',
   };
+}
+
+/** Whether an open view's contribution would count in the same rows (targets and time) as the session now stands. */
+export function sameViewTargets(c: ViewContribution, s: SessionEntry): boolean {
+  const d = s.dims;
+  return (
+    c.t === s.agg.candidate &&
+    c.video === s.videoId &&
+    c.creator === s.creatorId &&
+    c.country === d.country &&
+    c.device === d.device &&
+    c.os === d.os &&
+    c.source === d.trafficSource &&
+    c.referrer === (d.trafficSource === 'suggested' ? (d.referrerVideoId ?? '') : '')
+  );
 }
 
 /** The same from a closed session's last row (what the processor keeps of a closed candidate). */
@@ -610,7 +628,8 @@ export class RollupStore implements StatePart {
         }
         if (entry) {
           addTo(entry, d);
-          entry.offset = offset;
+          // changes deferred to a flush arrive in session order, not offset order
+          if (offset > entry.offset) entry.offset = offset;
           this.open.touchValue(key, entry);
           if (entry[DRAINED] !== this.drains) {
             entry[DRAINED] = this.drains;
