@@ -16,7 +16,7 @@ import {
 import { PERCENT_SCALE, startupBucket } from '../../../processors/semantics.js';
 import { DAY, HOUR, MINUTE } from '../../../lib/time.js';
 import type { PlayEvent } from '../../../schemas/types.js';
-import { rng, traffic } from './fixtures.js';
+import { playEvent, rng, traffic } from './fixtures.js';
 import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
 import type { VideoLookup } from '../../../processors/contract.js';
 
@@ -357,33 +357,17 @@ describe('engagement rollup: a window closes once the views that hold it have', 
     get: (id) => (id === 'v1' || id === 'v2' ? { creatorId: 'c1', durationMs: 3_600_000 } : undefined),
   };
   let n = 0;
-  const ev = (
-    viewer: string,
-    video: string,
-    type: PlayEvent['event_type'],
-    at: number,
-    watched: number,
-  ): PlayEvent => ({
-    event_id: `h${String(++n).padStart(5, '0')}`,
-    event_type: type,
-    event_time: T + at,
-    received_at: T + at + 500,
-    session_id: `${viewer}-${video}`,
-    viewer_id: viewer,
-    video_id: video,
-    position_ms: at,
-    watched_ms: watched,
-    device: 'desktop',
-    os: 'linux',
-    country: 'FR',
-    traffic_source: 'search',
-    referrer_video_id: null,
-    seek_from_ms: null,
-    startup_ms: null,
-    rebuffer_ms: null,
-    error_code: null,
-    sdk_version: 'test',
-  });
+  const ev = (viewer: string, video: string, type: PlayEvent['event_type'], at: number, watched: number): PlayEvent =>
+    playEvent({
+      event_id: `h${String(++n).padStart(5, '0')}`,
+      event_type: type,
+      event_time: T + at,
+      session_id: `${viewer}-${video}`,
+      viewer_id: viewer,
+      video_id: video,
+      position_ms: at,
+      watched_ms: watched,
+    });
 
   for (const crash of [false, true]) {
     it(`a 20-minute view keeps its minute window open long past the window's close, and the window is final once the view closed${crash ? ' (a crash while it is held)' : ''}`, () => {
