@@ -79,6 +79,10 @@ export interface ViewContribution {
 const percentMicros = (watch: number, duration: number): number =>
   duration > 0 ? Math.round(PERCENT_SCALE * Math.min(1, watch / duration)) : 0;
 
+/** The suggesting video a view counts under: its referrer when the traffic source is suggested, else ''. */
+const referrerOf = (d: SessionEntry['dims']): string =>
+  d.trafficSource === 'suggested' ? (d.referrerVideoId ?? '') : '';
+
 /** A counted view's contribution as its session stands (the session must have qualified). */
 export function viewOfSession(s: SessionEntry, open: boolean): ViewContribution {
   const a = s.agg;
@@ -97,7 +101,7 @@ export function viewOfSession(s: SessionEntry, open: boolean): ViewContribution 
     device: s.dims.device,
     os: s.dims.os,
     source: s.dims.trafficSource,
-    referrer: s.dims.trafficSource === 'suggested' ? (s.dims.referrerVideoId ?? '') : '',
+    referrer: referrerOf(s.dims),
   };
 }
 
@@ -112,7 +116,7 @@ export function sameViewTargets(c: ViewContribution, s: SessionEntry): boolean {
     c.device === d.device &&
     c.os === d.os &&
     c.source === d.trafficSource &&
-    c.referrer === (d.trafficSource === 'suggested' ? (d.referrerVideoId ?? '') : '')
+    c.referrer === referrerOf(d)
   );
 }
 
