@@ -10,7 +10,10 @@ export interface Target {
   database: string;
 }
 
-/** `viewpulse run processors [--only …]` in a child process; its logs (warn and up) on our stderr. */
+/**
+ * `viewpulse run processors [--only …]` in a child process; its logs (warn and up) on our stderr.
+ * With BENCH_CPU_PROF_DIR set, each child writes a V8 CPU profile there when it exits.
+ */
 export function spawnProcessors(
   only: readonly string[] | undefined,
   target: Target,
@@ -20,6 +23,7 @@ export function spawnProcessors(
   return spawn(
     process.execPath,
     [
+      ...(process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : []),
       join(projectRoot, 'bin', 'viewpulse.js'),
       'run',
       'processors',

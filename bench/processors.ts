@@ -16,7 +16,8 @@
 //  9. the per-stage cost table (bench/stages.ts), beside the one measured before this work.
 // Writes bench/results/processors.json.
 //
-//   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state | --state-only | --pure-only [--only a,b]]
+//   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state | --state-only | --pure-only [--only a,b]
+//                             | --freshness-only --events 20000 --rate 4000]
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,8 +53,11 @@ const { values: args } = parseArgs({
     'state-viewers': { type: 'string', default: '1000000' },
     // only the pure logic, in process, no services: printed, the results file left alone
     'pure-only': { type: 'boolean', default: false },
-    // with --pure-only: these processors only (comma-separated), e.g. to profile one
+    // with --pure-only or --freshness-only: these processors only (comma-separated), e.g. to profile one
     only: { type: 'string' },
+    // only the freshness phase on --events of history, at --rate events/s of live load: printed
+    'freshness-only': { type: 'boolean', default: false },
+    rate: { type: 'string', default: '4000' },
   },
 });
 const EVENTS = Number(args.events);
@@ -177,8 +181,13 @@ const probeEvent = (id: string, now: number): PlayEvent => ({
  * `rate` per second, and probe play_starts produced one at a time, each timed until its row is
  * queryable in play_events, view_counts and sessions.
  */
-async function freshness(p: Pipeline, probes: number, rate: number): Promise<Record<string, number[]>> {
-  const running = spawnProcessors(NAMES, p);
+async function freshness(
+  p: Pipeline,
+  probes: number,
+  rate: number,
+  names: readonly string[] = NAMES,
+): Promise<Record<string, number[]>> {
+  const running = spawnProcessors(names, p);
   const producer = new AvroProducer<PlayEvent>(p.kafka, p.registry, {
     topic: p.topics.playEvents,
     schema: playEventSchema(),
@@ -220,12 +229,15 @@ async function freshness(p: Pipeline, probes: number, rate: number): Promise<Rec
     await sink.close();
     return sent / ((Date.now() - t0) / 1000);
   })();
-  const out: Record<string, number[]> = { 'raw-events': [], 'view-counts': [], engagement: [] };
+  const out: Record<string, number[]> = Object.fromEntries(
+    ['raw-events', 'view-counts', 'engagement'].filter((n) => names.includes(n)).map((n) => [n, []]),
+  );
   for (let i = -1; i < probes; i++) {
     const id = ids[i + 1]!;
     const sent = Date.now();
     await producer.send([probeEvent(id, sent)]);
     const pending = new Set<string>(Object.keys(out));
+    const seenAfter: string[] = [];
     const deadline = sent + (i < 0 ? 120_000 : 20_000);
     while (pending.size && Date.now() < deadline) {
       const [row] = await queryRows<{ raw: string; counts: string; sessions: string }>(
@@ -244,11 +256,14 @@ async function freshness(p: Pipeline, probes: number, rate: number): Promise<Rec
       for (const name of [...pending]) {
         if (seen[name as keyof typeof seen] > 0) {
           pending.delete(name);
+          seenAfter.push(`${name} ${t}`);
           if (i >= 0) out[name]!.push(t);
         }
       }
+      if (!pending.size) log(`probe ${i + 1}/${probes}: seen after ms: ${seenAfter.join(', ')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (pending.size) log(`probe ${i + 1}/${probes}: not seen in ${[...pending].join(', ')} after ${Date.now() - sent} ms`);
   }
   stop = true;
   const offered = await load;
@@ -407,6 +422,10 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ pure_events_per_s: purePhase() }, null, 2));
     return;
   }
+  if (args['freshness-only']) {
+    console.log(JSON.stringify(await freshnessOnly(), null, 2));
+    return;
+  }
   const resultsFile = join(projectRoot, 'bench', 'results', 'processors.json');
   const previous = existsSync(resultsFile)
     ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { measured_at?: string; figures?: Record<string, unknown> })
@@ -440,6 +459,30 @@ function purePhase(): Record<string, number> {
     log(`pure ${name}: ${pure[name]} events/s`);
   }
   return pure;
+}
+
+/** Freshness alone: --events of history caught up first, then probes under --rate of live load. */
+async function freshnessOnly(): Promise<Record<string, unknown>> {
+  const p = await pipeline('bench', PARTITIONS);
+  try {
+    const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
+    await seedCatalog(p.clickhouse, p.database, catalogRows(traffic));
+    await pumpIntoKafka(p, traffic, { chunk: 5_000 });
+    const rate = Number(args.rate);
+    log(`freshness: ${PROBES} probes under ${rate} events/s of background load`);
+    const names = args.only ? args.only.split(',') : NAMES;
+    return { freshness_load_events_per_s: rate, freshness_ms: freshnessStats(await freshness(p, PROBES, rate, names)) };
+  } finally {
+    await p.cleanup();
+  }
+}
+
+function freshnessStats(fresh: Record<string, number[]>): Record<string, unknown> {
+  const stats = (xs: number[]): { p50: number; p95: number; p99: number } => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99) };
+  };
+  return Object.fromEntries(Object.entries(fresh).map(([k, xs]) => [k, { ...stats(xs), samples: xs.length }]));
 }
 
 async function mainPhases(figures: Record<string, unknown>): Promise<void> {
@@ -512,15 +555,8 @@ async function mainPhases(figures: Record<string, unknown>): Promise<void> {
 
     const rate = Math.max(100, Math.round(togetherRate / 2));
     log(`freshness: ${PROBES} probes under ${rate} events/s of background load`);
-    const fresh = await freshness(p, PROBES, rate);
-    const stats = (xs: number[]): { p50: number; p95: number; p99: number } => {
-      const s = [...xs].sort((a, b) => a - b);
-      return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99) };
-    };
     figures.freshness_load_events_per_s = rate;
-    figures.freshness_ms = Object.fromEntries(
-      Object.entries(fresh).map(([k, xs]) => [k, { ...stats(xs), samples: xs.length }]),
-    );
+    figures.freshness_ms = freshnessStats(await freshness(p, PROBES, rate));
   } finally {
     await p.cleanup();
   }
