@@ -340,7 +340,10 @@ export async function processBatch<V>(
   drainTask(d, task);
   const lag = Math.max(0, Number(batch.highWatermark) - task.lastOffset - 1);
   const progress = d.partitions.progressOf(partition)!;
-  if (task.lastOffset >= first) progress.at = d.now();
+  if (task.lastOffset >= first) {
+    progress.at = d.now();
+    d.flusher.recordsProcessed();
+  }
   progress.lag = lag;
   const wm = task.processor.watermark;
   d.lag.batch(partition, lag, Number.isFinite(wm) ? (d.now() - wm) / 1000 : undefined);

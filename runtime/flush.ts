@@ -1,7 +1,7 @@
 // Flushing and checkpointing: what makes a processed record count, in this order —
 //   dead letters → Kafka (acks=all) → rows → ClickHouse, table by table, each acknowledged →
-//   (every checkpoint interval, or forced) state of every partition that moved → the state
-//   store → commit offsets = checkpoint + 1.
+//   (every checkpoint interval, once records stopped coming, or forced) state of every
+//   partition that moved → the state store → commit offsets = checkpoint + 1.
 // Offsets are committed only after the rows and the state they imply were acknowledged. A
 // retriable failure (ClickHouse down) pauses consumption and keeps what is pending; anything
 // else is thrown to the caller, which crashes the runner.
@@ -45,20 +45,43 @@ export interface FlushDeps<V> {
   log: Logger;
   now(): number;
   checkpointIntervalMs: number;
+  /**
+   * No record for this long (and something moved since the last checkpoint): checkpoint now
+   * instead of at the interval, so a quiet topic's offsets and state catch up at once.
+   */
+  quietMs: number;
 }
 
 export class Flusher<V> {
   private lastFlush = 0;
   private lastCheckpoint = 0;
+  private lastRecord = 0;
 
   constructor(private readonly d: FlushDeps<V>) {}
+
+  /** A batch processed records (the quiet rule counts from the last one). */
+  recordsProcessed(): void {
+    this.lastRecord = this.d.now();
+  }
 
   msSinceFlush(): number {
     return this.d.now() - this.lastFlush;
   }
 
+  /**
+   * A checkpoint costs in proportion to the keys that changed since the last one, and a live
+   * key (an open session) changes at every event: under a steady load the interval decides how
+   * often each is written again. Once records stop, waiting out the interval would only delay
+   * the commit.
+   */
   checkpointDue(): boolean {
-    return this.d.now() - this.lastCheckpoint >= this.d.checkpointIntervalMs;
+    const now = this.d.now();
+    if (now - this.lastCheckpoint >= this.d.checkpointIntervalMs) return true;
+    return (
+      now - this.lastRecord >= this.d.quietMs &&
+      now - this.lastCheckpoint >= this.d.quietMs &&
+      this.d.partitions.list().some((t) => t.moved)
+    );
   }
 
   /**

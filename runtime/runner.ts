@@ -180,6 +180,7 @@ export class ProcessorRunner<V> {
       log: this.log,
       now: this.now,
       checkpointIntervalMs: this.opts.checkpointIntervalMs,
+      quietMs: this.opts.flushIntervalMs,
     });
     this.loop = {
       name,

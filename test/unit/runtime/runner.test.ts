@@ -208,7 +208,7 @@ describe('the batch loop', () => {
     ]);
     expect(s.store.saved.size).toBe(0);
     expect(s.cluster.committed.size).toBe(0);
-    // At the checkpoint interval: the state, then the offset after it.
+    // Records stopped a flush interval ago: the state, then the offset after it.
     await advance(4_500);
     expect(s.store.saved.get(0)).toEqual({
       offset: 2,
@@ -247,6 +247,43 @@ describe('the batch loop', () => {
       [{ partition: 0, offset: 3, changes: [['count:c', 1]] }],
     ]);
     expect(s.cluster.committed.get(0)).toBe(4);
+  });
+
+  it('under a steady stream the state is saved at the checkpoint interval, not at every flush', async () => {
+    const s = setup({ options: { checkpointIntervalMs: 30_000 } });
+    await s.runner.start();
+    // one record every 500 ms for 20 s: rows flushed every second, no checkpoint
+    for (let i = 0; i < 40; i++) {
+      fill(s.cluster, 0, 1);
+      await s.cluster.consumer.deliver();
+      await advance(500);
+    }
+    expect(s.ch.rows(TALLIES.name).length).toBeGreaterThanOrEqual(19);
+    expect(s.store.saves).toEqual([]);
+    expect(s.cluster.committed.size).toBe(0);
+  });
+
+  it('once records stop for a flush interval, what moved is checkpointed and committed at once', async () => {
+    const s = setup({ options: { checkpointIntervalMs: 30_000 } });
+    await s.runner.start();
+    for (let i = 0; i < 6; i++) {
+      fill(s.cluster, 0, 1);
+      await s.cluster.consumer.deliver();
+      await advance(500);
+    }
+    expect(s.store.saves).toEqual([]);
+    // 1 s after the last record (a flush interval), not 30 s
+    await advance(1_000);
+    expect(s.store.saves.map((save) => save.map((e) => `${e.partition}@${e.offset}`))).toEqual([['0@5']]);
+    expect(s.cluster.committed.get(0)).toBe(6);
+    // nothing moved since: no more checkpoints while it stays quiet
+    await advance(60_000);
+    expect(s.store.saves).toHaveLength(1);
+    // and a record after the quiet spell is checkpointed a flush interval after it
+    fill(s.cluster, 0, 1);
+    await s.cluster.consumer.deliver();
+    await advance(1_500);
+    expect(s.cluster.committed.get(0)).toBe(7);
   });
 
   it('flushes inside the batch once flushRows rows wait', async () => {
