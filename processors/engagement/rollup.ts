@@ -423,6 +423,79 @@ const version = (offset: number, final: boolean): number => offset * 2 + (final 
 
 const zeros = (): number[] => new Array<number>(RETENTION_POINTS).fill(0);
 
+/** An entry's sums in the order a saved entry holds them (after dim, id, value, grain, start, seq, offset). */
+const SAVED_SUMS = [
+  'views',
+  'watch',
+  'pct',
+  'measured',
+  'completions',
+  'open',
+  'plays',
+  'startupMeasured',
+  'rebufferMs',
+  'playWatch',
+  'rebuffers',
+  'stalled',
+  'failures',
+  'openPlays',
+] as const satisfies readonly (keyof Sums)[];
+const SAVED_AT = 7; // where the sums start
+type Saved = [RollupDim, string, string, RollupGrain, number, number, number, ...unknown[]];
+
+/**
+ * An entry as the changelog holds it: positional (field names were half its bytes), and its
+ * 101 retention and stall-exit counters without their trailing zeros (a short view covers
+ * only the first percents; exits are mostly all zero). `restoredEntry` reads it back, and the
+ * object form that earlier versions saved too.
+ */
+function savedEntry(e: Entry): unknown {
+  const out: unknown[] = [e.dim, e.id, e.value, e.grain, e.start, e.seq, e.offset];
+  for (const k of SAVED_SUMS) out.push(e[k]);
+  out.push(e.startup, e.ret && trimmed(e.ret), e.exits && trimmed(e.exits));
+  return out;
+}
+
+function restoredEntry(v: unknown): Entry {
+  if (!Array.isArray(v)) {
+    // saved as an object (before the positional form)
+    const o = v as Entry;
+    const e = newEntry(o.dim, o.id, o.value, o.grain, o.start, o.seq, o.offset);
+    for (const k of SAVED_SUMS) e[k] = o[k];
+    return withCounters(e, o.startup, o.ret, o.exits);
+  }
+  const [dim, id, value, grain, start, seq, offset] = v as Saved;
+  const e = newEntry(dim, id, value, grain, start, seq, offset);
+  SAVED_SUMS.forEach((k, i) => (e[k] = v[SAVED_AT + i] as number));
+  const rest = SAVED_AT + SAVED_SUMS.length;
+  return withCounters(e, v[rest] as [number, number][], v[rest + 1] as number[] | null, v[rest + 2] as number[] | null);
+}
+
+function withCounters(
+  e: Entry,
+  startup: readonly (readonly [number, number])[],
+  ret: readonly number[] | null,
+  exits: readonly number[] | null,
+): Entry {
+  e.startup = startup.map(([k, c]): [number, number] => [k, c]);
+  e.ret = ret && padded(ret);
+  e.exits = exits && padded(exits);
+  return e;
+}
+
+function trimmed(xs: readonly number[]): readonly number[] {
+  let n = xs.length;
+  while (n > 0 && xs[n - 1] === 0) n--;
+  return n === xs.length ? xs : xs.slice(0, n);
+}
+
+/** Counters without their trailing zeros, back to RETENTION_POINTS. */
+function padded(xs: readonly number[]): number[] {
+  const out = zeros();
+  for (let i = 0; i < xs.length; i++) out[i] = xs[i]!;
+  return out;
+}
+
 function newEntry(
   dim: RollupDim,
   id: string,
@@ -494,7 +567,7 @@ function addBuckets(into: number[], changes: readonly [number, number][]): void 
 
 /** The rollup of one partition: open windows (keyed state), and rows for the next drain. */
 export class RollupStore implements StatePart {
-  private readonly open = new Tracked<Entry>('eg:');
+  private readonly open = new Tracked<Entry>('eg:', savedEntry);
   /** open windows changed since the last drain, each listed once (marked with the drain's number) */
   private changed: Entry[] = [];
   private drains = 0;
@@ -733,15 +806,7 @@ export class RollupStore implements StatePart {
 
   static restore(partition: number, options: RollupOptions, state: RestoredState): RollupStore {
     const store = new RollupStore(partition, options);
-    store.open.restore(state, (v) => {
-      const e = v as Entry;
-      return {
-        ...e,
-        ret: e.ret ? [...e.ret] : null,
-        exits: e.exits ? [...e.exits] : null,
-        startup: e.startup.map(([k, c]): [number, number] => [k, c]),
-      };
-    });
+    store.open.restore(state, restoredEntry);
     const windowsOf = new Map(store.grains);
     for (const [key, e] of store.open) {
       const windows = windowsOf.get(e.grain)!;

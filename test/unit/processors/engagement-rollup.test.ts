@@ -467,3 +467,60 @@ describe('audience observations: the viewers of counted views by creator, countr
     }
   });
 });
+
+describe('the rollup windows in the changelog', () => {
+  const OBJECT_FIELDS = ['dim', 'id', 'value', 'grain', 'start', 'seq', 'offset'] as const;
+  const SUMS = [
+    'views',
+    'watch',
+    'pct',
+    'measured',
+    'completions',
+    'open',
+    'plays',
+    'startupMeasured',
+    'rebufferMs',
+    'playWatch',
+    'rebuffers',
+    'stalled',
+    'failures',
+    'openPlays',
+  ];
+  /** A saved window in the object form earlier versions wrote: named fields, 101 counters each. */
+  const objectForm = (saved: unknown[]): object => {
+    const o: Record<string, unknown> = {};
+    OBJECT_FIELDS.forEach((k, i) => (o[k] = saved[i]));
+    SUMS.forEach((k, i) => (o[k] = saved[OBJECT_FIELDS.length + i]));
+    const rest = OBJECT_FIELDS.length + SUMS.length;
+    const pad = (xs: number[] | null) => xs && [...xs, ...new Array<number>(101 - xs.length).fill(0)];
+    return {
+      ...o,
+      startup: saved[rest],
+      ret: pad(saved[rest + 1] as number[] | null),
+      exits: pad(saved[rest + 2] as number[] | null),
+    };
+  };
+
+  it('are saved positionally without trailing zero counters, and the object form earlier versions saved restores to the same state', () => {
+    const t = events(4, { viewers: 8, videos: 3, sessions: 60 });
+    const def = engagement();
+    const p = def.create(0, undefined, t.catalog);
+    t.deliveries.forEach((d, offset) =>
+      p.process({ topic: 'play-events', partition: 0, offset, key: d.event.viewer_id, value: d.event }),
+    );
+    p.drain();
+    const state = new Map(JSON.parse(JSON.stringify(p.snapshot())) as [string, unknown][]);
+    const windows = [...state].filter(([k]) => k.startsWith('eg:'));
+    expect(windows.length).toBeGreaterThan(20);
+    for (const [, v] of windows) {
+      expect(Array.isArray(v)).toBe(true);
+      for (const counters of (v as unknown[]).slice(-2) as (number[] | null)[])
+        if (counters?.length) expect(counters.at(-1)).not.toBe(0);
+    }
+    const old = new Map([...state].map(([k, v]) => [k, k.startsWith('eg:') ? objectForm(v as unknown[]) : v]));
+    const fromOld = def.create(0, old, t.catalog).snapshot();
+    const fromNew = def.create(0, state, t.catalog).snapshot();
+    expect(JSON.parse(JSON.stringify(fromOld))).toEqual(JSON.parse(JSON.stringify(fromNew)));
+    expect(JSON.parse(JSON.stringify(fromNew))).toEqual([...state]);
+  });
+});
