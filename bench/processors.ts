@@ -263,7 +263,8 @@ async function freshness(
       if (!pending.size) log(`probe ${i + 1}/${probes}: seen after ms: ${seenAfter.join(', ')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    if (pending.size) log(`probe ${i + 1}/${probes}: not seen in ${[...pending].join(', ')} after ${Date.now() - sent} ms`);
+    if (pending.size)
+      log(`probe ${i + 1}/${probes}: not seen in ${[...pending].join(', ')} after ${Date.now() - sent} ms`);
   }
   stop = true;
   const offered = await load;
