@@ -469,6 +469,8 @@ describe('audience observations: the viewers of counted views by creator, countr
 });
 
 describe('the rollup windows in the changelog', () => {
+  // The fields are spelled out here, not imported: the object form is what earlier versions
+  // wrote, and must go on restoring whatever the positional form becomes.
   const OBJECT_FIELDS = ['dim', 'id', 'value', 'grain', 'start', 'seq', 'offset'] as const;
   const SUMS = [
     'views',
