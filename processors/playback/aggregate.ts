@@ -63,14 +63,39 @@ function cover(bits: Buckets, e: TailEvent, durationMs: number): void {
 
 export type AddResult = 'applied' | 'duplicate' | 'folded';
 
-/** The JSON form of a session's aggregates (a checkpoint or changelog value). */
+/** An event as a saved aggregate holds it: positional, [id, t, type, pos, watched, seekFrom]. */
+type SavedEvent = [string, number, EventType, number, number, number | null];
+/** ...and a tail event, with its watch-time contribution last. */
+type SavedTailEvent = [string, number, EventType, number, number, number | null, number];
+
+const savedEvent = (e: CompactEvent | null): SavedEvent | null =>
+  e && [e.id, e.t, e.type, e.pos, e.watched, e.seekFrom];
+
+/** A saved event back as an object; one saved by earlier versions is an object already. */
+function restoredEvent(e: SavedEvent | CompactEvent): CompactEvent {
+  if (!Array.isArray(e))
+    return { id: e.id, t: e.t, type: e.type, pos: e.pos, watched: e.watched, seekFrom: e.seekFrom };
+  return { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
+}
+
+function restoredTailEvent(e: SavedTailEvent | TailEvent): TailEvent {
+  const out = restoredEvent(e as SavedEvent | CompactEvent) as TailEvent;
+  out.c = Array.isArray(e) ? e[6] : e.c;
+  return out;
+}
+
+/**
+ * The JSON form of a session's aggregates (a checkpoint or changelog value). Its events are
+ * positional (their field names were about a third of a session's bytes, and a live session
+ * is written again at every checkpoint); the object form that earlier versions saved is read too.
+ */
 export interface AggregateJSON {
   d: number;
   n: number;
   plays: number;
   watch: number;
-  first: CompactEvent | null;
-  last: CompactEvent | null;
+  first: SavedEvent | CompactEvent | null;
+  last: SavedEvent | CompactEvent | null;
   maxPos: number;
   done: boolean;
   rebuf: { t: number; id: string; type: EventType } | null;
@@ -79,8 +104,8 @@ export interface AggregateJSON {
   candFolded: boolean;
   fWatch: number;
   fBits: Buckets;
-  anchor: CompactEvent | null;
-  tail: TailEvent[];
+  anchor: SavedEvent | CompactEvent | null;
+  tail: (SavedTailEvent | TailEvent)[];
 }
 
 export class SessionAggregate {
@@ -260,8 +285,8 @@ export class SessionAggregate {
       n: this.events,
       plays: this.plays,
       watch: this.watchMs,
-      first: this.first,
-      last: this.last,
+      first: savedEvent(this.first),
+      last: savedEvent(this.last),
       maxPos: this.maxPositionMs,
       done: this.completed,
       rebuf: this.lastRebuffer,
@@ -270,8 +295,8 @@ export class SessionAggregate {
       candFolded: this.candidateFolded,
       fWatch: this.foldedWatchMs,
       fBits: this.foldedBits,
-      anchor: this.anchor,
-      tail: this.tail,
+      anchor: savedEvent(this.anchor),
+      tail: this.tail.map((e): SavedTailEvent => [e.id, e.t, e.type, e.pos, e.watched, e.seekFrom, e.c]),
     };
   }
 
@@ -281,8 +306,8 @@ export class SessionAggregate {
     a.events = j.n;
     a.plays = j.plays;
     a.watchMs = j.watch;
-    a.first = j.first;
-    a.last = j.last;
+    a.first = j.first && restoredEvent(j.first);
+    a.last = j.last && restoredEvent(j.last);
     a.maxPositionMs = j.maxPos;
     a.completed = j.done;
     a.lastRebuffer = j.rebuf;
@@ -291,8 +316,8 @@ export class SessionAggregate {
     a.candidateFolded = j.candFolded;
     a.foldedWatchMs = j.fWatch;
     a.foldedBits = [...j.fBits] as Buckets;
-    a.anchor = j.anchor;
-    a.tail = j.tail.map((e) => ({ ...e }));
+    a.anchor = j.anchor && restoredEvent(j.anchor);
+    a.tail = j.tail.map(restoredTailEvent);
     for (const e of a.tail) a.ids.add(e.id);
     a.bits = [...a.foldedBits] as Buckets;
     for (const ev of a.tail) cover(a.bits, ev, a.durationMs);

@@ -108,6 +108,42 @@ describe('a session as running aggregates', () => {
     }
   });
 
+  it('is saved with positional events, and the object form earlier versions saved restores to the same aggregate', () => {
+    const r = rng(11);
+    for (let round = 0; round < 20; round++) {
+      const agg = new SessionAggregate(600_000, THRESHOLD);
+      const d: MinuteDelta[] = [];
+      const events = randomSession(r, 3 + Math.floor(r() * 12));
+      for (const e of events) agg.add({ ...e }, d);
+      agg.fold(events[Math.floor(events.length / 2)]!.t); // an anchor and a folded prefix
+      const saved = JSON.parse(JSON.stringify(agg.toJSON())) as Record<string, unknown>;
+      expect(Array.isArray(saved.last)).toBe(true);
+      // the same aggregate as earlier versions saved it: every event an object
+      const object = (e: unknown[] | null) =>
+        e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
+      const old = {
+        ...saved,
+        first: object(saved.first as unknown[] | null),
+        last: object(saved.last as unknown[] | null),
+        anchor: object(saved.anchor as unknown[] | null),
+        tail: (saved.tail as unknown[][]).map((e) => ({ ...object(e), c: e[6] })),
+      };
+      const fromOld = SessionAggregate.fromJSON(old as never, THRESHOLD);
+      const fromNew = SessionAggregate.fromJSON(saved as never, THRESHOLD);
+      expect(actual(fromOld)).toEqual(actual(agg));
+      expect(fromOld.toJSON()).toEqual(fromNew.toJSON());
+      expect(JSON.parse(JSON.stringify(fromNew.toJSON()))).toEqual(saved);
+      // and both go on alike: the next event and a fold
+      const next: CompactEvent = { ...events.at(-1)!, id: 'next', t: events.at(-1)!.t + 10_000, type: 'heartbeat' };
+      for (const a of [fromOld, fromNew, agg]) {
+        a.add({ ...next }, []);
+        a.fold(next.t);
+      }
+      expect(actual(fromOld)).toEqual(actual(agg));
+      expect(actual(fromNew)).toEqual(actual(agg));
+    }
+  });
+
   it('refuses a duplicate event_id, in the tail or as the last folded event', () => {
     const agg = new SessionAggregate(600_000, THRESHOLD);
     const d: MinuteDelta[] = [];
