@@ -133,9 +133,105 @@ const dimsOf = (e: PlayEvent): SessionDims => ({
   referrerVideoId: e.referrer_video_id,
 });
 
+/**
+ * An open session as the changelog holds it: positional (a live session is written again at
+ * every checkpoint, and field names were a third of its bytes). `restoredSession` reads it
+ * back, and the object form that earlier versions saved too.
+ */
+type SavedSession = [
+  sessionId: string,
+  viewerId: string,
+  videoId: string,
+  creatorId: string,
+  durationMs: number,
+  device: string,
+  os: string,
+  country: string,
+  trafficSource: string,
+  referrerVideoId: string | null,
+  startupMs: number | null,
+  rebufferMs: number,
+  rebuffers: number,
+  errors: number,
+  agg: AggregateJSON,
+];
+
+const savedSession = (s: SessionEntry): SavedSession => [
+  s.sessionId,
+  s.viewerId,
+  s.videoId,
+  s.creatorId,
+  s.durationMs,
+  s.dims.device,
+  s.dims.os,
+  s.dims.country,
+  s.dims.trafficSource,
+  s.dims.referrerVideoId,
+  s.startupMs,
+  s.rebufferMs,
+  s.rebuffers,
+  s.errors,
+  s.agg.toJSON(),
+];
+
+function restoredSession(v: unknown, viewThresholdMs: number): SessionEntry {
+  if (!Array.isArray(v)) {
+    // saved as an object (before the positional form)
+    const o = v as Omit<SessionEntry, 'agg'> & { agg: AggregateJSON };
+    const d = o.dims;
+    v = [
+      o.sessionId,
+      o.viewerId,
+      o.videoId,
+      o.creatorId,
+      o.durationMs,
+      d.device,
+      d.os,
+      d.country,
+      d.trafficSource,
+      d.referrerVideoId,
+      o.startupMs,
+      o.rebufferMs,
+      o.rebuffers,
+      o.errors,
+      o.agg,
+    ] satisfies SavedSession;
+  }
+  const [
+    sessionId,
+    viewerId,
+    videoId,
+    creatorId,
+    durationMs,
+    device,
+    os,
+    country,
+    trafficSource,
+    referrerVideoId,
+    startupMs,
+    rebufferMs,
+    rebuffers,
+    errors,
+    agg,
+  ] = v as SavedSession;
+  return {
+    sessionId,
+    viewerId,
+    videoId,
+    creatorId,
+    durationMs,
+    dims: { device, os, country, trafficSource, referrerVideoId },
+    startupMs,
+    rebufferMs,
+    rebuffers,
+    errors,
+    agg: SessionAggregate.fromJSON(agg, viewThresholdMs),
+  };
+}
+
 export class PlaybackState {
   readonly watermark: Watermark;
-  readonly sessions = new Tracked<SessionEntry>('ps:', (s) => ({ ...s, agg: s.agg.toJSON() }));
+  readonly sessions = new Tracked<SessionEntry>('ps:', savedSession);
   private readonly groups = new Tracked<Group>('pg:', (g) => ({
     candidates: [...g.candidates],
     lastCountedBefore: g.lastCountedBefore,
@@ -365,10 +461,7 @@ export class PlaybackState {
     const p = new PlaybackState(options);
     const meta = state.get('p:meta') as { watermark: { maxEventTime: number | null } } | undefined;
     if (meta) Object.assign(p, { watermark: Watermark.fromJSON(options.outOfOrdernessMs, meta.watermark) });
-    p.sessions.restore(state, (v) => {
-      const s = v as Omit<SessionEntry, 'agg'> & { agg: AggregateJSON };
-      return { ...s, agg: SessionAggregate.fromJSON(s.agg, options.viewThresholdMs) };
-    });
+    p.sessions.restore(state, (v) => restoredSession(v, options.viewThresholdMs));
     p.groups.restore(state, (v) => {
       const g = v as { candidates: [string, number][]; lastCountedBefore: number | null };
       const candidates = new Map(g.candidates);

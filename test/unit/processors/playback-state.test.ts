@@ -184,3 +184,39 @@ describe('ExpiryQueue', () => {
     expect(seen).toEqual(['c']);
   });
 });
+
+describe('PlaybackState: open sessions in the changelog', () => {
+  /** An entry as earlier versions saved it: an object with named fields (its aggregate as saved). */
+  const objectForm = (v: unknown[]) => {
+    const [sessionId, viewerId, videoId, creatorId, durationMs, device, os, country, trafficSource, referrerVideoId] =
+      v;
+    const [startupMs, rebufferMs, rebuffers, errors, agg] = v.slice(10);
+    const dims = { device, os, country, trafficSource, referrerVideoId };
+    return { sessionId, viewerId, videoId, creatorId, durationMs, dims, startupMs, rebufferMs, rebuffers, errors, agg };
+  };
+
+  it('are saved positionally, and the object form earlier versions saved restores to the same state', () => {
+    const p = new PlaybackState(DEFAULT_PLAYBACK);
+    watch(p, 's1', 'u1', T0);
+    watch(p, 's2', 'u2', T0 + MIN);
+    p.apply(event('s1', 'u1', 'rebuffer_end', T0 + 50_000, 45_000), video);
+    const out: StateEntries = [];
+    p.all(out);
+    const state = new Map(JSON.parse(JSON.stringify(out)) as StateEntries);
+    const sessions = [...state].filter(([k]) => k.startsWith('ps:'));
+    expect(sessions).toHaveLength(2);
+    for (const [, v] of sessions) expect(Array.isArray(v)).toBe(true);
+    const old = new Map([...state].map(([k, v]) => [k, k.startsWith('ps:') ? objectForm(v as unknown[]) : v]));
+    const fromOld = PlaybackState.restore(DEFAULT_PLAYBACK, old);
+    const fromNew = PlaybackState.restore(DEFAULT_PLAYBACK, state);
+    const saved = (x: PlaybackState) => {
+      const o: StateEntries = [];
+      x.all(o);
+      return JSON.parse(JSON.stringify(o)) as StateEntries;
+    };
+    expect(saved(fromOld)).toEqual(saved(fromNew));
+    expect(saved(fromNew)).toEqual(JSON.parse(JSON.stringify(out)));
+    expect(fromOld.sessions.get('s1')).toEqual(fromNew.sessions.get('s1'));
+    expect(fromOld.sessions.get('s1')!.agg.watchMs).toBe(p.sessions.get('s1')!.agg.watchMs);
+  });
+});
