@@ -441,6 +441,9 @@ const SAVED_SUMS = [
   'openPlays',
 ] as const satisfies readonly (keyof Sums)[];
 const SAVED_AT = 7; // where the sums start
+// Every sum is saved: a field of Sums missing from SAVED_SUMS does not compile.
+const ALL_SUMS_SAVED: Exclude<keyof Sums, (typeof SAVED_SUMS)[number] | 'startup'> extends never ? true : false = true;
+void ALL_SUMS_SAVED;
 type Saved = [RollupDim, string, string, RollupGrain, number, number, number, ...unknown[]];
 
 /**
@@ -478,8 +481,9 @@ function withCounters(
   exits: readonly number[] | null,
 ): Entry {
   e.startup = startup.map(([k, c]): [number, number] => [k, c]);
-  e.ret = ret && padded(ret);
-  e.exits = exits && padded(exits);
+  // newEntry made a video window's counters (zeros): filled in place
+  e.ret = ret && filled(e.ret ?? zeros(), ret);
+  e.exits = exits && filled(e.exits ?? zeros(), exits);
   return e;
 }
 
@@ -489,11 +493,10 @@ function trimmed(xs: readonly number[]): readonly number[] {
   return n === xs.length ? xs : xs.slice(0, n);
 }
 
-/** Counters without their trailing zeros, back to RETENTION_POINTS. */
-function padded(xs: readonly number[]): number[] {
-  const out = zeros();
-  for (let i = 0; i < xs.length; i++) out[i] = xs[i]!;
-  return out;
+/** `into` (RETENTION_POINTS zeros) with saved counters (maybe without their trailing zeros) over it. */
+function filled(into: number[], xs: readonly number[]): number[] {
+  for (let i = 0; i < xs.length; i++) into[i] = xs[i]!;
+  return into;
 }
 
 function newEntry(

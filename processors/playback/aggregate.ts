@@ -318,6 +318,12 @@ export class SessionAggregate {
     a.foldedBits = [...j.fBits] as Buckets;
     a.anchor = j.anchor && restoredEvent(j.anchor);
     a.tail = j.tail.map(restoredTailEvent);
+    // Live, first and last are the tail's own objects while they are in it; restored, too
+    // (one copy of each event in memory, as before the restart).
+    const head = a.tail[0];
+    const end = a.tail[a.tail.length - 1];
+    if (head && a.first?.id === head.id) a.first = head;
+    if (end && a.last?.id === end.id) a.last = end;
     for (const e of a.tail) a.ids.add(e.id);
     a.bits = [...a.foldedBits] as Buckets;
     for (const ev of a.tail) cover(a.bits, ev, a.durationMs);
