@@ -190,7 +190,17 @@ describe('PlaybackState: open sessions in the changelog', () => {
   const objectForm = (v: unknown[]) => {
     const [sessionId, viewerId, videoId, creatorId, durationMs, device, os, country, trafficSource, referrerVideoId] =
       v;
-    const [startupMs, rebufferMs, rebuffers, errors, agg] = v.slice(10);
+    const [startupMs, rebufferMs, rebuffers, errors, saved] = v.slice(10) as [...unknown[], Record<string, unknown>];
+    // and its aggregate's events objects too, as they were then
+    const event = (e: unknown[] | null) =>
+      e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
+    const agg = {
+      ...saved,
+      first: event(saved.first as unknown[] | null),
+      last: event(saved.last as unknown[] | null),
+      anchor: event(saved.anchor as unknown[] | null),
+      tail: (saved.tail as unknown[][]).map((e) => ({ ...event(e), c: e[6] })),
+    };
     const dims = { device, os, country, trafficSource, referrerVideoId };
     return { sessionId, viewerId, videoId, creatorId, durationMs, dims, startupMs, rebufferMs, rebuffers, errors, agg };
   };

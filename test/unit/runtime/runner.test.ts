@@ -208,7 +208,7 @@ describe('the batch loop', () => {
     ]);
     expect(s.store.saved.size).toBe(0);
     expect(s.cluster.committed.size).toBe(0);
-    // Records stopped a flush interval ago: the state, then the offset after it.
+    // Checkpointed by now (the records stopped 1 s in): the state, then the offset after it.
     await advance(4_500);
     expect(s.store.saved.get(0)).toEqual({
       offset: 2,
