@@ -190,7 +190,8 @@ describe('PlaybackState: open sessions in the changelog', () => {
   const objectForm = (v: unknown[]) => {
     const [sessionId, viewerId, videoId, creatorId, durationMs, device, os, country, trafficSource, referrerVideoId] =
       v;
-    const [startupMs, rebufferMs, rebuffers, errors, saved] = v.slice(10) as [...unknown[], Record<string, unknown>];
+    const [startupMs, rebufferMs, rebuffers, errors] = v.slice(10);
+    const saved = v[14] as Record<string, unknown>;
     // and its aggregate's events objects too, as they were then
     const event = (e: unknown[] | null) =>
       e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
