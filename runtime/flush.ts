@@ -86,8 +86,8 @@ export class Flusher<V> {
 
   /**
    * Writes everything pending; every checkpoint interval, a flush interval after the last
-   * record, or when `force`d, also checkpoints and commits. On a ClickHouse outage: pause, keep the rows, retry later. Once all of it was
-   * acknowledged, a paused runner resumes.
+   * record, or when `force`d, also checkpoints and commits. On a ClickHouse outage: pause,
+   * keep the rows, retry later. Once all of it was acknowledged, a paused runner resumes.
    */
   async flush(force: boolean): Promise<void> {
     const d = this.d;

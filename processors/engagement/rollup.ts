@@ -459,27 +459,14 @@ function savedEntry(e: Entry): unknown {
   return out;
 }
 
-function restoredEntry(v: unknown): Entry {
-  if (!Array.isArray(v)) {
-    // saved as an object (before the positional form)
-    const o = v as Entry;
-    const e = newEntry(o.dim, o.id, o.value, o.grain, o.start, o.seq, o.offset);
-    for (const k of SAVED_SUMS) e[k] = o[k];
-    return withCounters(e, o.startup, o.ret, o.exits);
-  }
+function restoredEntry(saved: unknown): Entry {
+  // one saved as an object (before the positional form) has an entry's fields: made positional
+  const v = Array.isArray(saved) ? saved : (savedEntry(saved as Entry) as unknown[]);
   const [dim, id, value, grain, start, seq, offset] = v as Saved;
   const e = newEntry(dim, id, value, grain, start, seq, offset);
   SAVED_SUMS.forEach((k, i) => (e[k] = v[SAVED_AT + i] as number));
   const rest = SAVED_AT + SAVED_SUMS.length;
-  return withCounters(e, v[rest] as [number, number][], v[rest + 1] as number[] | null, v[rest + 2] as number[] | null);
-}
-
-function withCounters(
-  e: Entry,
-  startup: readonly (readonly [number, number])[],
-  ret: readonly number[] | null,
-  exits: readonly number[] | null,
-): Entry {
+  const [startup, ret, exits] = v.slice(rest) as [[number, number][], number[] | null, number[] | null];
   e.startup = startup.map(([k, c]): [number, number] => [k, c]);
   // newEntry made a video window's counters (zeros): filled in place
   e.ret = ret && filled(e.ret ?? zeros(), ret);

@@ -72,9 +72,8 @@ const savedEvent = (e: CompactEvent | null): SavedEvent | null =>
   e && [e.id, e.t, e.type, e.pos, e.watched, e.seekFrom];
 
 /** A saved event back as an object; one saved by earlier versions is an object already. */
-function restoredEvent(e: SavedEvent | CompactEvent): CompactEvent {
-  if (!Array.isArray(e))
-    return { id: e.id, t: e.t, type: e.type, pos: e.pos, watched: e.watched, seekFrom: e.seekFrom };
+function restoredEvent(saved: SavedEvent | CompactEvent): CompactEvent {
+  const e = Array.isArray(saved) ? saved : savedEvent(saved)!;
   return { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
 }
 
