@@ -13,7 +13,7 @@ import {
   type CompactEvent,
 } from '../../../processors/playback/session.js';
 import type { EventType } from '../../../schemas/types.js';
-import { rng } from './fixtures.js';
+import { aggregateObjectForm, rng } from './fixtures.js';
 import { DEFAULT_RULE_PARAMETERS } from '../../../processors/parameters.js';
 
 const THRESHOLD = DEFAULT_RULE_PARAMETERS.viewThresholdMs;
@@ -119,15 +119,7 @@ describe('a session as running aggregates', () => {
       const saved = JSON.parse(JSON.stringify(agg.toJSON())) as Record<string, unknown>;
       expect(Array.isArray(saved.last)).toBe(true);
       // the same aggregate as earlier versions saved it: every event an object
-      const object = (e: unknown[] | null) =>
-        e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
-      const old = {
-        ...saved,
-        first: object(saved.first as unknown[] | null),
-        last: object(saved.last as unknown[] | null),
-        anchor: object(saved.anchor as unknown[] | null),
-        tail: (saved.tail as unknown[][]).map((e) => ({ ...object(e), c: e[6] })),
-      };
+      const old = aggregateObjectForm(saved);
       const fromOld = SessionAggregate.fromJSON(old as never, THRESHOLD);
       const fromNew = SessionAggregate.fromJSON(saved as never, THRESHOLD);
       expect(actual(fromOld)).toEqual(actual(agg));

@@ -139,3 +139,20 @@ export function playEvent(
     ...e,
   };
 }
+
+/**
+ * A saved session aggregate as earlier versions wrote it, from the positional form: every event
+ * an object (the tail's with its contribution `c`). Spelled out, not derived from the code: it
+ * is what old changelogs hold.
+ */
+export function aggregateObjectForm(saved: Record<string, unknown>): Record<string, unknown> {
+  const event = (e: unknown[] | null) =>
+    e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
+  return {
+    ...saved,
+    first: event(saved.first as unknown[] | null),
+    last: event(saved.last as unknown[] | null),
+    anchor: event(saved.anchor as unknown[] | null),
+    tail: (saved.tail as unknown[][]).map((e) => ({ ...event(e), c: e[6] })),
+  };
+}

@@ -11,7 +11,7 @@ import { applyChanges, type StateEntries } from '../../../processors/keyed-state
 import { CLOSED_MEMORY_MS, DEFAULT_PLAYBACK, PlaybackState } from '../../../processors/playback/state.js';
 import { ExpiryQueue } from '../../../processors/expiry.js';
 import type { PlayEvent } from '../../../schemas/types.js';
-import { playEvent } from './fixtures.js';
+import { aggregateObjectForm, playEvent } from './fixtures.js';
 
 const T0 = Date.UTC(2026, 10, 2, 8);
 const MIN = 60_000;
@@ -191,17 +191,8 @@ describe('PlaybackState: open sessions in the changelog', () => {
     const [sessionId, viewerId, videoId, creatorId, durationMs, device, os, country, trafficSource, referrerVideoId] =
       v;
     const [startupMs, rebufferMs, rebuffers, errors] = v.slice(10);
-    const saved = v[14] as Record<string, unknown>;
     // and its aggregate's events objects too, as they were then
-    const event = (e: unknown[] | null) =>
-      e && { id: e[0], t: e[1], type: e[2], pos: e[3], watched: e[4], seekFrom: e[5] };
-    const agg = {
-      ...saved,
-      first: event(saved.first as unknown[] | null),
-      last: event(saved.last as unknown[] | null),
-      anchor: event(saved.anchor as unknown[] | null),
-      tail: (saved.tail as unknown[][]).map((e) => ({ ...event(e), c: e[6] })),
-    };
+    const agg = aggregateObjectForm(v[14] as Record<string, unknown>);
     const dims = { device, os, country, trafficSource, referrerVideoId };
     return { sessionId, viewerId, videoId, creatorId, durationMs, dims, startupMs, rebufferMs, rebuffers, errors, agg };
   };
