@@ -154,11 +154,12 @@ export class SessionAggregate {
   }
 
   /**
-   * Applies one event (the aggregate keeps the object), pushing the minute deltas it causes onto `deltas`. Returns
+   * Applies one event (the aggregate keeps the object), pushing the minute deltas it causes onto `deltas`
+   * (null: not wanted — only view-counts uses them, and building them is per-event garbage). Returns
    * 'duplicate' for an event_id already applied (within the tail), 'folded' for an event that
    * would sort before the folded prefix's last event.
    */
-  add(e: CompactEvent, deltas: MinuteDelta[]): AddResult {
+  add(e: CompactEvent, deltas: MinuteDelta[] | null): AddResult {
     if (this.ids.has(e.id) || (this.anchor !== null && this.anchor.id === e.id)) return 'duplicate';
     if (this.anchor !== null && !before(this.anchor, e)) return 'folded';
     const tail = this.tail;
@@ -180,13 +181,13 @@ export class SessionAggregate {
     const added = e as TailEvent;
     added.c = contribution(e, prev);
     const playDelta = e.type === 'play_start' ? 1 : 0;
-    deltas.push({ minute: minuteOf(e.t), plays: playDelta, watchMs: added.c });
+    deltas?.push({ minute: minuteOf(e.t), plays: playDelta, watchMs: added.c });
     let nextDelta = 0;
     if (next) {
       const c = contribution(next, e);
       nextDelta = c - next.c;
       next.c = c;
-      if (nextDelta !== 0) deltas.push({ minute: minuteOf(next.t), plays: 0, watchMs: nextDelta });
+      if (nextDelta !== 0) deltas?.push({ minute: minuteOf(next.t), plays: 0, watchMs: nextDelta });
     }
     if (i === tail.length) tail.push(added);
     else tail.splice(i, 0, added);
@@ -263,6 +264,11 @@ export class SessionAggregate {
   /** The covered buckets as words (a copy: the rollup keeps what a view contributed). */
   coveredBits(): Buckets {
     return [this.bits[0], this.bits[1], this.bits[2], this.bits[3]];
+  }
+
+  /** coveredBits() copied into `into` (no new array). */
+  copyCoveredBits(into: Buckets): void {
+    for (let w = 0; w < 4; w++) into[w] = this.bits[w]!;
   }
 
   /** "Left after a stall" (docs/semantics.md) from the last event and the last rebuffer event. */

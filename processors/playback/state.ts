@@ -43,6 +43,8 @@ export interface SessionEntry {
   rebuffers: number;
   errors: number;
   agg: SessionAggregate;
+  /** groupKey(viewerId, videoId), built once per session (in memory only: not saved) */
+  group: string;
 }
 
 interface Group {
@@ -101,8 +103,6 @@ export type ApplyResult =
   | {
       kind: 'applied';
       session: SessionEntry;
-      /** Plays and watch time the event added or moved, per minute (at most two entries). */
-      deltas: MinuteDelta[];
       viewsBefore: Candidate[];
       viewsAfter: Candidate[];
     };
@@ -226,6 +226,7 @@ function restoredSession(v: unknown, viewThresholdMs: number): SessionEntry {
     rebuffers,
     errors,
     agg: SessionAggregate.fromJSON(agg, viewThresholdMs),
+    group: groupKey(viewerId, videoId),
   };
 }
 
@@ -262,7 +263,12 @@ export class PlaybackState {
     this.windows = SessionWindows.withInactivityGap(options.sessionGapMs).grace(options.sessionGraceMs);
   }
 
-  apply(e: PlayEvent, video: VideoInfo | undefined): ApplyResult {
+  /**
+   * Applies one event. The plays and watch time it added or moved, per minute (at most two
+   * entries), are pushed onto `deltas` when given (view-counts counts them; the others do not
+   * need them, and a fresh array per event would be garbage).
+   */
+  apply(e: PlayEvent, video: VideoInfo | undefined, deltas: MinuteDelta[] | null = null): ApplyResult {
     this.watermark.observe(e.event_time);
     if (this.closed.has(e.session_id)) return { kind: 'session_closed' };
     // Closed sessions are remembered for CLOSED_MEMORY_MS; anything older could belong to a
@@ -283,11 +289,11 @@ export class PlaybackState {
         rebuffers: 0,
         errors: 0,
         agg: new SessionAggregate(video?.durationMs ?? 0, this.options.viewThresholdMs),
+        group: groupKey(e.viewer_id, e.video_id),
       };
     } else if (session.agg.events >= this.options.maxEventsPerSession) {
       return { kind: 'session_too_long' };
     }
-    const deltas: MinuteDelta[] = [];
     const candidateBefore = session.agg.candidate;
     const added = session.agg.add(toCompact(e), deltas);
     if (added === 'duplicate') return { kind: 'duplicate' };
@@ -310,7 +316,7 @@ export class PlaybackState {
     }
     if (e.event_type === 'error') session.errors += 1;
 
-    const key = groupKey(session.viewerId, session.videoId);
+    const key = session.group;
     const group = this.groups.get(key);
     const viewsBefore = group ? group.counted : [];
     let viewsAfter = viewsBefore;
@@ -327,7 +333,7 @@ export class PlaybackState {
       this.groups.set(key, g);
       viewsAfter = g.counted;
     }
-    return { kind: 'applied', session, deltas, viewsBefore, viewsAfter };
+    return { kind: 'applied', session, viewsBefore, viewsAfter };
   }
 
   /** Whether `sessionId` currently counts as a view. */
@@ -366,7 +372,7 @@ export class PlaybackState {
       this.sessions.delete(s.sessionId);
       this.closed.set(s.sessionId, s.agg.last!.t);
       this.markerExpiry.add(s.agg.last!.t, s.sessionId);
-      const key = groupKey(s.viewerId, s.videoId);
+      const key = s.group;
       const open = this.openPerGroup.get(key)! - 1;
       if (open > 0) this.openPerGroup.set(key, open);
       else this.openPerGroup.delete(key);
@@ -385,7 +391,7 @@ export class PlaybackState {
     // open session only here, so the groups of the sessions closed now are the ones to compact;
     // a compacted group is forgotten once its expiry comes due.
     for (const s of closedNow) {
-      const key = groupKey(s.viewerId, s.videoId);
+      const key = s.group;
       if (!this.openPerGroup.has(key)) this.settleGroup(key, wm);
     }
     this.groupExpiry.due(wm, (key) => {
@@ -407,7 +413,7 @@ export class PlaybackState {
   /** A session opened (or was restored open): queued to close, counted in its group. */
   private opened(s: SessionEntry): void {
     this.queueClose(s);
-    const key = groupKey(s.viewerId, s.videoId);
+    const key = s.group;
     this.openPerGroup.set(key, (this.openPerGroup.get(key) ?? 0) + 1);
   }
 

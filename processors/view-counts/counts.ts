@@ -51,6 +51,18 @@ interface Entry {
   views: number;
   watchMs: number;
   version: number;
+  /** set in memory once the window closed and left the state (never saved: it is gone) */
+  gone?: true;
+}
+
+/**
+ * The windows (one per grain) that the last change of one video or creator found, with their
+ * keys: most changes land in the same windows as the one before, and then need no key built
+ * and hashed. In memory only.
+ */
+interface Recent {
+  keys: string[];
+  entries: (Entry | undefined)[];
 }
 
 export interface CountsOptions {
@@ -77,6 +89,7 @@ export class CountStore {
   /** late delta rows since the last drain, by window key and seq (they are also in `rows`) */
   private readonly lateRows = new Map<string, CountRow>();
   private readonly grains: readonly [Grain, TimeWindows][];
+  private readonly recent: Record<Dim, Map<string, Recent>> = { video: new Map(), creator: new Map() };
 
   constructor(
     readonly partition: number,
@@ -92,10 +105,20 @@ export class CountStore {
   add(dim: Dim, id: string, t: number, delta: CountDelta, offset: number, watermark: number): boolean {
     if (delta.plays === 0 && delta.views === 0 && delta.watchMs === 0) return false;
     let late = false;
-    for (const [grain, windows] of this.grains) {
-      const w = windows.windowFor(t);
-      const key = keyOf(dim, id, grain, w.start);
-      const entry = this.open.get(key);
+    let r = this.recent[dim].get(id);
+    if (r === undefined) this.recent[dim].set(id, (r = { keys: [], entries: [] }));
+    for (let g = 0; g < this.grains.length; g++) {
+      const [grain, windows] = this.grains[g]!;
+      const start = Math.floor(t / windows.sizeMs) * windows.sizeMs;
+      let entry = r.entries[g];
+      let key: string;
+      if (entry !== undefined && entry.start === start && entry.gone === undefined) key = r.keys[g]!;
+      else {
+        key = keyOf(dim, id, grain, start);
+        entry = this.open.get(key);
+        r.keys[g] = key;
+        r.entries[g] = entry;
+      }
       if (entry) {
         entry.plays += delta.plays;
         entry.views += delta.views;
@@ -103,17 +126,19 @@ export class CountStore {
         entry.version = offset;
         this.open.touch(key);
         this.dirty.add(key);
-      } else if (!windows.isClosed(w, watermark)) {
-        this.open.set(key, {
+      } else if (!windows.isClosed({ start, end: start + windows.sizeMs }, watermark)) {
+        const fresh: Entry = {
           dim,
           id,
           grain,
-          start: w.start,
+          start,
           plays: delta.plays,
           views: delta.views,
           watchMs: delta.watchMs,
           version: offset,
-        });
+        };
+        this.open.set(key, fresh);
+        r.entries[g] = fresh;
         this.dirty.add(key);
       } else {
         late = true;
@@ -129,7 +154,7 @@ export class CountStore {
           dim,
           id,
           grain,
-          window_start: w.start,
+          window_start: start,
           kafka_partition: this.partition,
           seq: offset,
           version: version(offset, true),
@@ -154,6 +179,7 @@ export class CountStore {
         this.rows.push(this.row(e, true));
         this.open.delete(key);
         this.dirty.delete(key);
+        e.gone = true;
       }
     }
   }

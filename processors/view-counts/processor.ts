@@ -13,6 +13,7 @@ import {
   type SessionEntry,
 } from '../playback/state.js';
 import type { Candidate } from '../playback/views.js';
+import type { MinuteDelta } from '../playback/aggregate.js';
 import {
   pushRows,
   type VideoLookup,
@@ -90,7 +91,8 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     const invalid = checkPlayEvent(record.value);
     if (invalid) return invalid;
     const e = record.value;
-    const result = this.playback.apply(e, this.catalog.get(e.video_id));
+    this.deltas.length = 0;
+    const result = this.playback.apply(e, this.catalog.get(e.video_id), this.deltas);
     const outcome = this.handle(record, result);
     // Closing is checked once per minute of watermark progress: cheap, and deterministic.
     const minute = Math.floor(this.watermark / MINUTE);
@@ -122,6 +124,9 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
     return late;
   }
 
+  /** The minute deltas of the record being processed (PlaybackState.apply fills it). */
+  private readonly deltas: MinuteDelta[] = [];
+
   /** Reused for every count change (CountStore.add copies what it keeps). */
   private readonly scratch: CountDelta = { plays: 0, views: 0, watchMs: 0 };
 
@@ -129,28 +134,31 @@ export class ViewCountsPartition implements PartitionProcessor<PlayEvent> {
   private handle(record: InputRecord<PlayEvent>, result: ApplyResult): Outcome {
     const wm = this.watermark;
     const at = record.offset;
-    const late = (applied: boolean, reason: string): void =>
-      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, applied, reason)]);
     switch (result.kind) {
       case 'duplicate':
       case 'session_too_long':
         return drop(result.kind);
       case 'session_closed':
       case 'session_folded':
-        late(false, result.kind);
+        this.late(record, false, result.kind);
         return drop(result.kind);
       case 'applied':
         break;
     }
     const s = result.session;
     let wasLate = false;
-    for (const d of result.deltas) wasLate = this.count(s, d.minute, d.plays, 0, d.watchMs, at, wm) || wasLate;
+    for (const d of this.deltas) wasLate = this.count(s, d.minute, d.plays, 0, d.watchMs, at, wm) || wasLate;
     if (result.viewsAfter !== result.viewsBefore) {
       for (const [m, v] of viewDiff(result.viewsBefore, result.viewsAfter))
         wasLate = this.count(s, m, 0, v, 0, at, wm) || wasLate;
     }
-    if (wasLate) late(true, 'window_closed');
+    if (wasLate) this.late(record, true, 'window_closed');
     return ok;
+  }
+
+  /** A late_events row for the record (a method, not a closure per record: it is on the hot path). */
+  private late(record: InputRecord<PlayEvent>, applied: boolean, reason: string): void {
+    pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, this.watermark, applied, reason)]);
   }
 
   drain(): OutputRows {
