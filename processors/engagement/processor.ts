@@ -55,6 +55,8 @@ import { DEFAULT_RULE_PARAMETERS, validateRuleParameters, type RuleParameters } 
 import { restoredState, Tracked, type RestoredState, type StateEntries, stateOf } from '../keyed-state.js';
 import {
   playOfSession,
+  refreshPlay,
+  refreshView,
   RollupStore,
   sameTargets,
   sameViewTargets,
@@ -126,6 +128,12 @@ interface Unkeyed {
   observations: ObservationRow[];
   audience?: AudienceRow[];
   lastCloseMinute: number | null;
+}
+
+/** Whether `sessionId` is among the counted views (a short list: a loop, no Set per event). */
+function counts(views: readonly { sessionId: string }[], sessionId: string): boolean {
+  for (const c of views) if (c.sessionId === sessionId) return true;
+  return false;
 }
 
 export class EngagementPartition implements PartitionProcessor<PlayEvent> {
@@ -208,43 +216,56 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   /** The record's effect: its observation, its session's row (versioned by its offset), late rows. */
   private handle(record: InputRecord<PlayEvent>, video: VideoInfo | undefined, result: ApplyResult): Outcome {
     const e = record.value;
-    const wm = this.watermark;
-    const late = (applied: boolean, reason: string): void =>
-      pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, wm, applied, reason)]);
     if (result.kind === 'duplicate') return drop('duplicate');
     // Every accepted event is an observation of its viewer, even one set aside below.
     this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
     if (result.kind === 'session_too_long') return drop('session_too_long');
     if (result.kind === 'session_closed' || result.kind === 'session_folded') {
-      late(false, result.kind);
+      this.late(record, false, result.kind);
       return drop(result.kind);
     }
     this.applied(result, e, record.offset);
-    if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), wm)) late(true, 'window_closed');
+    if (this.minutes.isClosed(this.minutes.windowFor(e.event_time), this.watermark))
+      this.late(record, true, 'window_closed');
     return ok;
+  }
+
+  /** A late_events row for the record (a method, not a closure per record: it is on the hot path). */
+  private late(record: InputRecord<PlayEvent>, applied: boolean, reason: string): void {
+    pushRows(this.out, TABLES.lateEvents, [lateEventRow(NAME, record, this.watermark, applied, reason)]);
   }
 
   private applied(result: Extract<ApplyResult, { kind: 'applied' }>, e: PlayEvent, offset: number): void {
     const s = result.session;
-    const counted = new Set(result.viewsAfter.map((c) => c.sessionId));
+    const isCounted = counts(result.viewsAfter, s.sessionId);
     const meta = this.meta.get(s.sessionId);
     if (meta) {
-      const c = counted.has(s.sessionId);
-      if (meta.counted !== c) {
-        meta.counted = c;
+      if (meta.counted !== isCounted) {
+        meta.counted = isCounted;
         this.meta.touch(s.sessionId);
       }
-    } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: counted.has(s.sessionId) });
+    } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: isCounted });
     this.dirty.set(s.sessionId, offset);
     const view = this.views.get(s.sessionId);
-    if (counted.has(s.sessionId) && view !== undefined && view.open === 1 && sameViewTargets(view, s))
-      this.deferredViews.set(s.sessionId, [viewOfSession(s, true), offset]);
-    else this.changeView(s.sessionId, counted.has(s.sessionId) ? viewOfSession(s, true) : null, offset);
+    if (isCounted && view !== undefined && view.open === 1 && sameViewTargets(view, s)) {
+      const deferred = this.deferredViews.get(s.sessionId);
+      if (deferred === undefined) this.deferredViews.set(s.sessionId, [viewOfSession(s, true), offset]);
+      else {
+        refreshView(deferred[0], s); // a heartbeat again: the deferred contribution updated in place
+        deferred[1] = offset;
+      }
+    }
+    else this.changeView(s.sessionId, isCounted ? viewOfSession(s, true) : null, offset);
     this.live.touch(s);
     const play = this.plays.get(s.sessionId);
-    if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t)
-      this.deferredPlays.set(s.sessionId, [playOfSession(s, true), offset]);
-    else if (s.agg.plays > 0 || play !== undefined) {
+    if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t) {
+      const deferred = this.deferredPlays.get(s.sessionId);
+      if (deferred === undefined) this.deferredPlays.set(s.sessionId, [playOfSession(s, true), offset]);
+      else {
+        refreshPlay(deferred[0], s);
+        deferred[1] = offset;
+      }
+    } else if (s.agg.plays > 0 || play !== undefined) {
       this.flushPlay(s.sessionId);
       const next = s.agg.plays > 0 ? playOfSession(s, true) : null;
       this.rollup.changePlay(this.plays.get(s.sessionId) ?? null, next, offset, this.watermark);
@@ -253,6 +274,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     }
     if (result.viewsAfter === result.viewsBefore) return;
     // The repeat cap may have flipped other sessions of this viewer and video.
+    const counted = new Set(result.viewsAfter.map((c) => c.sessionId));
     const before = new Set(result.viewsBefore.map((c) => c.sessionId));
     const flipped = [...before].filter((id) => !counted.has(id));
     for (const id of counted) if (!before.has(id)) flipped.push(id);

@@ -105,6 +105,29 @@ export function viewOfSession(s: SessionEntry, open: boolean): ViewContribution 
   };
 }
 
+/**
+ * `c` (a contribution of `s` with the same targets, see sameViewTargets, not yet handed to the
+ * rollup) brought up to date in place: what a heartbeat changes, without a new object.
+ */
+export function refreshView(c: ViewContribution, s: SessionEntry): void {
+  const a = s.agg;
+  c.watch = a.watchMs;
+  c.pct = percentMicros(a.watchMs, s.durationMs);
+  c.measured = s.durationMs > 0 ? 1 : 0;
+  c.completed = a.completed ? 1 : 0;
+  a.copyCoveredBits(c.bits);
+  c.exit = a.leftAfterStall() ? a.exitPercent() : -1;
+}
+
+/** The same for a play (same start, video and creator). */
+export function refreshPlay(c: PlayContribution, s: SessionEntry): void {
+  c.startup = s.startupMs;
+  c.rebufferMs = s.rebufferMs;
+  c.watch = s.agg.watchMs;
+  c.rebuffers = s.rebuffers;
+  c.failed = s.errors > 0 ? 1 : 0;
+}
+
 /** Whether an open view's contribution would count in the same rows (targets and time) as the session now stands. */
 export function sameViewTargets(c: ViewContribution, s: SessionEntry): boolean {
   const d = s.dims;
