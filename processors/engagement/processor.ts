@@ -254,8 +254,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
         refreshView(deferred[0], s); // a heartbeat again: the deferred contribution updated in place
         deferred[1] = offset;
       }
-    }
-    else this.changeView(s.sessionId, isCounted ? viewOfSession(s, true) : null, offset);
+    } else this.changeView(s.sessionId, isCounted ? viewOfSession(s, true) : null, offset);
     this.live.touch(s);
     const play = this.plays.get(s.sessionId);
     if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t) {
