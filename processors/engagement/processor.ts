@@ -335,7 +335,11 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     this.plays.set(id, next);
   }
 
-  /** Every deferred change, before the rollup closes windows, drains or is checkpointed. */
+  /**
+   * Every deferred change, before the rollup drains or is checkpointed. A close needs only the
+   * closing sessions' own: a deferred change keeps its view or play open in the same rows, so
+   * no window it feeds can close, and sums added later are the same sums.
+   */
   private flushRollup(): void {
     for (const id of this.deferredViews.keys()) this.flushView(id);
     for (const id of this.deferredPlays.keys()) this.flushPlay(id);
@@ -343,9 +347,10 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
 
   /** Final rows for the sessions the watermark closed; forgets rows that can no longer flip. */
   private closeIdle(offset: number): void {
-    this.flushRollup();
     const closed: SessionEntry[] = this.playback.closeIdle();
     for (const s of closed) {
+      this.flushView(s.sessionId);
+      this.flushPlay(s.sessionId);
       const meta = this.meta.get(s.sessionId)!;
       const row = sessionRow(s, meta, this.partition, true, rowVersion(offset, true));
       this.pending.set(s.sessionId, row);

@@ -562,16 +562,25 @@ function addTo(x: Entry, d: Delta): void {
   x.stalled += d.stalled;
   x.failures += d.failures;
   x.openPlays += d.openPlays;
-  if (d.startup.length) x.startup = addPairs(x.startup, d.startup);
+  if (d.startup.length) addPairs(x.startup, d.startup);
   if (x.ret) addBuckets(x.ret, d.ret);
   if (x.exits) addBuckets(x.exits, d.exits);
 }
 
-/** [key, count] pairs plus changes, ascending by key, zero counts left out. */
-function addPairs(pairs: readonly [number, number][], changes: readonly [number, number][]): [number, number][] {
-  const m = new Map(pairs);
-  for (const [k, c] of changes) m.set(k, (m.get(k) ?? 0) + c);
-  return [...m].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]);
+/**
+ * Adds changes to [key, count] pairs in place, keeping them ascending by key with zero counts
+ * left out (a handful of startup buckets: a scan, no map and no sort per change).
+ */
+function addPairs(pairs: [number, number][], changes: readonly [number, number][]): void {
+  for (const [k, c] of changes) {
+    let i = 0;
+    while (i < pairs.length && pairs[i]![0] < k) i++;
+    const at = pairs[i];
+    if (at !== undefined && at[0] === k) {
+      at[1] += c;
+      if (at[1] === 0) pairs.splice(i, 1);
+    } else if (c !== 0) pairs.splice(i, 0, [k, c]);
+  }
 }
 
 function addBuckets(into: number[], changes: readonly [number, number][]): void {
