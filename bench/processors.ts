@@ -17,7 +17,8 @@
 // Writes bench/results/processors.json.
 //
 //   npm run bench:processors [-- --events 1000000 --probes 50 --skip-state | --state-only | --pure-only [--only a,b]
-//                             | --freshness-only --events 20000 --rate 4000]
+//                             | --freshness-only --events 20000 --rate 4000
+//                             | --alone-only [--only a,b] [--together]]
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,8 +55,12 @@ const { values: args } = parseArgs({
     'state-viewers': { type: 'string', default: '1000000' },
     // only the pure logic, in process, no services: printed, the results file left alone
     'pure-only': { type: 'boolean', default: false },
-    // with --pure-only or --freshness-only: these processors only (comma-separated), e.g. to profile one
+    // with --pure-only, --alone-only or --freshness-only: these processors only (comma-separated), e.g. to profile one
     only: { type: 'string' },
+    // only each processor alone, end to end through Kafka and ClickHouse (and all of them
+    // together with --together): printed, the results file left alone
+    'alone-only': { type: 'boolean', default: false },
+    together: { type: 'boolean', default: false },
     // only the freshness phase on --events of history, at --rate events/s of live load: printed
     'freshness-only': { type: 'boolean', default: false },
     rate: { type: 'string', default: '4000' },
@@ -428,6 +433,10 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await freshnessOnly(), null, 2));
     return;
   }
+  if (args['alone-only']) {
+    console.log(JSON.stringify(await aloneOnly(), null, 2));
+    return;
+  }
   const resultsFile = join(projectRoot, 'bench', 'results', 'processors.json');
   const previous = existsSync(resultsFile)
     ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { measured_at?: string; figures?: Record<string, unknown> })
@@ -461,6 +470,34 @@ function purePhase(): Record<string, number> {
     log(`pure ${name}: ${pure[name]} events/s`);
   }
   return pure;
+}
+
+/** End to end alone: each processor (--only) from offset 0 until committed to the end; all of them with --together. */
+async function aloneOnly(): Promise<Record<string, unknown>> {
+  const p = await pipeline('bench', PARTITIONS);
+  try {
+    const traffic = generateTraffic({ events: EVENTS, seed: 3, now: Date.now(), faults: { malformed: 0 } });
+    await seedCatalog(p.clickhouse, p.database, catalogRows(traffic));
+    const { sink } = await pumpIntoKafka(p, traffic, { chunk: 5_000 });
+    const total = sink.stats().written;
+    const names = args.only ? args.only.split(',') : [...NAMES];
+    const out: Record<string, unknown> = { events: total };
+    for (const name of names) {
+      await reset(p, [name]);
+      const r = await timedRun(p, [name]);
+      out[name] = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
+      log(`${name} alone: ${Math.round(total / r.seconds)} events/s, peak RSS ${r.peakRssMb} MB`);
+    }
+    if (args.together) {
+      await reset(p, names);
+      const r = await timedRun(p, names);
+      out.together = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
+      log(`${names.join(', ')} together: ${Math.round(total / r.seconds)} events/s, peak RSS ${r.peakRssMb} MB`);
+    }
+    return out;
+  } finally {
+    await p.cleanup();
+  }
 }
 
 /** Freshness alone: --events of history caught up first, then probes under --rate of live load. */
