@@ -1,5 +1,6 @@
 // Flushing and checkpointing: what makes a processed record count, in this order —
-//   dead letters → Kafka (acks=all) → rows → ClickHouse, table by table, each acknowledged →
+//   dead letters → Kafka (acks=all) → rows → ClickHouse (the data tables side by side, then the
+//   watermarks, then dead-letter rows), each acknowledged →
 //   (every checkpoint interval, once records stopped coming, or forced) state of every
 //   partition that moved → the state store → commit offsets = checkpoint + 1.
 // Offsets are committed only after the rows and the state they imply were acknowledged. A
@@ -14,6 +15,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ProcessorMetrics } from '../lib/metrics.js';
 import type { StateStore } from './checkpoint-store.js';
 import { DEAD_LETTER_ROWS } from './dead-letters.js';
+import { TABLES } from '../schemas/tables.js';
 import type { FlowControl } from './flow-control.js';
 import type { Partitions } from './partition-task.js';
 import type { Supervisor } from './supervisor.js';
@@ -101,13 +103,15 @@ export class Flusher<V> {
           task.dead = [];
         }
       }
-      for (const spec of [...d.tables, DEAD_LETTER_ROWS]) {
-        const rows = tasks.flatMap((t) => t.pendingRows(spec.name));
-        if (rows.length === 0) continue;
-        const end = d.metrics.sinkLatency.startTimer({ processor: d.name, table: spec.name });
-        await d.sink.write({ table: spec.name, rows, times: spec.times });
-        end();
-        for (const t of tasks) t.written(spec.name);
+      // The data tables side by side (their inserts wait on ClickHouse, not on this process),
+      // then the watermarks, then dead-letter rows: a watermark row says what is complete, so it
+      // is never visible before the rows it vouches for.
+      const data = d.tables.filter((t) => t.name !== TABLES.watermarks);
+      const last = d.tables.filter((t) => t.name === TABLES.watermarks);
+      for (const step of [data, last, [DEAD_LETTER_ROWS]]) {
+        const results = await Promise.allSettled(step.map((spec) => this.write(tasks, spec)));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
       }
       if (force || this.checkpointDue()) await this.checkpoint();
       // Everything above was acknowledged (and the timer pinged before an empty flush): resume.
@@ -116,6 +120,16 @@ export class Flusher<V> {
       if (!(err instanceof ViewpulseError) || !err.retriable || d.supervisor.stopping) throw err;
       d.flow.pause(err);
     }
+  }
+
+  /** Writes a table's pending rows of every partition; once acknowledged they are no longer pending. */
+  private async write(tasks: ReturnType<Partitions<V>['list']>, spec: TableSpec): Promise<void> {
+    const rows = tasks.flatMap((t) => t.pendingRows(spec.name));
+    if (rows.length === 0) return;
+    const end = this.d.metrics.sinkLatency.startTimer({ processor: this.d.name, table: spec.name });
+    await this.d.sink.write({ table: spec.name, rows, times: spec.times });
+    end();
+    for (const t of tasks) t.written(spec.name);
   }
 
   /** Saves the state changes of every partition that moved, then commits its offset (after the store acked). */

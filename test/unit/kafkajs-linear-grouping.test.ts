@@ -46,7 +46,7 @@ describe("kafkajs' grouping of a send's messages by partition, in linear time", 
       ...(i % 5 === 0 ? { partition: i % 3 } : {}),
     }));
     const args = { topic: 't', partitionMetadata, messages, partitioner };
-    const ours = groupMessagesPerPartition(args);
+    const ours = groupMessagesPerPartition(args) as Record<string, Msg[]>;
     expect(ours).toEqual(original(args));
     expect(Object.keys(ours)).toEqual(Object.keys(original(args)));
     for (const list of Object.values(ours))

@@ -5,6 +5,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProcessorRunner, type RunnerOptions } from '../../../runtime/runner.js';
 import { DEAD_LETTER_ROWS } from '../../../runtime/dead-letters.js';
+import type { ProcessorDefinition, TableSpec } from '../../../processors/contract.js';
+import type { TableWrite } from '../../../lib/clickhouse/writer.js';
+import { TABLES } from '../../../schemas/tables.js';
 import { SaveFailed } from '../../../runtime/changelog-store.js';
 import { DLQ_HEADERS } from '../../../lib/kafka/dlq.js';
 import type { ClickHouseClient } from '../../../lib/clickhouse/client.js';
@@ -43,11 +46,18 @@ function setup(
     partitions?: number;
     options?: Partial<RunnerOptions>;
     throwAt?: (partition: number, offset: number) => boolean;
+    /** a second data table and a watermarks table beside the tallies, each insert taking 100 ms */
+    moreTables?: boolean;
   } = {},
 ) {
   const trace: Trace = [];
   const cluster = new FakeCluster(TOPIC, o.partitions ?? 1, trace);
-  const ch = new FakeClickHouse([TALLIES, DEAD_LETTER_ROWS], trace);
+  const definition = o.moreTables
+    ? withMoreTables(tally({ trace, throwAt: o.throwAt }))
+    : tally({ trace, throwAt: o.throwAt });
+  const ch = o.moreTables
+    ? new SlowClickHouse([...definition.tables, DEAD_LETTER_ROWS], trace)
+    : new FakeClickHouse([TALLIES, DEAD_LETTER_ROWS], trace);
   const store = new FakeStateStore(ch);
   // the catalog knows the videos fill() uses (v0..v2); the catalog test adds others
   const catalog = new MemoryCatalog(
@@ -61,7 +71,7 @@ function setup(
     kafka: cluster.kafka,
     clickhouse: untouchable,
     database: 'unit',
-    definition: tally({ trace, throwAt: o.throwAt }),
+    definition,
     topic: TOPIC,
     dlqTopic: DLQ,
     serde: jsonSerde(serde),
@@ -92,6 +102,37 @@ function setup(
       .reduce((n, v) => n + v.value, 0);
   };
   return { trace, cluster, ch, store, catalog, serde, runner, failures, metric };
+}
+
+const TOTALS: TableSpec = { name: 'tally_totals', key: ['kafka_partition'], version: 'version' };
+const WATERMARKS: TableSpec = { name: TABLES.watermarks, key: ['kafka_partition'], version: 'version' };
+
+/** The tally processor with a second data table and a watermarks table, a row in each at every drain with tallies. */
+function withMoreTables(def: ProcessorDefinition<Tick>): ProcessorDefinition<Tick> {
+  return {
+    ...def,
+    tables: [TALLIES, TOTALS, WATERMARKS],
+    create(partition, restored, catalog) {
+      const p = def.create(partition, restored, catalog);
+      return Object.assign(Object.create(p) as typeof p, {
+        drain() {
+          const rows = p.drain();
+          const n = rows.get(TALLIES.name)?.length ?? 0;
+          if (n) for (const t of [TOTALS, WATERMARKS]) rows.set(t.name, [{ kafka_partition: partition, version: n }]);
+          return rows;
+        },
+      });
+    },
+  };
+}
+
+/** A ClickHouse whose every insert takes 100 ms, tracing when each starts. */
+class SlowClickHouse extends FakeClickHouse {
+  override async write(w: TableWrite): Promise<void> {
+    this.trace.push(`start ${w.table}`);
+    await new Promise((r) => setTimeout(r, 100));
+    await super.write(w);
+  }
 }
 
 /** Offsets 0.. of one partition: viewers a, b, a, b, ... watching v1, v2, ... */
@@ -247,6 +288,22 @@ describe('the batch loop', () => {
       [{ partition: 0, offset: 3, changes: [['count:c', 1]] }],
     ]);
     expect(s.cluster.committed.get(0)).toBe(4);
+  });
+
+  it("writes a flush's data tables side by side, and its watermarks only once they were acknowledged", async () => {
+    const s = setup({ moreTables: true });
+    fill(s.cluster, 0, 3);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    await until('the watermarks written', () => s.trace.includes(`write ${TABLES.watermarks} 1`));
+    expect(only(s.trace, 'start', 'write')).toEqual([
+      'start tallies',
+      'start tally_totals',
+      'write tallies 2',
+      'write tally_totals 1',
+      `start ${TABLES.watermarks}`,
+      `write ${TABLES.watermarks} 1`,
+    ]);
   });
 
   it('under a steady stream the state is saved at the checkpoint interval, not at every flush', async () => {
