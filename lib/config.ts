@@ -115,7 +115,14 @@ export function ruleConfig(env: Env): RuleConfig {
 }
 
 export interface Config {
-  kafka: { brokers: string[]; clientId: string; topicPrefix: string; playEventPartitions: number };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    topicPrefix: string;
+    playEventPartitions: number;
+    /** how the collector compresses play events (VIEWPULSE_KAFKA_COMPRESSION; lib/kafka/producer.ts says why none) */
+    compression: 'none' | 'gzip';
+  };
   registry: { url: string };
   clickhouse: {
     /** the first of `urls`: the one server of a single-node setup */
@@ -172,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
       clientId: str(env, 'VIEWPULSE_KAFKA_CLIENT_ID', 'viewpulse'),
       topicPrefix,
       playEventPartitions: int(env, 'VIEWPULSE_PLAY_EVENTS_PARTITIONS', 6, 1, 1024),
+      compression: oneOf(env, 'VIEWPULSE_KAFKA_COMPRESSION', 'none', ['none', 'gzip'] as const),
     },
     registry: { url: url(env, 'VIEWPULSE_REGISTRY_URL', 'http://127.0.0.1:8081') },
     clickhouse: {

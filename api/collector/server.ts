@@ -39,6 +39,7 @@ export async function runCollector(config: Config, overrides: RunCollectorOverri
     topic: topics(config.kafka.topicPrefix).playEvents,
     schema: playEventSchema(),
     key: (e) => e.viewer_id,
+    compression: config.kafka.compression,
   });
   await producer.connect();
 

@@ -9,6 +9,12 @@ describe('loadConfig', () => {
     expect(c.clickhouse.url).toBe('http://127.0.0.1:8123');
     expect(c.collector.port).toBe(3001);
     expect(c.api.port).toBe(3000);
+    expect(c.kafka.compression).toBe('none');
+  });
+
+  it('compresses play events with gzip only when asked, and refuses another codec by name', () => {
+    expect(loadConfig({ VIEWPULSE_KAFKA_COMPRESSION: 'gzip' }).kafka.compression).toBe('gzip');
+    expect(() => loadConfig({ VIEWPULSE_KAFKA_COMPRESSION: 'zstd' })).toThrow(/VIEWPULSE_KAFKA_COMPRESSION/);
   });
 
   it('reads the environment', () => {
