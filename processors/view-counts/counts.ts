@@ -182,6 +182,10 @@ export class CountStore {
         e.gone = true;
       }
     }
+    // Forgotten at every close, refilled by the next change: it holds no id (and no closed
+    // window) longer than a minute of watermark progress.
+    this.recent.video.clear();
+    this.recent.creator.clear();
   }
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
