@@ -56,7 +56,7 @@ export interface ProcessorDefinition<V> {
   name: string;
   /** The rule parameters it was built with (processors/parameters.ts). */
   rules: RuleParameters;
-  /** Tables this processor writes, in write order. */
+  /** Tables this processor writes (the runtime writes them side by side, its watermarks last). */
   tables: readonly TableSpec[];
   /**
    * `state` is what the last checkpoints stored — a RestoredState (key → newest value, in the

@@ -33,7 +33,7 @@ export interface FlushDeps<V> {
   topic: string;
   /** Where dead letters are published; null: not published (a replay: the live run did), rows only. */
   dlqTopic: string | null;
-  /** The processor's tables, in write order (dead_letters rows follow them). */
+  /** The processor's tables: written side by side, its watermarks after the others, dead_letters rows last. */
   tables: readonly TableSpec[];
   partitions: Partitions<V>;
   sink: RowSink;
@@ -110,8 +110,10 @@ export class Flusher<V> {
       const last = d.tables.filter((t) => t.name === TABLES.watermarks);
       for (const step of [data, last, [DEAD_LETTER_ROWS]]) {
         const results = await Promise.allSettled(step.map((spec) => this.write(tasks, spec)));
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+        // a rejection (bad rows: crash) must not hide behind an outage of another table (pause)
+        const fatal = failed.find((e) => !(e instanceof ViewpulseError) || !e.retriable);
+        if (failed.length) throw fatal ?? failed[0];
       }
       if (force || this.checkpointDue()) await this.checkpoint();
       // Everything above was acknowledged (and the timer pinged before an empty flush): resume.

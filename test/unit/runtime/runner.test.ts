@@ -126,11 +126,15 @@ function withMoreTables(def: ProcessorDefinition<Tick>): ProcessorDefinition<Tic
   };
 }
 
-/** A ClickHouse whose every insert takes 100 ms, tracing when each starts. */
+/** A ClickHouse whose every insert takes 100 ms, tracing when each starts; `rejecting` tables refuse their rows. */
 class SlowClickHouse extends FakeClickHouse {
+  rejecting = new Set<string>();
+
   override async write(w: TableWrite): Promise<void> {
     this.trace.push(`start ${w.table}`);
     await new Promise((r) => setTimeout(r, 100));
+    if (this.rejecting.has(w.table))
+      throw new ViewpulseError('VP_ERR_CLICKHOUSE_REJECTED', `${w.table}: Code: 53. Type mismatch`);
     await super.write(w);
   }
 }
@@ -304,6 +308,19 @@ describe('the batch loop', () => {
       `start ${TABLES.watermarks}`,
       `write ${TABLES.watermarks} 1`,
     ]);
+  });
+
+  it('a table that rejects its rows crashes the runner even while another table is unreachable', async () => {
+    const s = setup({ moreTables: true, options: { maxRestarts: 1 } });
+    const ch = s.ch as SlowClickHouse;
+    fill(s.cluster, 0, 3);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    // at the flush, tallies fails first in table order, retriably (down); tally_totals refuses its rows
+    ch.mode = 'down';
+    ch.rejecting.add('tally_totals');
+    await until('crash', () => s.runner.state === 'restarting');
+    expect(s.runner.health().last_error).toContain('VP_ERR_CLICKHOUSE_REJECTED');
   });
 
   it('under a steady stream the state is saved at the checkpoint interval, not at every flush', async () => {
