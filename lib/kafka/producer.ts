@@ -22,9 +22,10 @@ export interface AvroProducerOptions<T> {
   key: (value: T) => string;
   /**
    * none (default) or gzip. Play events are read by four processors, and each inflated every
-   * gzip batch again: at 5,000 live events/s they fell seconds behind with gzip (freshness p50
-   * 1.2–2.2 s) and kept up without (0.5–0.6 s), measured side by side with `bench/processors.ts
-   * --freshness-only --rate 5000`. gzip trades that CPU for about a third of the bytes.
+   * gzip batch again. Side by side at 5,000 live events/s (`bench/processors.ts --freshness-only
+   * --rate 5000 --probes 15`), freshness p50 was 1.2–2.2 s with gzip and 0.5–0.6 s without; in
+   * the full bench at 5,357 events/s, 40 of 50 probes timed out with gzip and 2–7 without. gzip
+   * trades that CPU for about a third of the bytes.
    */
   compression?: 'gzip' | 'none';
   /** Most records in one Kafka request. */
