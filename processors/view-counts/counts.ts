@@ -182,10 +182,9 @@ export class CountStore {
         e.gone = true;
       }
     }
-    // Forgotten at every close, refilled by the next change: it holds no id (and no closed
-    // window) longer than a minute of watermark progress.
-    this.recent.video.clear();
-    this.recent.creator.clear();
+    // An id whose windows all closed is forgotten: the cache holds no more than the open windows.
+    for (const byId of [this.recent.video, this.recent.creator])
+      for (const [id, r] of byId) if (r.entries.every((e) => e === undefined || e.gone)) byId.delete(id);
   }
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
