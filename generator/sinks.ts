@@ -280,6 +280,8 @@ export interface KafkaSinkOptions {
   chunk?: number;
   /** Producer calls in flight. */
   maxInFlight?: number;
+  /** How play events are compressed (the producer's default: none). */
+  compression?: 'none' | 'gzip';
 }
 
 export class KafkaSink implements Sink {
@@ -307,6 +309,7 @@ export class KafkaSink implements Sink {
       topic,
       schema: playEventSchema(),
       key: (e) => e.viewer_id,
+      ...(options.compression ? { compression: options.compression } : {}),
     });
     this.raw = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }

@@ -73,10 +73,11 @@ export async function pumpIntoKafka(
   traffic: Traffic,
   options: KafkaSinkOptions & Partial<PumpOptions> = {},
 ): Promise<PumpResult & { sink: KafkaSink }> {
-  const { chunk, maxInFlight, ...pumpOptions } = options;
+  const { chunk, maxInFlight, compression, ...pumpOptions } = options;
   const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, {
     ...(chunk !== undefined ? { chunk } : {}),
     ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+    ...(compression !== undefined ? { compression } : {}),
   });
   await sink.connect();
   const result = await pump(traffic, sink, { rate: 0, ...pumpOptions });
