@@ -56,9 +56,14 @@ export class TimeWindows {
 
   /** The one window containing `t` (tumbling windows only). */
   windowFor(t: number): Window {
-    if (this.advanceMs !== this.sizeMs) throw new Error('windowFor() is for tumbling windows; use windowsFor()');
-    const start = floorTo(t, this.sizeMs);
+    const start = this.startFor(t);
     return { start, end: start + this.sizeMs };
+  }
+
+  /** The start of the one window containing `t` (tumbling windows only): windowFor() without an object. */
+  startFor(t: number): number {
+    if (this.advanceMs !== this.sizeMs) throw new Error('windowFor() is for tumbling windows; use windowsFor()');
+    return floorTo(t, this.sizeMs);
   }
 
   /** The watermark at which `w` becomes final. */

@@ -136,6 +136,25 @@ function counts(views: readonly { sessionId: string }[], sessionId: string): boo
   return false;
 }
 
+/**
+ * Defers an open contribution's change to the next flush: a new one as of `s`, or — a
+ * heartbeat again before that flush — the one already deferred, updated in place.
+ */
+function defer<C>(
+  deferred: Map<string, [C, number]>,
+  s: SessionEntry,
+  offset: number,
+  of: (s: SessionEntry, open: boolean) => C,
+  refresh: (c: C, s: SessionEntry) => void,
+): void {
+  const d = deferred.get(s.sessionId);
+  if (d === undefined) deferred.set(s.sessionId, [of(s, true), offset]);
+  else {
+    refresh(d[0], s);
+    d[1] = offset;
+  }
+}
+
 export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   private readonly playback: PlaybackState;
   private readonly meta = new Tracked<SessionMeta>('em:');
@@ -247,24 +266,14 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     } else this.meta.set(s.sessionId, { firstSeenAt: e.event_time, counted: isCounted });
     this.dirty.set(s.sessionId, offset);
     const view = this.views.get(s.sessionId);
-    if (isCounted && view !== undefined && view.open === 1 && sameViewTargets(view, s)) {
-      const deferred = this.deferredViews.get(s.sessionId);
-      if (deferred === undefined) this.deferredViews.set(s.sessionId, [viewOfSession(s, true), offset]);
-      else {
-        refreshView(deferred[0], s); // a heartbeat again: the deferred contribution updated in place
-        deferred[1] = offset;
-      }
-    } else this.changeView(s.sessionId, isCounted ? viewOfSession(s, true) : null, offset);
+    if (isCounted && view !== undefined && view.open === 1 && sameViewTargets(view, s))
+      defer(this.deferredViews, s, offset, viewOfSession, refreshView);
+    else this.changeView(s.sessionId, isCounted ? viewOfSession(s, true) : null, offset);
     this.live.touch(s);
     const play = this.plays.get(s.sessionId);
-    if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t) {
-      const deferred = this.deferredPlays.get(s.sessionId);
-      if (deferred === undefined) this.deferredPlays.set(s.sessionId, [playOfSession(s, true), offset]);
-      else {
-        refreshPlay(deferred[0], s);
-        deferred[1] = offset;
-      }
-    } else if (s.agg.plays > 0 || play !== undefined) {
+    if (play !== undefined && s.agg.plays > 0 && play.open === 1 && play.t === s.agg.first!.t)
+      defer(this.deferredPlays, s, offset, playOfSession, refreshPlay);
+    else if (s.agg.plays > 0 || play !== undefined) {
       this.flushPlay(s.sessionId);
       const next = s.agg.plays > 0 ? playOfSession(s, true) : null;
       this.rollup.changePlay(this.plays.get(s.sessionId) ?? null, next, offset, this.watermark);

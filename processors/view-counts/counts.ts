@@ -109,7 +109,7 @@ export class CountStore {
     if (r === undefined) this.recent[dim].set(id, (r = { keys: [], entries: [] }));
     for (let g = 0; g < this.grains.length; g++) {
       const [grain, windows] = this.grains[g]!;
-      const start = Math.floor(t / windows.sizeMs) * windows.sizeMs;
+      const start = windows.startFor(t);
       let entry = r.entries[g];
       let key: string;
       if (entry !== undefined && entry.start === start && entry.gone === undefined) key = r.keys[g]!;
