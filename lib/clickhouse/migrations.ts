@@ -6,6 +6,11 @@
 // 18.16 does not know the clause, so on every server the runner looks the column up in
 // system.columns itself, skips the statement when it exists and otherwise runs it without
 // the clause.
+// Two more statements are given the meaning their text says, on every server, so that a table
+// can be rebuilt (new settings) by name swaps that a crashed run repeats safely (015):
+//  - `CREATE TABLE IF NOT EXISTS db.t AS db.other ...` is skipped when db.t exists (18.16 would
+//    first look for db.other, which an earlier run may have renamed away);
+//  - `RENAME TABLE db.a TO db.b` (one pair) is skipped when db.b exists: the rename was done.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,11 +64,27 @@ export function loadMigrations(dir: string, database: string): Migration[] {
 const ADD_COLUMN =
   /^(ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+)IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s/i;
 
+const CREATE_AS = /^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+AS\s/i;
+const RENAME =
+  /^RENAME\s+TABLE\s+[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\s+TO\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*$/i;
+
+async function tableExists(ch: ClickHouseClient, database: string, table: string): Promise<boolean> {
+  const found = await queryRows<{ n: string | number }>(
+    ch,
+    sql`SELECT count() AS n FROM system.tables WHERE database = ${v.string(database)} AND name = ${v.string(table)}`,
+  );
+  return Number(found[0]?.n ?? 0) > 0;
+}
+
 /**
  * The statement to run for `statement`, or null to skip it: an `ADD COLUMN IF NOT EXISTS`
- * becomes a plain ADD COLUMN when the column is missing and nothing when it exists.
+ * becomes a plain ADD COLUMN when the column is missing and nothing when it exists; a
+ * `CREATE TABLE IF NOT EXISTS .. AS ..` whose table exists and a `RENAME TABLE a TO b` whose
+ * b exists are skipped.
  */
-async function portableStatement(ch: ClickHouseClient, statement: string): Promise<string | null> {
+export async function portableStatement(ch: ClickHouseClient, statement: string): Promise<string | null> {
+  const target = CREATE_AS.exec(statement) ?? RENAME.exec(statement);
+  if (target) return (await tableExists(ch, target[1]!, target[2]!)) ? null : statement;
   const m = ADD_COLUMN.exec(statement);
   if (!m) return statement;
   const [, head, database, table, column] = m;
