@@ -14,7 +14,7 @@ interface DiffSpec {
   select: (t: SqlFragment) => SqlFragment;
 }
 
-const uniqDaily = (table: string, key: 'video_id' | 'creator_id', time: 'hour' | 'day'): DiffSpec => ({
+const uniqDaily = (table: string, key: 'video_id' | 'creator_id', time: 'hour' | 'day' | 'week'): DiffSpec => ({
   table,
   keys: [key, time],
   measures: ['viewers'],
@@ -66,6 +66,16 @@ const SPECS: Record<string, DiffSpec> = {
   [TABLES.videoViewersDaily]: uniqDaily(TABLES.videoViewersDaily, 'video_id', 'day'),
   [TABLES.creatorViewersHourly]: uniqDaily(TABLES.creatorViewersHourly, 'creator_id', 'hour'),
   [TABLES.creatorViewersDaily]: uniqDaily(TABLES.creatorViewersDaily, 'creator_id', 'day'),
+  [TABLES.videoViewersWeekly]: uniqDaily(TABLES.videoViewersWeekly, 'video_id', 'week'),
+  [TABLES.creatorViewersWeekly]: uniqDaily(TABLES.creatorViewersWeekly, 'creator_id', 'week'),
+  [TABLES.creatorAudienceWeekly]: {
+    table: TABLES.creatorAudienceWeekly,
+    keys: ['creator_id', 'dimension', 'week', 'value'],
+    measures: ['viewers'],
+    select: (t) =>
+      sql`SELECT creator_id, dimension, week, value, uniqCombinedMerge(viewers) AS viewers
+          FROM ${t} GROUP BY creator_id, dimension, week, value`,
+  },
   [TABLES.creatorViewerFirstSeen]: {
     table: TABLES.creatorViewerFirstSeen,
     keys: ['creator_id'],

@@ -24,6 +24,11 @@ export const TABLES = {
   videoViewersDaily: 'video_viewers_daily',
   creatorViewersHourly: 'creator_viewers_hourly',
   creatorViewersDaily: 'creator_viewers_daily',
+  /** the same per Monday-start week, so a range's whole weeks are one state each (migration 016) */
+  videoViewersWeekly: 'video_viewers_weekly',
+  creatorViewersWeekly: 'creator_viewers_weekly',
+  /** creator_audience per week (country and device values) */
+  creatorAudienceWeekly: 'creator_audience_weekly',
   creatorViewerFirstSeen: 'creator_viewer_first_seen',
   /** (creator, day, viewer): the days each viewer watched each creator, a set (engagement) */
   creatorViewerDays: 'creator_viewer_days',
@@ -73,10 +78,13 @@ export const REBUILT_TABLES = {
     TABLES.engagementRollup,
     TABLES.creatorLive,
     TABLES.creatorAudience,
+    TABLES.creatorAudienceWeekly,
     TABLES.videoViewersHourly,
     TABLES.videoViewersDaily,
     TABLES.creatorViewersHourly,
     TABLES.creatorViewersDaily,
+    TABLES.videoViewersWeekly,
+    TABLES.creatorViewersWeekly,
     TABLES.creatorViewerFirstSeen,
     TABLES.creatorViewerDays,
   ],

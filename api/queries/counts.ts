@@ -3,7 +3,7 @@
 //    coarsest grain that fits the range exactly (range.ts: segments, innerUnit);
 //  - uniq states merged (uniqCombinedMerge), first-seen states with minMerge.
 import { type Db, num, rows, table } from './db.js';
-import { bucketIndex, ceilTo, floorTo, innerUnit, type Range, segments } from './range.js';
+import { bucketIndex, ceilTo, daysAndWeeks, floorTo, innerUnit, type Range, type Segment, segments } from './range.js';
 import { join, sql, type SqlFragment, v } from '../../lib/clickhouse/sql.js';
 import { DAY, HOUR } from '../../lib/time.js';
 
@@ -38,7 +38,12 @@ interface CountRow {
 
 /** `(grain = 'minute' AND window_start >= .. AND window_start < ..) OR ...` covering the range exactly. */
 export function segmentFilter(range: Range): SqlFragment {
-  const parts = segments(range).map(
+  return segmentListFilter(segments(range));
+}
+
+/** The same for a list of segments (no range: `0`). */
+export function segmentListFilter(list: readonly Segment[]): SqlFragment {
+  const parts = list.map(
     (s) =>
       sql`(grain = ${v.string(s.grain)} AND window_start >= ${v.dateTime(s.from)} AND window_start < ${v.dateTime(s.to)})`,
   );
@@ -138,12 +143,14 @@ export async function uniqueViewersSeries(
 
 const uniqDailyTable = (db: Db, dim: Dim): SqlFragment =>
   dim === 'video' ? table(db, 'videoViewersDaily') : table(db, 'creatorViewersDaily');
+const uniqWeeklyTable = (db: Db, dim: Dim): SqlFragment =>
+  dim === 'video' ? table(db, 'videoViewersWeekly') : table(db, 'creatorViewersWeekly');
 
 /**
  * Unique viewers of a range: the same hours as uniqueViewersSeries (from the one containing
- * `from`, up to `to`), read as whole UTC days from the daily states and the hours at the edges
- * from the hourly ones — at most 2 × 23 hour rows besides the days, and the same merged set
- * (a day's state is its hours' union).
+ * `from`, up to `to`), read as whole UTC days and weeks from the daily and weekly states and the
+ * hours at the edges from the hourly ones — at most 2 × 23 hour and 2 × 6 day states besides
+ * the weeks, and the same merged set (a week's state is its days' union, a day's its hours').
  */
 export async function uniqueViewers(db: Db, dim: Dim, id: string, range: Range): Promise<number> {
   const h1 = floorTo(range.from, HOUR);
@@ -153,11 +160,22 @@ export async function uniqueViewers(db: Db, dim: Dim, id: string, range: Range):
   const key = sql`${uniqKey(dim)} = ${v.string(id)}`;
   const hours = (a: number, b: number): SqlFragment =>
     sql`SELECT viewers FROM ${uniqTable(db, dim)} WHERE ${key} AND hour >= ${v.dateTime(a)} AND hour < ${v.dateTime(b)}`;
-  const from =
-    d1 < d2
-      ? sql`(${hours(h1, d1)} UNION ALL ${hours(d2, h2)} UNION ALL
-             SELECT viewers FROM ${uniqDailyTable(db, dim)} WHERE ${key} AND day >= ${v.date(d1)} AND day < ${v.date(d2)})`
-      : sql`(${hours(h1, h2)})`;
-  const [r] = await rows<{ n: string }>(db, sql`SELECT uniqCombinedMerge(viewers) AS n FROM ${from}`);
+  const parts: SqlFragment[] = [];
+  if (d1 < d2) {
+    parts.push(hours(h1, d1), hours(d2, h2));
+    const { days, weeks } = daysAndWeeks(d1, d2);
+    for (const d of days)
+      parts.push(
+        sql`SELECT viewers FROM ${uniqDailyTable(db, dim)} WHERE ${key} AND day >= ${v.date(d.from)} AND day < ${v.date(d.to)}`,
+      );
+    if (weeks)
+      parts.push(
+        sql`SELECT viewers FROM ${uniqWeeklyTable(db, dim)} WHERE ${key} AND week >= ${v.date(weeks.from)} AND week < ${v.date(weeks.to)}`,
+      );
+  } else parts.push(hours(h1, h2));
+  const [r] = await rows<{ n: string }>(
+    db,
+    sql`SELECT uniqCombinedMerge(viewers) AS n FROM (${join(parts, ' UNION ALL ')})`,
+  );
   return num(r?.n);
 }

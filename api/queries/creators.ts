@@ -1,11 +1,11 @@
 // Creator-level queries: realtime numbers, the list of a creator's videos, the audience.
-import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
+import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { creatorVideoIds, titles } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
-import { segmentFilter, uniqueViewers, type Counts } from './counts.js';
+import { segmentFilter, segmentListFilter, uniqueViewers, type Counts } from './counts.js';
 import { sessionsOf, viewsIn, type ReadModel } from './sessions.js';
 import { rollupValues } from './rollup.js';
-import { floorTo, iso, type Range } from './range.js';
+import { floorTo, iso, segmentsAndWeeks, type Range } from './range.js';
 import { MINUTE, HOUR } from '../../lib/time.js';
 
 // ---------------------------------------------------------------------------- realtime
@@ -202,6 +202,33 @@ export interface Audience {
  * Views and watch time by value (the rollup's creator_country / creator_device rows), with the
  * distinct viewers of those views (uniq states of the windows making up the range, merged).
  */
+/**
+ * Distinct viewers per value of a creator's views in the range: the minute, hour and day states
+ * of creator_audience, and its weekly states for the whole weeks in between (each minute of the
+ * range in exactly one state).
+ */
+export async function audienceViewers(
+  db: Db,
+  creatorId: string,
+  range: Range,
+  column: 'country' | 'device',
+): Promise<{ value: string; n: string }[]> {
+  const { segments, weeks } = segmentsAndWeeks(range);
+  const of = sql`creator_id = ${v.string(creatorId)} AND dimension = ${v.string(column)}`;
+  const parts = [
+    sql`SELECT value, viewers FROM ${table(db, 'creatorAudience')} WHERE ${of} AND ${segmentListFilter(segments)}`,
+  ];
+  if (weeks)
+    parts.push(
+      sql`SELECT value, viewers FROM ${table(db, 'creatorAudienceWeekly')}
+          WHERE ${of} AND week >= ${v.date(weeks.from)} AND week < ${v.date(weeks.to)}`,
+    );
+  return rows<{ value: string; n: string }>(
+    db,
+    sql`SELECT value, uniqCombinedMerge(viewers) AS n FROM (${join(parts, ' UNION ALL ')}) GROUP BY value`,
+  );
+}
+
 async function byDimension(
   db: Db,
   creatorId: string,
@@ -212,13 +239,7 @@ async function byDimension(
   if (source === 'rollup') {
     const [values, viewers] = await Promise.all([
       rollupValues(db, column === 'country' ? 'creator_country' : 'creator_device', creatorId, range),
-      rows<{ value: string; n: string }>(
-        db,
-        sql`SELECT value, uniqCombinedMerge(viewers) AS n
-            FROM ${table(db, 'creatorAudience')}
-            WHERE creator_id = ${v.string(creatorId)} AND dimension = ${v.string(column)} AND ${segmentFilter(range)}
-            GROUP BY value`,
-      ),
+      audienceViewers(db, creatorId, range, column),
     ]);
     const n = new Map(viewers.map((x) => [x.value, num(x.n)]));
     return values.map((x) => ({

@@ -212,6 +212,47 @@ export function segments(range: Range): Segment[] {
   return out;
 }
 
+/** Weeks of the weekly uniq states: ClickHouse's toMonday, Monday 00:00 UTC (1970-01-05 was one). */
+export const WEEK = 7 * DAY;
+const MONDAY = 4 * DAY;
+export const floorToWeek = (t: number): number => floorTo(t - MONDAY, WEEK) + MONDAY;
+export const ceilToWeek = (t: number): number => ceilTo(t - MONDAY, WEEK) + MONDAY;
+
+/**
+ * Whole UTC days [d1, d2) as the windows of the uniq states, coarsest where they fit: days up to
+ * the first Monday, whole weeks, days after the last Monday (at most 2 × 6 days besides the
+ * weeks). Without a whole week inside, just the days. Empty parts are left out.
+ */
+export function daysAndWeeks(d1: number, d2: number): { days: Range[]; weeks: Range | null } {
+  const w1 = ceilToWeek(d1);
+  const w2 = floorToWeek(d2);
+  if (w1 >= w2) return { days: d1 < d2 ? [{ from: d1, to: d2 }] : [], weeks: null };
+  const days = [
+    { from: d1, to: w1 },
+    { from: w2, to: d2 },
+  ].filter((r) => r.from < r.to);
+  return { days, weeks: { from: w1, to: w2 } };
+}
+
+/**
+ * segments() with the day segment's whole weeks taken out (for tables with a weekly sibling):
+ * the minute, hour and day segments, and the weeks between, which cover the range exactly once.
+ */
+export function segmentsAndWeeks(range: Range): { segments: Segment[]; weeks: Range | null } {
+  const out: Segment[] = [];
+  let weeks: Range | null = null;
+  for (const s of segments(range)) {
+    if (s.grain !== 'day') {
+      out.push(s);
+      continue;
+    }
+    const split = daysAndWeeks(s.from, s.to);
+    weeks = split.weeks;
+    for (const d of split.days) out.push({ grain: 'day', from: d.from, to: d.to });
+  }
+  return { segments: out.sort((a, b) => a.from - b.from), weeks };
+}
+
 const gcd = (a: number, b: number): number => {
   while (b) [a, b] = [b, a % b];
   return a;

@@ -41,7 +41,10 @@ export function sql(strings: TemplateStringsArray, ...values: SqlFragment[]): Sq
 }
 
 /** Joins fragments with a literal separator (e.g. ', ' or ' AND '). */
-export function join(parts: readonly SqlFragment[], separator: ', ' | ' AND ' | ' OR ' | '\n' = ', '): SqlFragment {
+export function join(
+  parts: readonly SqlFragment[],
+  separator: ', ' | ' AND ' | ' OR ' | ' UNION ALL ' | '\n' = ', ',
+): SqlFragment {
   for (const p of parts) if (!isFragment(p)) throw new SqlValueError('sql.join: every part must be a fragment');
   return fragment(parts.map((p) => p.text).join(separator));
 }

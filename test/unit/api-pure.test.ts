@@ -12,7 +12,9 @@ import {
   isTimeZone,
   offsetAt,
   parseInstant,
+  daysAndWeeks,
   segments,
+  segmentsAndWeeks,
   startOfDay,
   startOfHour,
   zonedInstant,
@@ -116,6 +118,44 @@ describe('exact grains', () => {
     expect(segments({ from: T('2026-11-20T00:00:00Z'), to: T('2026-11-22T00:00:00Z') })).toEqual([
       { grain: 'day', from: T('2026-11-20T00:00:00Z'), to: T('2026-11-22T00:00:00Z') },
     ]);
+  });
+
+  it('segmentsAndWeeks covers the range exactly once, with whole Monday-start weeks where they fit', () => {
+    for (const [from, to] of [
+      ['2026-11-20T10:17:00Z', '2026-12-19T04:03:00Z'],
+      ['2026-11-23T00:00:00Z', '2026-11-30T00:00:00Z'],
+      ['2026-11-22T23:00:00Z', '2026-12-01T01:00:00Z'],
+      ['2026-11-24T00:00:00Z', '2026-11-30T00:00:00Z'],
+      ['2026-09-01T00:00:00Z', '2026-12-01T00:00:00Z'],
+    ] as const) {
+      const r = { from: T(from), to: T(to) };
+      const { segments: segs, weeks } = segmentsAndWeeks(r);
+      const parts = [...segs.map((x) => ({ ...x })), ...(weeks ? [{ grain: 'week' as const, ...weeks }] : [])];
+      parts.sort((a, b) => a.from - b.from);
+      let at = r.from;
+      for (const x of parts) {
+        expect(x.from, `${from}..${to}`).toBe(at);
+        at = x.to;
+      }
+      expect(at).toBe(r.to);
+      if (weeks) {
+        // Mondays, 00:00 UTC (getUTCDay: 1), whole weeks apart
+        for (const edge of [weeks.from, weeks.to]) expect([new Date(edge).getUTCDay(), edge % DAY_MS]).toEqual([1, 0]);
+        expect((weeks.to - weeks.from) % (7 * DAY_MS)).toBe(0);
+      }
+      // days outside the weeks: fewer than a week on each side
+      for (const d of segs.filter((x) => x.grain === 'day')) expect(d.to - d.from).toBeLessThan(7 * DAY_MS);
+    }
+    // 2026-11-23 is a Monday: the week 23..30 is one state
+    expect(segmentsAndWeeks({ from: T('2026-11-23T00:00:00Z'), to: T('2026-11-30T00:00:00Z') })).toEqual({
+      segments: [],
+      weeks: { from: T('2026-11-23T00:00:00Z'), to: T('2026-11-30T00:00:00Z') },
+    });
+    // six days: no whole week
+    expect(daysAndWeeks(T('2026-11-24T00:00:00Z'), T('2026-11-30T00:00:00Z'))).toEqual({
+      days: [{ from: T('2026-11-24T00:00:00Z'), to: T('2026-11-30T00:00:00Z') }],
+      weeks: null,
+    });
   });
 
   it('innerUnit picks the largest unit dividing every boundary', () => {
