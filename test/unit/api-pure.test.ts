@@ -1,7 +1,7 @@
 // The insights API's pure parts: time zones and buckets, exact grain decomposition, range
 // parsing, CSV, cursors, content negotiation, the token buckets, tokens.
 import { describe, expect, it } from 'vitest';
-import { signToken, verifyToken } from '../../api/auth.js';
+import { signToken, VerifiedTokens, verifyToken } from '../../api/auth.js';
 import { TokenBuckets } from '../../lib/rate-limit.js';
 import { parseCsv, toCsv } from '../../api/csv.js';
 import { DAY as DAY_MS, HOUR as HOUR_MS, MINUTE as MINUTE_MS } from '../../lib/time.js';
@@ -286,11 +286,44 @@ describe('tokens', () => {
   it('sign and verify; expiry, other secrets and bad claims are refused with a reason', async () => {
     const now = T('2026-11-20T10:00:00Z');
     const t = await signToken({ secret, sub: 'c1', role: 'creator', ttlSeconds: 60, now });
-    expect(await verifyToken(t, secret, now + 1000)).toEqual({ ok: true, principal: { sub: 'c1', role: 'creator' } });
+    expect(await verifyToken(t, secret, now + 1000)).toEqual({
+      ok: true,
+      principal: { sub: 'c1', role: 'creator' },
+      expSeconds: now / 1000 + 60,
+    });
     expect(await verifyToken(t, secret, now + 61_000)).toEqual({ ok: false, reason: 'token_expired' });
     expect(await verifyToken(t, `${secret}x`, now)).toEqual({ ok: false, reason: 'invalid_token' });
     expect(await verifyToken('a.b.c', secret, now)).toEqual({ ok: false, reason: 'invalid_token' });
     await expect(signToken({ secret, sub: "c1' OR 1=1", role: 'creator', ttlSeconds: 60 })).rejects.toThrow();
+  });
+
+  it('verified tokens are kept until they expire, exactly as jwtVerify refuses them; refused ones never', async () => {
+    const now = T('2026-11-20T10:00:00Z');
+    const cache = new VerifiedTokens(secret, 3);
+    const t = await signToken({ secret, sub: 'c1', role: 'creator', ttlSeconds: 60, now });
+    const fresh = await verifyToken(t, secret, now);
+    expect(await cache.verify(t, now)).toEqual(fresh);
+    expect(cache.size).toBe(1);
+    expect(await cache.verify(t, now + 59_999)).toEqual(fresh);
+    // at exp: refused, as jwtVerify refuses it, and dropped
+    expect(await verifyToken(t, secret, now + 60_000)).toEqual({ ok: false, reason: 'token_expired' });
+    expect(await cache.verify(t, now + 60_000)).toEqual({ ok: false, reason: 'token_expired' });
+    expect(cache.size).toBe(0);
+    // another secret's token, a forged one: refused every time, never kept
+    const foreign = await signToken({ secret: `${secret}x`, sub: 'c1', role: 'admin', ttlSeconds: 60, now });
+    for (let i = 0; i < 2; i++)
+      expect(await cache.verify(foreign, now)).toEqual({ ok: false, reason: 'invalid_token' });
+    const [h, , sig] = t.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ sub: 'c1', role: 'admin', exp: now / 1000 + 60 })).toString('base64url')}.${sig}`;
+    expect(await cache.verify(forged, now)).toEqual({ ok: false, reason: 'invalid_token' });
+    expect(cache.size).toBe(0);
+    // bounded: the oldest goes first
+    const tokens = await Promise.all(
+      ['c1', 'c2', 'c3', 'c4'].map((sub) => signToken({ secret, sub, role: 'creator', ttlSeconds: 60, now })),
+    );
+    for (const x of tokens) expect((await cache.verify(x, now)).ok).toBe(true);
+    expect(cache.size).toBe(3);
+    expect(await cache.verify(tokens[3]!, now)).toMatchObject({ ok: true, principal: { sub: 'c4' } });
   });
 
   it('ttl durations', () => {
