@@ -4,8 +4,8 @@
 //  1. prepare (each dataset once; --reuse keeps them): a database and topics per dataset; a
 //     generated catalog (1,000 creators, 20,000 videos) through the catalog processor; N
 //     generated events over 90 days straight into Kafka (6 partitions) with the generator's
-//     KafkaSink; then every processor (one `viewpulse run processors` child) until every group
-//     committed the whole topic. Large: --events (default 50,000,000); small: --small-events
+//     KafkaSink; then every processor (one `viewpulse run processors --workers 2` child: both
+//     cores) until every group committed the whole topic. Large: --events (default 50,000,000); small: --small-events
 //     (default 5,000,000), so the results show how cost grows with data.
 //  2. the API in its own process (rate limit off, response cache on), one creator token per
 //     creator; requests spread over the 250 most viewed creators and 1,000 most viewed videos
@@ -322,7 +322,8 @@ async function prepare(kafka: Kafka, ch: ClickHouseClient, d: Dataset): Promise<
     const generateSeconds = (Date.now() - started) / 1000;
     log(`generated ${r.delivered} records in ${generateSeconds.toFixed(0)} s; running the processors…`);
     const catchUp = Date.now();
-    processors = spawnProcessors(undefined, target);
+    // two worker processes: both cores (one process runs every processor on one event loop)
+    processors = spawnProcessors(undefined, target, ['--workers', '2']);
     await waitForProcessors(kafka, d, 6 * 3_600_000);
     const catchUpSeconds = (Date.now() - catchUp) / 1000;
     log(`processors took ${catchUpSeconds.toFixed(0)} s (${Math.round(r.delivered / catchUpSeconds)} events/s)`);
