@@ -960,7 +960,7 @@ async function main(): Promise<void> {
       'api',
       command,
       {
-        data: `two datasets, each generated over ${SHAPE.days} days (${SHAPE.creators} creators, ${SHAPE.videos} videos, events/${SHAPE.eventsPerViewer} viewers) straight into Kafka (6 partitions), then every processor from offset 0 until committed`,
+        data: `two datasets, each generated over ${SHAPE.days} days (${SHAPE.creators} creators, ${SHAPE.videos} videos, events/${SHAPE.eventsPerViewer} viewers) straight into Kafka (6 partitions), then every processor from offset 0 (run processors --workers 2) until committed`,
         requests: `per route 20,000 requests cycled: the 250 most viewed creators / 1,000 most viewed videos (Zipf(1) weights), each with its own creator token; ranges: last 7 days 40 %, last 28 days 25 %, last 24 h 15 %, last 90 days 10 %, a single past day 10 %`,
         open_loop: `autocannon overallRate (an open loop: requests are sent at the rate whatever the answers), ${DURATION} s per rate; rising rates ${STEP_DURATION} s each until p99 > ${P99_LIMIT_MS} ms, < 95 % of the rate achieved or a non-2xx answer; the last sustained rate is max_requests_per_s`,
         cache: 'the API response cache on (64 MiB); cache_hit_ratio from viewpulse_api_cache_total during each run',
