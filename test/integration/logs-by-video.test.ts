@@ -3,30 +3,15 @@
 // tables are sorted by (video, time, record identity), hold exactly what they held (what the
 // health route counts), still keep one row per record and processor under FINAL when a replay
 // writes a row again, and a run that stopped after any statement, run again, ends the same.
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
-import { loadMigrations, migrate, portableStatement } from '../../lib/clickhouse/migrations.js';
+import { loadMigrations } from '../../lib/clickhouse/migrations.js';
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { projectRoot } from '../../infra/paths.js';
 import { realServices } from '../../harness/services.js';
+import { migrateUpTo, runStatements, SCHEMAS } from './migration-helpers.js';
 
 const s = realServices('logsbyvideo');
-const schemas = join(projectRoot, 'schemas', 'clickhouse');
 const t = (name: string): SqlFragment => v.table(s.database, name);
-
-async function migrateUpTo(last: number): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'vp-migrations-'));
-  try {
-    for (const f of readdirSync(schemas).filter((f) => Number(f.slice(0, 3)) <= last))
-      cpSync(join(schemas, f), join(dir, f));
-    return await migrate(s.clickhouse, s.database, dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const lateRow = (processor: string, offset: number, video: string, applied: number) => ({
   processor,
@@ -108,11 +93,11 @@ describe('migration 017: late events and dead letters sorted by video', () => {
   let before: unknown;
   let names: string[];
   beforeAll(async () => {
-    await migrateUpTo(16);
+    await migrateUpTo(s.clickhouse, s.database, 16);
     await writeRows(0, 300);
     before = await fingerprint();
     names = await tableNames();
-    expect(await migrateUpTo(17)).toEqual([17]);
+    expect(await migrateUpTo(s.clickhouse, s.database, 17)).toEqual([17]);
   }, 120_000);
   afterAll(async () => {
     await exec(s.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(s.database)}`);
@@ -142,16 +127,10 @@ describe('migration 017: late events and dead letters sorted by video', () => {
 
   it('ends in the same place when a run that stopped after any statement is run again', async () => {
     const reference = await fingerprint();
-    const m = loadMigrations(schemas, s.database).find((x) => x.version === 17)!;
-    const run = async (statements: readonly string[]): Promise<void> => {
-      for (const st of statements) {
-        const q = await portableStatement(s.clickhouse, st);
-        if (q !== null) await s.clickhouse.command({ query: q });
-      }
-    };
+    const m = loadMigrations(SCHEMAS, s.database).find((x) => x.version === 17)!;
     for (let stop = 0; stop < m.statements.length; stop++) {
-      await run(m.statements.slice(0, stop + 1));
-      await run(m.statements);
+      await runStatements(s.clickhouse, m.statements.slice(0, stop + 1));
+      await runStatements(s.clickhouse, m.statements);
       expect(await fingerprint(), `stopped after statement ${stop + 1}`).toEqual(reference);
       expect(await sortingKeys()).toEqual(BY_VIDEO);
       expect(await tableNames()).toEqual(names);

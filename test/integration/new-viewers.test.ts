@@ -5,21 +5,17 @@
 // including a late event that moves a viewer's first sighting earlier, and ranges whose edges
 // fall on the very second of a first sighting. The reference is computed here from the
 // observations themselves.
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newViewers } from '../../api/queries/creators.js';
 import { exec } from '../../lib/clickhouse/client.js';
 import { migrate } from '../../lib/clickhouse/migrations.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { projectRoot } from '../../infra/paths.js';
 import { TABLES } from '../../schemas/tables.js';
 import { realServices } from '../../harness/services.js';
+import { migrateUpTo, SCHEMAS } from './migration-helpers.js';
 
 const s = realServices('newviewers');
 const db = { clickhouse: s.clickhouse, database: s.database };
-const schemas = join(projectRoot, 'schemas', 'clickhouse');
 const t = (iso: string): number => Date.parse(`${iso}Z`);
 
 interface Seen {
@@ -78,16 +74,9 @@ const RANGES: Array<[string, string]> = [
 describe('new viewers through creator_viewer_days', () => {
   beforeAll(async () => {
     // a database at migration 013, with data, then migrated to the latest
-    const upTo13 = mkdtempSync(join(tmpdir(), 'vp-migrations-'));
-    try {
-      for (const f of readdirSync(schemas).filter((f) => Number(f.slice(0, 3)) <= 13))
-        cpSync(join(schemas, f), join(upTo13, f));
-      await migrate(s.clickhouse, s.database, upTo13);
-    } finally {
-      rmSync(upTo13, { recursive: true, force: true });
-    }
+    await migrateUpTo(s.clickhouse, s.database, 13);
     await observe(before);
-    expect(await migrate(s.clickhouse, s.database, schemas)).toContain(14);
+    expect(await migrate(s.clickhouse, s.database, SCHEMAS)).toContain(14);
     await observe(after);
   });
   afterAll(async () => {

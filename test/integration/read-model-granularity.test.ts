@@ -4,18 +4,14 @@
 // and min states); its materialized views still feed it; and a run that stopped after any
 // statement of the file, run again, ends in the same place (the runner's CREATE .. AS and
 // RENAME guards, lib/clickhouse/migrations.ts).
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
-import { loadMigrations, migrate, portableStatement } from '../../lib/clickhouse/migrations.js';
+import { loadMigrations } from '../../lib/clickhouse/migrations.js';
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { projectRoot } from '../../infra/paths.js';
 import { realServices } from '../../harness/services.js';
+import { migrateUpTo, runStatements, SCHEMAS } from './migration-helpers.js';
 
 const s = realServices('granularity');
-const schemas = join(projectRoot, 'schemas', 'clickhouse');
 const REBUILT = [
   'engagement_rollup',
   'view_counts',
@@ -129,28 +125,16 @@ async function tableNames(): Promise<string[]> {
   return r.map((x) => x.name);
 }
 
-/** The migrations up to `last` (a copy of those files), as a database at that version has them. */
-async function migrateUpTo(last: number): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'vp-migrations-'));
-  try {
-    for (const f of readdirSync(schemas).filter((f) => Number(f.slice(0, 3)) <= last))
-      cpSync(join(schemas, f), join(dir, f));
-    return await migrate(s.clickhouse, s.database, dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 describe('migration 015: read models with 256-row granules', () => {
   let before: unknown;
   let names: string[];
   beforeAll(async () => {
-    await migrateUpTo(14);
+    await migrateUpTo(s.clickhouse, s.database, 14);
     await writeData('old');
     before = await fingerprint();
     names = await tableNames();
     // only 015: later migrations add tables of their own
-    expect(await migrateUpTo(15)).toEqual([15]);
+    expect(await migrateUpTo(s.clickhouse, s.database, 15)).toEqual([15]);
   }, 120_000);
   afterAll(async () => {
     await exec(s.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(s.database)}`);
@@ -173,13 +157,7 @@ describe('migration 015: read models with 256-row granules', () => {
 
   it('ends in the same place when a run that stopped after any statement is run again', async () => {
     const reference = await fingerprint();
-    const m = loadMigrations(schemas, s.database).find((x) => x.version === 15)!;
-    const run = async (statements: readonly string[]): Promise<void> => {
-      for (const st of statements) {
-        const q = await portableStatement(s.clickhouse, st);
-        if (q !== null) await s.clickhouse.command({ query: q });
-      }
-    };
+    const m = loadMigrations(SCHEMAS, s.database).find((x) => x.version === 15)!;
     // every stopping point of a table without views (the first block) and of one with three
     const blocks = ['engagement_rollup', 'creator_audience'].map((name) => {
       const first = m.statements.findIndex((x) => x.includes(`.${name}`));
@@ -188,8 +166,8 @@ describe('migration 015: read models with 256-row granules', () => {
     });
     for (const [first, last] of blocks) {
       for (let stop = first; stop <= last; stop++) {
-        await run(m.statements.slice(first, stop + 1));
-        await run(m.statements);
+        await runStatements(s.clickhouse, m.statements.slice(first, stop + 1));
+        await runStatements(s.clickhouse, m.statements);
         expect(await fingerprint(), `stopped after statement ${stop + 1}`).toEqual(reference);
         expect(await granularities()).toEqual(Object.fromEntries(REBUILT.map((n) => [n, '256'])));
         expect(await tableNames()).toEqual(names);

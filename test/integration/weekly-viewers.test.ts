@@ -4,24 +4,20 @@
 // creator_audience's minute states of the minutes in it — on a database that had six weeks of
 // data before 016 (its backfill from the daily states) and gets more after (its materialized
 // views), over ranges of every length and alignment, many holding whole weeks.
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audienceViewers } from '../../api/queries/creators.js';
 import { uniqueViewers } from '../../api/queries/counts.js';
 import { daysAndWeeks, type Range } from '../../api/queries/range.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
-import { migrate } from '../../lib/clickhouse/migrations.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
-import { projectRoot } from '../../infra/paths.js';
+import { Rng } from '../../generator/rng.js';
 import { TABLES } from '../../schemas/tables.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
 import { realServices } from '../../harness/services.js';
+import { migrateUpTo } from './migration-helpers.js';
 
 const s = realServices('weekly');
 const db = { clickhouse: s.clickhouse, database: s.database };
-const schemas = join(projectRoot, 'schemas', 'clickhouse');
 const t = (name: string) => v.table(s.database, name);
 
 /** Six weeks of sightings from Monday 2026-10-19 on; then two more weeks after the migration. */
@@ -29,23 +25,12 @@ const START = Date.UTC(2026, 9, 19);
 const COUNTRIES = ['DE', 'FR', 'US', 'BR', 'JP'];
 const DEVICES = ['desktop', 'mobile', 'tv'];
 
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const dateTime = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
 /** `n` sightings of `viewers` viewers (two creators, six videos) between `from` and `to`. */
 async function observe(seed: number, n: number, viewers: number, from: number, to: number): Promise<void> {
-  const r = random(seed);
+  const rng = new Rng(seed);
+  const r = (): number => rng.next();
   const seen = Array.from({ length: n }, () => {
     const viewer = Math.floor(r() * viewers);
     const creator = viewer % 3 === 0 ? 'c2' : 'c1';
@@ -83,17 +68,6 @@ async function observe(seed: number, n: number, viewers: number, from: number, t
   });
 }
 
-async function migrateUpTo(last: number): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'vp-migrations-'));
-  try {
-    for (const f of readdirSync(schemas).filter((f) => Number(f.slice(0, 3)) <= last))
-      cpSync(join(schemas, f), join(dir, f));
-    return await migrate(s.clickhouse, s.database, dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** The reference: every hourly state of the hours from the one containing `from` up to `to`. */
 async function hourlyReference(dim: 'video' | 'creator', id: string, r: Range): Promise<number> {
   const [table, key] =
@@ -125,7 +99,8 @@ async function minuteReference(
 
 /** Ranges of whole minutes over the eight weeks: short and long, aligned and not. */
 function ranges(): Range[] {
-  const r = random(7);
+  const rng = new Rng(7);
+  const r = (): number => rng.next();
   const end = START + 56 * DAY;
   const out: Range[] = [
     { from: START, to: end },
@@ -143,9 +118,9 @@ function ranges(): Range[] {
 
 describe('unique viewers through whole weeks (migration 016)', () => {
   beforeAll(async () => {
-    await migrateUpTo(15);
+    await migrateUpTo(s.clickhouse, s.database, 15);
     await observe(1, 6000, 1500, START, START + 42 * DAY);
-    expect(await migrateUpTo(16)).toEqual([16]);
+    expect(await migrateUpTo(s.clickhouse, s.database, 16)).toEqual([16]);
     // after the migration: its views feed the weekly states (the week of 2026-11-23 gets both)
     await observe(2, 3000, 1800, START + 35 * DAY, START + 56 * DAY);
   }, 120_000);
