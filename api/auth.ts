@@ -126,7 +126,7 @@ export async function verifyToken(
  * secret verify the same way.
  */
 export class VerifiedTokens {
-  private readonly entries = new Map<string, { principal: Principal; expMs: number }>();
+  private readonly entries = new Map<string, { ok: true; principal: Principal; expSeconds: number }>();
 
   constructor(
     private readonly secret: string,
@@ -140,12 +140,12 @@ export class VerifiedTokens {
   async verify(token: string, now: number): ReturnType<typeof verifyToken> {
     const hit = this.entries.get(token);
     if (hit) {
-      if (now < hit.expMs) return { ok: true, principal: hit.principal, expSeconds: hit.expMs / 1000 };
+      if (now < hit.expSeconds * 1000) return hit;
       this.entries.delete(token);
     }
     const r = await verifyToken(token, this.secret, now);
     if (r.ok) {
-      this.entries.set(token, { principal: r.principal, expMs: r.expSeconds * 1000 });
+      this.entries.set(token, r);
       if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     }
     return r;

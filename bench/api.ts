@@ -5,8 +5,9 @@
 //     generated catalog (1,000 creators, 20,000 videos) through the catalog processor; N
 //     generated events over 90 days straight into Kafka (6 partitions) with the generator's
 //     KafkaSink; then every processor (one `viewpulse run processors --workers 2` child: both
-//     cores) until every group committed the whole topic. Large: --events (default 50,000,000); small: --small-events
-//     (default 5,000,000), so the results show how cost grows with data.
+//     cores) until every group committed the whole topic. Large: --events (default
+//     50,000,000); small: --small-events (default 5,000,000), so the results show how cost
+//     grows with data.
 //  2. the API in its own process (rate limit off, response cache on), one creator token per
 //     creator; requests spread over the 250 most viewed creators and 1,000 most viewed videos
 //     (Zipf-weighted) and a dashboard's mix of ranges (last 24 h, 7, 28 and 90 days, and single

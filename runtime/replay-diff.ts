@@ -14,7 +14,7 @@ interface DiffSpec {
   select: (t: SqlFragment) => SqlFragment;
 }
 
-const uniqDaily = (table: string, key: 'video_id' | 'creator_id', time: 'hour' | 'day' | 'week'): DiffSpec => ({
+const uniqPerWindow = (table: string, key: 'video_id' | 'creator_id', time: 'hour' | 'day' | 'week'): DiffSpec => ({
   table,
   keys: [key, time],
   measures: ['viewers'],
@@ -62,12 +62,12 @@ const SPECS: Record<string, DiffSpec> = {
       sql`SELECT creator_id, dimension, grain, window_start, value, uniqCombinedMerge(viewers) AS viewers
           FROM ${t} GROUP BY creator_id, dimension, grain, window_start, value`,
   },
-  [TABLES.videoViewersHourly]: uniqDaily(TABLES.videoViewersHourly, 'video_id', 'hour'),
-  [TABLES.videoViewersDaily]: uniqDaily(TABLES.videoViewersDaily, 'video_id', 'day'),
-  [TABLES.creatorViewersHourly]: uniqDaily(TABLES.creatorViewersHourly, 'creator_id', 'hour'),
-  [TABLES.creatorViewersDaily]: uniqDaily(TABLES.creatorViewersDaily, 'creator_id', 'day'),
-  [TABLES.videoViewersWeekly]: uniqDaily(TABLES.videoViewersWeekly, 'video_id', 'week'),
-  [TABLES.creatorViewersWeekly]: uniqDaily(TABLES.creatorViewersWeekly, 'creator_id', 'week'),
+  [TABLES.videoViewersHourly]: uniqPerWindow(TABLES.videoViewersHourly, 'video_id', 'hour'),
+  [TABLES.videoViewersDaily]: uniqPerWindow(TABLES.videoViewersDaily, 'video_id', 'day'),
+  [TABLES.creatorViewersHourly]: uniqPerWindow(TABLES.creatorViewersHourly, 'creator_id', 'hour'),
+  [TABLES.creatorViewersDaily]: uniqPerWindow(TABLES.creatorViewersDaily, 'creator_id', 'day'),
+  [TABLES.videoViewersWeekly]: uniqPerWindow(TABLES.videoViewersWeekly, 'video_id', 'week'),
+  [TABLES.creatorViewersWeekly]: uniqPerWindow(TABLES.creatorViewersWeekly, 'creator_id', 'week'),
   [TABLES.creatorAudienceWeekly]: {
     table: TABLES.creatorAudienceWeekly,
     keys: ['creator_id', 'dimension', 'week', 'value'],

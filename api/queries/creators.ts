@@ -199,10 +199,6 @@ export interface Audience {
 }
 
 /**
- * Views and watch time by value (the rollup's creator_country / creator_device rows), with the
- * distinct viewers of those views (uniq states of the windows making up the range, merged).
- */
-/**
  * Distinct viewers per value of a creator's views in the range: the minute, hour and day states
  * of creator_audience, and its weekly states for the whole weeks in between (each minute of the
  * range in exactly one state).
@@ -229,6 +225,10 @@ export async function audienceViewers(
   );
 }
 
+/**
+ * Views and watch time by value (the rollup's creator_country / creator_device rows), with the
+ * distinct viewers of those views (uniq states of the windows making up the range, merged).
+ */
 async function byDimension(
   db: Db,
   creatorId: string,

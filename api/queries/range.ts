@@ -236,7 +236,8 @@ export function daysAndWeeks(d1: number, d2: number): { days: Range[]; weeks: Ra
 
 /**
  * segments() with the day segment's whole weeks taken out (for tables with a weekly sibling):
- * the minute, hour and day segments, and the weeks between, which cover the range exactly once.
+ * the minute, hour and day segments, still ascending, and the weeks between, which cover the
+ * range exactly once.
  */
 export function segmentsAndWeeks(range: Range): { segments: Segment[]; weeks: Range | null } {
   const out: Segment[] = [];
@@ -250,7 +251,7 @@ export function segmentsAndWeeks(range: Range): { segments: Segment[]; weeks: Ra
     weeks = split.weeks;
     for (const d of split.days) out.push({ grain: 'day', from: d.from, to: d.to });
   }
-  return { segments: out.sort((a, b) => a.from - b.from), weeks };
+  return { segments: out, weeks };
 }
 
 const gcd = (a: number, b: number): number => {
