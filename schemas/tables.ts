@@ -7,6 +7,8 @@ export const TABLES = {
   playEvents: 'play_events',
   /** the catalog (catalog loader) */
   videos: 'videos',
+  /** the catalog's (creator, video) pairs ordered by creator: candidates, checked against videos (migration 018) */
+  videosByCreator: 'videos_by_creator',
   /** plays, views, watch time per video/creator per minute/hour/day (view-counts) */
   counts: 'view_counts',
   /** one row per playback session, the base of engagement numbers (engagement) */

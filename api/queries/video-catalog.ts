@@ -41,19 +41,28 @@ export async function findVideo(db: Db, videoId: string): Promise<VideoRecord | 
   return r ? toVideo(r) : undefined;
 }
 
+/**
+ * A creator's videos: the candidates of videos_by_creator (ordered by creator, so only the
+ * creator's pairs are read) whose latest catalog row still names the creator and is not a
+ * tombstone (FINAL by video_id: the index finds them). A video that moved to another creator
+ * keeps its old pair there, which this check leaves out (migration 018).
+ */
+const ownedBy = (db: Db, creatorId: string): SqlFragment =>
+  sql`video_id IN (SELECT video_id FROM ${table(db, 'videosByCreator')} WHERE creator_id = ${v.string(creatorId)})
+      AND creator_id = ${v.string(creatorId)} AND deleted = 0`;
+
 /** Whether the catalog has at least one (not deleted) video of the creator. */
 export async function creatorExists(db: Db, creatorId: string): Promise<boolean> {
   const r = await rows<{ n: string }>(
     db,
-    sql`SELECT count() AS n FROM ${table(db, 'videos')} FINAL
-        WHERE creator_id = ${v.string(creatorId)} AND deleted = 0`,
+    sql`SELECT count() AS n FROM ${table(db, 'videos')} FINAL WHERE ${ownedBy(db, creatorId)}`,
   );
   return num(r[0]?.n) > 0;
 }
 
 /** The sub-query listing a creator's catalog videos, for `video_id IN (...)`. */
 export const creatorVideoIds = (db: Db, creatorId: string): SqlFragment =>
-  sql`(SELECT video_id FROM ${table(db, 'videos')} FINAL WHERE creator_id = ${v.string(creatorId)} AND deleted = 0)`;
+  sql`(SELECT video_id FROM ${table(db, 'videos')} FINAL WHERE ${ownedBy(db, creatorId)})`;
 
 /** Titles of some videos (unknown ones are left out). */
 export async function titles(db: Db, videoIds: readonly string[]): Promise<Map<string, string>> {
