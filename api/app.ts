@@ -42,6 +42,7 @@ import { plusAsSpaceDetail, problemSchema } from './route-schemas.js';
 import { registerMetricsRoute } from './metrics.js';
 import { DEFAULT_WINDOW_GRACE_MS } from '../processors/semantics.js';
 import { Freshness, ResponseCache, type CacheOptions } from './response-cache.js';
+import { VideoLookups } from './queries/video-catalog.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -73,6 +74,8 @@ export interface ApiDeps {
   plugins?: readonly FastifyPluginAsync[];
   /** the response cache's bounds and lifetimes; false turns it off */
   cache?: CacheOptions | false;
+  /** how long a video's catalog entry answers access checks (default CATALOG_TTL_MS; 0: every request) */
+  catalogTtlMs?: number;
 }
 
 /** Cache-Control of final answers: private (they depend on the token), revalidated by ETag. */
@@ -188,6 +191,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     database: deps.database,
     windowGraceMs: deps.windowGraceMs ?? DEFAULT_WINDOW_GRACE_MS,
     now,
+    videos: new VideoLookups({ clickhouse: deps.clickhouse, database: deps.database }, deps.catalogTtlMs),
   });
   app.decorateRequest('principal', null);
   app.decorateReply('finalRange', false);

@@ -11,13 +11,13 @@
 // Routes reuse three helpers:
 //   app.register(..) inside the /v1 scope gets `request.principal` set by the auth hook;
 //   assertCreatorAccess(request, creatorId)        sync: throws the 404 when not allowed
-//   await assertVideoAccess(request, videoId)       looks the video up in `videos` FINAL;
+//   await assertVideoAccess(request, videoId)       looks the video up in `videos` FINAL (VideoLookups);
 //                                                  unknown, deleted or not yours → 404
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { TokenBuckets, type RateLimitOptions } from '../lib/rate-limit.js';
 import { ProblemError } from './problem.js';
-import { findVideo, type VideoRecord } from './queries/video-catalog.js';
+import type { VideoLookups, VideoRecord } from './queries/video-catalog.js';
 import type { FinalityDb } from './queries/db.js';
 
 export const ROLES = ['creator', 'admin'] as const;
@@ -40,7 +40,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** what the insights routes read from: set by buildApp */
-    viewpulse: FinalityDb & { now: () => number };
+    viewpulse: FinalityDb & { now: () => number; videos: VideoLookups };
   }
 }
 
@@ -230,7 +230,7 @@ export function assertCreatorAccess(request: FastifyRequest, creatorId: string):
  */
 export async function assertVideoAccess(request: FastifyRequest, videoId: string): Promise<VideoRecord> {
   const p = principalOf(request);
-  const video = ID_RE.test(videoId) ? await findVideo(request.server.viewpulse, videoId) : undefined;
+  const video = ID_RE.test(videoId) ? await request.server.viewpulse.videos.find(videoId) : undefined;
   if (!video || (p.role !== 'admin' && video.creator_id !== p.sub)) throw notFound('video');
   return video;
 }

@@ -41,6 +41,42 @@ export async function findVideo(db: Db, videoId: string): Promise<VideoRecord | 
   return r ? toVideo(r) : undefined;
 }
 
+/** How long a catalog lookup answers the requests after it (ApiDeps.catalogTtlMs). */
+export const CATALOG_TTL_MS = 2_000;
+
+/**
+ * findVideo for the access check of every video route, remembered per video for `ttlMs` and
+ * shared by the requests in between: one query and one round trip fewer per request on a
+ * popular video, before the route's own reads can start. A catalog change (a video deleted or
+ * moved to another creator) reaches the API at most `ttlMs` later than it reaches `videos`;
+ * 0 looks every request up. Bounded: the oldest lookups go first.
+ */
+export class VideoLookups {
+  private readonly recent = new Map<string, { at: number; value: Promise<VideoRecord | undefined> }>();
+
+  constructor(
+    private readonly db: Db,
+    readonly ttlMs: number = CATALOG_TTL_MS,
+    readonly maxEntries = 10_000,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
+
+  find(videoId: string): Promise<VideoRecord | undefined> {
+    if (this.ttlMs <= 0) return findVideo(this.db, videoId);
+    const now = this.clock();
+    const last = this.recent.get(videoId);
+    if (last && now - last.at < this.ttlMs) return last.value;
+    this.recent.delete(videoId); // re-inserted last: the map's order is the lookups' age
+    const entry = { at: now, value: findVideo(this.db, videoId) };
+    this.recent.set(videoId, entry);
+    entry.value.catch(() => {
+      if (this.recent.get(videoId) === entry) this.recent.delete(videoId); // a failure is not remembered
+    });
+    if (this.recent.size > this.maxEntries) this.recent.delete(this.recent.keys().next().value!);
+    return entry.value;
+  }
+}
+
 /**
  * A creator's videos: the candidates of videos_by_creator (ordered by creator, so only the
  * creator's pairs are read) whose latest catalog row still names the creator and is not a

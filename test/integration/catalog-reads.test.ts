@@ -1,15 +1,16 @@
-// Migration 018 orders the catalog's (creator, video) pairs by creator, so a creator's videos
-// are read from the creator's own rows. Specified against the catalog's meaning (schemas
+// How the API reads the catalog. Migration 018 orders the catalog's (creator, video) pairs by
+// creator, so a creator's videos are read from the creator's own rows. Specified against the catalog's meaning (schemas
 // 002_videos.sql: the newest record of a video wins, a tombstone deletes it): a creator's
 // videos are exactly the videos whose newest record names the creator and is not a tombstone —
 // through moves between creators (and back), deletions, re-uploads, replayed records and
-// records loaded before the migration ran.
+// records loaded before the migration ran. And the access checks' lookups (VideoLookups) answer
+// what `videos` holds, at most their TTL late.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
 import { loadMigrations } from '../../lib/clickhouse/migrations.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
 import { realServices } from '../../harness/services.js';
-import { creatorExists, creatorVideoIds } from '../../api/queries/video-catalog.js';
+import { creatorExists, creatorVideoIds, VideoLookups } from '../../api/queries/video-catalog.js';
 import { migrateUpTo, runStatements, SCHEMAS } from './migration-helpers.js';
 
 const s = realServices('bycreator');
@@ -69,6 +70,11 @@ async function expectTruth(label: string): Promise<void> {
   }
 }
 
+afterAll(async () => {
+  await exec(s.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(s.database)}`);
+  await s.clickhouse.close();
+});
+
 describe('migration 018: a creator’s videos from videos_by_creator', () => {
   beforeAll(async () => {
     await migrateUpTo(s.clickhouse, s.database, 17);
@@ -82,11 +88,6 @@ describe('migration 018: a creator’s videos from videos_by_creator', () => {
     ]);
     expect(await migrateUpTo(s.clickhouse, s.database, 18)).toEqual([18]);
   }, 120_000);
-  afterAll(async () => {
-    await exec(s.clickhouse, sql`DROP DATABASE IF EXISTS ${v.ident(s.database)}`);
-    await s.clickhouse.close();
-  });
-
   it('lists what was loaded before the migration (a deleted video left out)', async () => {
     await expectTruth('before');
     expect(await videosOf('ca')).toEqual(['a1', 'a2']);
@@ -128,4 +129,54 @@ describe('migration 018: a creator’s videos from videos_by_creator', () => {
     await expectTruth('after the re-runs');
     expect(await videosOf('cd')).toEqual(['d9']);
   }, 120_000);
+});
+
+describe('VideoLookups: the access checks\u2019 catalog lookups', () => {
+  it('answers what videos holds, at most ttlMs late, and shares one lookup between requests', async () => {
+    let now = 0;
+    const lookups = new VideoLookups(db, 2_000, 3, () => now);
+    expect(await lookups.find('a2')).toMatchObject({ video_id: 'a2', creator_id: 'ca' });
+    expect(await lookups.find('zz')).toBeUndefined();
+    // the same promise while it is fresh: one query for every request in between
+    expect(lookups.find('a2')).toBe(lookups.find('a2'));
+    await load([
+      { video: 'a2', creator: 'cb', offset: 40 },
+      { video: 'zz', creator: 'cb', offset: 41 },
+    ]);
+    now = 1_999;
+    expect(await lookups.find('a2')).toMatchObject({ creator_id: 'ca' }); // within the TTL
+    now = 2_000;
+    expect(await lookups.find('a2')).toMatchObject({ creator_id: 'cb' });
+    expect(await lookups.find('zz')).toMatchObject({ creator_id: 'cb' });
+    await load([{ video: 'a2', creator: null, offset: 42 }]);
+    now = 4_000;
+    expect(await lookups.find('a2')).toBeUndefined(); // deleted
+    // bounded (3 here): the oldest lookup goes first
+    now = 10_000;
+    const a1 = lookups.find('a1');
+    expect(lookups.find('a1')).toBe(a1);
+    for (const id of ['c1', 'd9', 'zz']) await lookups.find(id);
+    expect(lookups.find('zz')).toBe(lookups.find('zz'));
+    expect(lookups.find('a1')).not.toBe(a1);
+    const fresh = new VideoLookups(db, 0);
+    expect(await fresh.find('a1')).toMatchObject({ creator_id: 'ca' }); // 0: every request looks up
+    expect(fresh.find('a1')).not.toBe(fresh.find('a1'));
+  });
+
+  it('does not remember a failed lookup', async () => {
+    let fail = true;
+    const flaky = {
+      database: s.database,
+      clickhouse: new Proxy(s.clickhouse, {
+        get: (target, prop, receiver) =>
+          prop === 'query' && fail
+            ? () => Promise.reject(new Error('ClickHouse is away'))
+            : Reflect.get(target, prop, receiver),
+      }),
+    };
+    const lookups = new VideoLookups(flaky, 60_000);
+    await expect(lookups.find('a1')).rejects.toThrow('ClickHouse is away');
+    fail = false;
+    expect(await lookups.find('a1')).toMatchObject({ creator_id: 'ca' });
+  });
 });
