@@ -1,7 +1,7 @@
 // GET /v1/creators/:id/overview — the headline numbers of a range, each with the previous
 // period of equal length and the change.
 import type { Cell } from '../csv.js';
-import { countsSeries, uniqueViewers, type Counts } from '../queries/counts.js';
+import { countsSeries, uniqueViewersOf, type Counts } from '../queries/counts.js';
 import { engagements } from '../queries/sessions.js';
 import { iso } from '../queries/range.js';
 import { finalizedThroughSchema, insightsSchema, nullableNumber, objectSchema, rangeSchema } from '../route-schemas.js';
@@ -69,11 +69,10 @@ export const overviewRoutes: ApiRoutes = async (app) => {
       const cur = parsed.range;
       const prev = previousOf(cur);
       const { f, final } = await finalityFor(request, cur.to, { sessionsOf: { dim: 'creator', id, range: cur } });
-      const [periods, uc, up, [ec, ep]] = await Promise.all([
+      const [periods, [uc, up], [ec, ep]] = await Promise.all([
         // both periods in one read: two buckets split at cur.from, each exact
         countsSeries(ctx, 'creator', id, [prev.from, cur.from, cur.to]),
-        uniqueViewers(ctx, 'creator', id, cur),
-        uniqueViewers(ctx, 'creator', id, prev),
+        uniqueViewersOf(ctx, 'creator', id, [cur, prev]),
         engagements(ctx, 'creator', id, [cur, prev]),
       ]);
       const [p, c] = periods as [Counts, Counts];
@@ -83,7 +82,7 @@ export const overviewRoutes: ApiRoutes = async (app) => {
         watch_time_ms: [c.watch_time_ms, p.watch_time_ms],
         average_view_duration_ms: [ec.average_view_duration_ms, ep.average_view_duration_ms],
         average_percentage_viewed: [ec.average_percentage_viewed, ep.average_percentage_viewed],
-        unique_viewers: [uc, up],
+        unique_viewers: [uc!, up!],
         completion_rate: [ec.completion_rate, ep.completion_rate],
       };
       const metrics = Object.fromEntries(

@@ -6,7 +6,7 @@
 // views), over ranges of every length and alignment, many holding whole weeks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audienceViewers } from '../../api/queries/creators.js';
-import { uniqueViewers } from '../../api/queries/counts.js';
+import { uniqueViewers, uniqueViewersOf } from '../../api/queries/counts.js';
 import { daysAndWeeks, type Range } from '../../api/queries/range.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
 import { sql, v } from '../../lib/clickhouse/sql.js';
@@ -147,6 +147,17 @@ describe('unique viewers through whole weeks (migration 016)', () => {
         const label = `${dim} ${id} ${new Date(r.from).toISOString()}..${new Date(r.to).toISOString()}`;
         expect(await uniqueViewers(db, dim, id, r), label).toBe(await hourlyReference(dim, id, r));
       }
+    }
+  }, 120_000);
+
+  it('counts each range the same when several are read in one query', async () => {
+    const all = ranges();
+    for (const [dim, id] of [
+      ['creator', 'c1'],
+      ['video', 'c2-v2'],
+    ] as const) {
+      const one = await Promise.all(all.map((r) => hourlyReference(dim, id, r)));
+      expect(await uniqueViewersOf(db, dim, id, all), `${dim} ${id}`).toEqual(one);
     }
   }, 120_000);
 
