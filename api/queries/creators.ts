@@ -1,6 +1,6 @@
 // Creator-level queries: realtime numbers, the list of a creator's videos, the audience.
 import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { creatorVideoIds, titles } from './video-catalog.js';
+import { creatorVideoIds, ownedBy, titles } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
 import { segmentFilter, segmentListFilter, uniqueViewers, type Counts } from './counts.js';
 import { sessionsOf, viewsIn, type ReadModel } from './sessions.js';
@@ -154,7 +154,7 @@ export async function creatorVideos(
         (
             SELECT video_id, title, duration_ms, toUInt32(published_at) AS published
             FROM ${table(db, 'videos')} FINAL
-            WHERE creator_id = ${v.string(creatorId)} AND deleted = 0
+            WHERE ${ownedBy(db, creatorId)}
         ) AS catalog
         ANY LEFT JOIN
         (

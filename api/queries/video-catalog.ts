@@ -81,9 +81,10 @@ export class VideoLookups {
  * A creator's videos: the candidates of videos_by_creator (ordered by creator, so only the
  * creator's pairs are read) whose latest catalog row still names the creator and is not a
  * tombstone (FINAL by video_id: the index finds them). A video that moved to another creator
- * keeps its old pair there, which this check leaves out (migration 018).
+ * keeps its old pair there, which this check leaves out (migration 018). A condition on
+ * `videos FINAL`.
  */
-const ownedBy = (db: Db, creatorId: string): SqlFragment =>
+export const ownedBy = (db: Db, creatorId: string): SqlFragment =>
   sql`video_id IN (SELECT video_id FROM ${table(db, 'videosByCreator')} WHERE creator_id = ${v.string(creatorId)})
       AND creator_id = ${v.string(creatorId)} AND deleted = 0`;
 

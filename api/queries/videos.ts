@@ -4,7 +4,7 @@ import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { latestSessions, viewsIn, type ReadModel } from './sessions.js';
 import { rollupCurves, rollupStallExits, rollupValues } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
-import { titles } from './video-catalog.js';
+import { ownedBy, titles } from './video-catalog.js';
 import type { Range } from './range.js';
 
 // ---------------------------------------------------------------------------- retention
@@ -115,7 +115,7 @@ export async function retention(
   const lo = Math.floor(video.duration_ms / 2);
   const hi = video.duration_ms * 2;
   const peers = sql`SELECT video_id FROM ${table(db, 'videos')} FINAL
-          WHERE creator_id = ${v.string(video.creator_id)} AND deleted = 0
+          WHERE ${ownedBy(db, video.creator_id)}
             AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)}`;
   // the video and its peers (the creator's other videos of similar length) in one pass
   const [all, exits] = await Promise.all([
