@@ -1,6 +1,6 @@
 // Creator-level queries: realtime numbers, the list of a creator's videos, the audience.
 import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { creatorVideoIds, ownedBy, titles } from './video-catalog.js';
+import { creatorVideoIds, ownedBy } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
 import { segmentFilter, segmentListFilter, uniqueViewers, type Counts } from './counts.js';
 import { sessionsOf, viewsIn, type ReadModel } from './sessions.js';
@@ -26,28 +26,35 @@ export interface Realtime {
   top_videos: Array<Counts & { video_id: string; title: string | null }>;
 }
 
-async function perWindow(
-  db: Db,
-  creatorId: string,
-  grain: 'minute' | 'hour',
-  from: number,
-  count: number,
-  step: number,
-): Promise<RealtimePoint[]> {
-  const r = await rows<{ t: number | string; views: string; plays: string }>(
-    db,
-    sql`SELECT toUInt32(window_start) AS t, sum(views) AS views, sum(plays) AS plays
-        FROM ${table(db, 'counts')} FINAL
-        WHERE dim = 'creator' AND id = ${v.string(creatorId)} AND grain = ${v.string(grain)}
-          AND window_start >= ${v.dateTime(from)} AND window_start < ${v.dateTime(from + count * step)}
-        GROUP BY t`,
+/** A run of `count` windows of one grain from `from`, each `step` long. */
+interface WindowRun {
+  grain: 'minute' | 'hour';
+  from: number;
+  count: number;
+  step: number;
+}
+
+/** The creator's views and plays per window of each run, zeros included: one read for all runs. */
+async function perWindow(db: Db, creatorId: string, runs: readonly WindowRun[]): Promise<RealtimePoint[][]> {
+  const spans = runs.map(
+    (w) =>
+      sql`(grain = ${v.string(w.grain)} AND window_start >= ${v.dateTime(w.from)} AND window_start < ${v.dateTime(w.from + w.count * w.step)})`,
   );
-  const by = new Map(r.map((x) => [num(x.t) * 1000, x]));
-  return Array.from({ length: count }, (_, i) => {
-    const t = from + i * step;
-    const x = by.get(t);
-    return { time: iso(t), views: num(x?.views), plays: num(x?.plays) };
-  });
+  const r = await rows<{ grain: string; t: number | string; views: string; plays: string }>(
+    db,
+    sql`SELECT grain, toUInt32(window_start) AS t, sum(views) AS views, sum(plays) AS plays
+        FROM ${table(db, 'counts')} FINAL
+        WHERE dim = 'creator' AND id = ${v.string(creatorId)} AND (${join(spans, ' OR ')})
+        GROUP BY grain, t`,
+  );
+  const by = new Map(r.map((x) => [`${x.grain}/${num(x.t) * 1000}`, x]));
+  return runs.map((w) =>
+    Array.from({ length: w.count }, (_, i) => {
+      const t = w.from + i * w.step;
+      const x = by.get(`${w.grain}/${t}`);
+      return { time: iso(t), views: num(x?.views), plays: num(x?.plays) };
+    }),
+  );
 }
 
 /**
@@ -60,9 +67,11 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
   const hourFrom = floorTo(now, HOUR) - 47 * HOUR;
   const hourTo = hourFrom + 48 * HOUR;
   const since = v.dateTime(Math.max(0, floorTo(now, 1000) - 60_000));
-  const [minutes, hours, watching, top] = await Promise.all([
-    perWindow(db, creatorId, 'minute', minuteFrom, 60, MINUTE),
-    perWindow(db, creatorId, 'hour', hourFrom, 48, HOUR),
+  const [windows, watching, top] = await Promise.all([
+    perWindow(db, creatorId, [
+      { grain: 'minute', from: minuteFrom, count: 60, step: MINUTE },
+      { grain: 'hour', from: hourFrom, count: 48, step: HOUR },
+    ]),
     // creator_live: a row per partition listing its sessions with an event in the last minutes
     rows<{ viewers: string; sessions: string }>(
       db,
@@ -71,22 +80,29 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
           ARRAY JOIN viewer_ids AS viewer, last_event_at AS seen
           WHERE creator_id = ${v.string(creatorId)} AND seen >= ${since}`,
     ),
-    rows<{ id: string; plays: string; views: string; watch: string }>(
+    // the top videos with their titles, in the same read
+    rows<{ id: string; title: string; plays: string; views: string; watch: string }>(
       db,
-      sql`SELECT id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
-          FROM ${table(db, 'counts')} FINAL
-          WHERE dim = 'video' AND id IN ${creatorVideoIds(db, creatorId)} AND grain = 'hour'
-            AND window_start >= ${v.dateTime(hourFrom)} AND window_start < ${v.dateTime(hourTo)}
-          GROUP BY id
-          HAVING views > 0 OR plays > 0
-          ORDER BY views DESC, plays DESC, id ASC
-          LIMIT ${v.uint(topN, 'UInt32')}`,
+      sql`SELECT id, title, plays, views, watch
+          FROM
+          (
+              SELECT id, sum(plays) AS plays, sum(views) AS views, sum(watch_ms) AS watch
+              FROM ${table(db, 'counts')} FINAL
+              WHERE dim = 'video' AND id IN ${creatorVideoIds(db, creatorId)} AND grain = 'hour'
+                AND window_start >= ${v.dateTime(hourFrom)} AND window_start < ${v.dateTime(hourTo)}
+              GROUP BY id
+              HAVING views > 0 OR plays > 0
+              ORDER BY views DESC, plays DESC, id ASC
+              LIMIT ${v.uint(topN, 'UInt32')}
+          ) AS top
+          ANY LEFT JOIN
+          (
+              SELECT video_id AS id, title FROM ${table(db, 'videos')} FINAL WHERE ${ownedBy(db, creatorId)}
+          ) AS catalog USING id
+          ORDER BY views DESC, plays DESC, id ASC`,
     ),
   ]);
-  const names = await titles(
-    db,
-    top.map((x) => x.id),
-  );
+  const [minutes, hours] = windows as [RealtimePoint[], RealtimePoint[]];
   return {
     now: iso(now),
     minutes,
@@ -96,7 +112,7 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
     watching_now: { viewers: num(watching[0]?.viewers), sessions: num(watching[0]?.sessions) },
     top_videos: top.map((x) => ({
       video_id: x.id,
-      title: names.get(x.id) ?? null,
+      title: x.title,
       plays: num(x.plays),
       views: num(x.views),
       watch_time_ms: num(x.watch),
