@@ -3,8 +3,8 @@ import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { creatorVideoIds, ownedBy } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
 import { segmentFilter, segmentListFilter, uniqueViewers, type Counts } from './counts.js';
-import { sessionsOf, viewsIn, type ReadModel } from './sessions.js';
-import { rollupValues } from './rollup.js';
+import { openViews, sessionsOf, viewsIn, type ReadModel } from './sessions.js';
+import { rollupValuesOf } from './rollup.js';
 import { floorTo, iso, segmentsAndWeeks, type Range } from './range.js';
 import { MINUTE, HOUR } from '../../lib/time.js';
 
@@ -212,6 +212,8 @@ export interface Audience {
   views: number;
   countries: AudienceRow[];
   devices: AudienceRow[];
+  /** of the views, those whose session is still open: the answer may still change */
+  open_views: number;
 }
 
 /**
@@ -225,46 +227,81 @@ export async function audienceViewers(
   range: Range,
   column: 'country' | 'device',
 ): Promise<{ value: string; n: string }[]> {
+  return (await audienceViewersOf(db, creatorId, range, [column])).get(column)!;
+}
+
+/** audienceViewers of several dimensions in one read. */
+async function audienceViewersOf<C extends 'country' | 'device'>(
+  db: Db,
+  creatorId: string,
+  range: Range,
+  columns: readonly C[],
+): Promise<Map<C, { value: string; n: string }[]>> {
   const { segments, weeks } = segmentsAndWeeks(range);
-  const of = sql`creator_id = ${v.string(creatorId)} AND dimension = ${v.string(column)}`;
+  const of = sql`creator_id = ${v.string(creatorId)} AND dimension IN ${v.inList(columns, 'String')}`;
   const parts = [
-    sql`SELECT value, viewers FROM ${table(db, 'creatorAudience')} WHERE ${of} AND ${segmentListFilter(segments)}`,
+    sql`SELECT dimension, value, viewers FROM ${table(db, 'creatorAudience')} WHERE ${of} AND ${segmentListFilter(segments)}`,
   ];
   if (weeks)
     parts.push(
-      sql`SELECT value, viewers FROM ${table(db, 'creatorAudienceWeekly')}
+      sql`SELECT dimension, value, viewers FROM ${table(db, 'creatorAudienceWeekly')}
           WHERE ${of} AND week >= ${v.date(weeks.from)} AND week < ${v.date(weeks.to)}`,
     );
-  return rows<{ value: string; n: string }>(
+  const r = await rows<{ dimension: C; value: string; n: string }>(
     db,
-    sql`SELECT value, uniqCombinedMerge(viewers) AS n FROM (${join(parts, ' UNION ALL ')}) GROUP BY value`,
+    sql`SELECT dimension, value, uniqCombinedMerge(viewers) AS n
+        FROM (${join(parts, ' UNION ALL ')}) GROUP BY dimension, value`,
   );
+  const out = new Map(columns.map((c) => [c, [] as { value: string; n: string }[]]));
+  for (const x of r) out.get(x.dimension)!.push({ value: x.value, n: x.n });
+  return out;
+}
+
+interface ByDimension {
+  countries: AudienceRow[];
+  devices: AudienceRow[];
+  /** of the views, those whose session is still open */
+  open: number;
 }
 
 /**
- * Views and watch time by value (the rollup's creator_country / creator_device rows), with the
- * distinct viewers of those views (uniq states of the windows making up the range, merged).
+ * Views and watch time by country and by device (the rollup's creator_country / creator_device
+ * rows, in one read with the open views among them), with the distinct viewers of those views
+ * (uniq states of the windows making up the range, merged).
  */
-async function byDimension(
+async function byDimensions(db: Db, creatorId: string, range: Range, source: ReadModel): Promise<ByDimension> {
+  if (source === 'rollup') {
+    const [values, viewers] = await Promise.all([
+      rollupValuesOf(db, ['creator_country', 'creator_device'], creatorId, range),
+      audienceViewersOf(db, creatorId, range, ['country', 'device']),
+    ]);
+    const of = (dim: 'creator_country' | 'creator_device', column: 'country' | 'device'): AudienceRow[] => {
+      const n = new Map(viewers.get(column)!.map((x) => [x.value, num(x.n)]));
+      return values.get(dim)!.values.map((x) => ({
+        value: x.value,
+        views: x.views,
+        viewers: n.get(x.value) ?? 0,
+        watch_time_ms: x.watch_time_ms,
+      }));
+    };
+    // every view of the creator has one country: its open count is the creator's
+    const open = values.get('creator_country')!.open;
+    return { countries: of('creator_country', 'country'), devices: of('creator_device', 'device'), open };
+  }
+  const [countries, devices, open] = await Promise.all([
+    byDimensionOfSessions(db, creatorId, range, 'country'),
+    byDimensionOfSessions(db, creatorId, range, 'device'),
+    openViews(db, 'creator', creatorId, range, 'sessions'),
+  ]);
+  return { countries, devices, open };
+}
+
+async function byDimensionOfSessions(
   db: Db,
   creatorId: string,
   range: Range,
   column: 'country' | 'device',
-  source: ReadModel,
 ): Promise<AudienceRow[]> {
-  if (source === 'rollup') {
-    const [values, viewers] = await Promise.all([
-      rollupValues(db, column === 'country' ? 'creator_country' : 'creator_device', creatorId, range),
-      audienceViewers(db, creatorId, range, column),
-    ]);
-    const n = new Map(viewers.map((x) => [x.value, num(x.n)]));
-    return values.map((x) => ({
-      value: x.value,
-      views: x.views,
-      viewers: n.get(x.value) ?? 0,
-      watch_time_ms: x.watch_time_ms,
-    }));
-  }
   const r = await rows<{ value: string; views: string; viewers: string; watch: string }>(
     db,
     sql`SELECT ${v.ident(column)} AS value, count() AS views, uniqExact(viewer_id) AS viewers, sum(watch_ms) AS watch
@@ -321,11 +358,10 @@ export async function audience(
   range: Range,
   source: ReadModel = 'rollup',
 ): Promise<Audience> {
-  const [unique, fresh, countries, devices] = await Promise.all([
+  const [unique, fresh, { countries, devices, open }] = await Promise.all([
     uniqueViewers(db, 'creator', creatorId, range),
     newViewers(db, creatorId, range),
-    byDimension(db, creatorId, range, 'country', source),
-    byDimension(db, creatorId, range, 'device', source),
+    byDimensions(db, creatorId, range, source),
   ]);
   const newCount = Math.min(fresh, unique);
   return {
@@ -335,5 +371,6 @@ export async function audience(
     views: countries.reduce((s, x) => s + x.views, 0),
     countries,
     devices,
+    open_views: open,
   };
 }

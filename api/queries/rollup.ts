@@ -64,52 +64,76 @@ export async function viewSums(db: Db, dim: Dim, id: string, ranges: readonly Ra
 export const averagePercent = (s: ViewSums): number | null =>
   s.percent_measured_views === 0 ? null : (100 * s.percent_viewed_micros) / PERCENT_SCALE / s.percent_measured_views;
 
-/** Views and per-percent coverage (retention counters) per video of `videoIds` in the range. */
-export async function rollupCurves(
-  db: Db,
-  videoIds: SqlFragment,
-  range: Range,
-): Promise<Map<string, { views: number; covering: number[] }>> {
-  const r = await rows<{ id: string; views: string; covering: Array<string | number> }>(
+/** A video's views of a range, their per-percent coverage and stall exits, and the open ones among them. */
+export interface Curve {
+  views: number;
+  /** per percent 0..100 the views covering it */
+  covering: number[];
+  /** per percent 0..100 the views that left there after a stall */
+  exits: number[];
+  /** views whose session is still open (their numbers may still change) */
+  open: number;
+}
+
+/** Curve of each video of `videoIds` in the range, in one read. */
+export async function rollupCurves(db: Db, videoIds: SqlFragment, range: Range): Promise<Map<string, Curve>> {
+  const r = await rows<{
+    id: string;
+    views: string;
+    open: string;
+    covering: Array<string | number>;
+    exits: Array<string | number>;
+  }>(
     db,
-    sql`SELECT id, sum(views) AS views, sumForEach(retention) AS covering
+    sql`SELECT id, sum(views) AS views, sum(open_views) AS open,
+               sumForEach(retention) AS covering, sumForEach(stall_exits) AS exits
         FROM ${rollup(db)}
         WHERE dim = 'video' AND id IN ${videoIds} AND ${segmentFilter(range)}
         GROUP BY id`,
   );
-  return new Map(r.map((x) => [x.id, { views: num(x.views), covering: x.covering.map(Number) }]));
+  return new Map(
+    r.map((x) => [
+      x.id,
+      { views: num(x.views), covering: x.covering.map(Number), exits: x.exits.map(Number), open: num(x.open) },
+    ]),
+  );
 }
 
-/** Per percent 0..100 the video's views of the range that left there after a stall. */
-export async function rollupStallExits(db: Db, videoId: string, range: Range): Promise<number[]> {
-  const [r] = await rows<{ exits: Array<string | number> }>(
-    db,
-    sql`SELECT sumForEach(stall_exits) AS exits
-        FROM ${rollup(db)}
-        WHERE ${of('video', videoId)} AND ${segmentFilter(range)}`,
-  );
-  return (r?.exits ?? []).map(Number);
+/** A breakdown dimension of a video, or of a creator (creator_country, creator_device: `id` is the creator). */
+export type ValueDim = Exclude<RollupDim, 'video' | 'creator'>;
+
+export interface ValueRow {
+  value: string;
+  views: number;
+  watch_time_ms: number;
 }
 
 /**
- * Views and watch time per value of one breakdown dimension in the range, most viewed first: of a
- * video (country, device, os, traffic_source, referrer), or of a creator (creator_country,
- * creator_device: `videoId` is then the creator).
+ * Views and watch time per value of each breakdown dimension of `dims` in the range, most viewed
+ * first — of a video (country, device, os, traffic_source, referrer), or of a creator
+ * (creator_country, creator_device: `id` is the creator) — in one read, each with the open views
+ * among its values (every counted view has one value of each dimension but `referrer`, which
+ * only suggested views have: a dimension's open count is then the video's or creator's).
  */
-export async function rollupValues(
+export async function rollupValuesOf<D extends ValueDim>(
   db: Db,
-  dim: Exclude<RollupDim, 'video' | 'creator'>,
-  videoId: string,
+  dims: readonly D[],
+  id: string,
   range: Range,
-): Promise<Array<{ value: string; views: number; watch_time_ms: number }>> {
-  const r = await rows<{ value: string; views: string; watch: string }>(
+): Promise<Map<D, { values: ValueRow[]; open: number }>> {
+  const r = await rows<{ dim: D; value: string; views: string; watch: string; open: string }>(
     db,
-    sql`SELECT value, sum(views) AS views, sum(watch_ms) AS watch
+    sql`SELECT dim, value, sum(views) AS views, sum(watch_ms) AS watch, sum(open_views) AS open
         FROM ${rollup(db)}
-        WHERE ${of(dim, videoId)} AND ${segmentFilter(range)}
-        GROUP BY value
-        HAVING views > 0
-        ORDER BY views DESC, value ASC`,
+        WHERE dim IN ${v.inList(dims, 'String')} AND id = ${v.string(id)} AND ${segmentFilter(range)}
+        GROUP BY dim, value
+        ORDER BY dim, views DESC, value ASC`,
   );
-  return r.map((x) => ({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) }));
+  const out = new Map(dims.map((d) => [d, { values: [] as ValueRow[], open: 0 }]));
+  for (const x of r) {
+    const o = out.get(x.dim)!;
+    o.open += num(x.open);
+    if (num(x.views) > 0) o.values.push({ value: x.value, views: num(x.views), watch_time_ms: num(x.watch) });
+  }
+  return out;
 }

@@ -131,6 +131,8 @@ export interface Engagement {
   average_view_duration_ms: number | null;
   average_percentage_viewed: number | null;
   completion_rate: number | null;
+  /** of those views, the ones whose session is still open (their numbers may still change) */
+  open_views: number;
 }
 
 /** Averages over the views (the latest sessions, counted_view = 1) in the range. */
@@ -166,6 +168,7 @@ export async function engagements<R extends readonly Range[]>(
       average_view_duration_ms: s.views === 0 ? null : round(s.watch_ms / s.views, 0),
       average_percentage_viewed: round(averagePercent(s), 2),
       completion_rate: s.views === 0 ? null : round(s.completions / s.views, 4),
+      open_views: s.open_views,
     })) as { [K in keyof R]: Engagement };
   }
   const ins = ranges.map((r) => sql`(view_time >= ${v.dateTime(r.from)} AND view_time < ${v.dateTime(r.to)})`);
@@ -175,12 +178,13 @@ export async function engagements<R extends readonly Range[]>(
                if(${n('views')} = 0, NULL, avgIf(watch_ms, ${c})) AS ${n('avd')},
                if(countIf(${c} AND duration_ms > 0) = 0, NULL,
                   100 * avgIf(least(1, watch_ms / duration_ms), ${c} AND duration_ms > 0)) AS ${n('apv')},
-               if(${n('views')} = 0, NULL, avgIf(completed, ${c})) AS ${n('cr')}`;
+               if(${n('views')} = 0, NULL, avgIf(completed, ${c})) AS ${n('cr')},
+               countIf(${c} AND closed = 0) AS ${n('open')}`;
   });
   const [r] = await rows<Record<string, string | number | null>>(
     db,
     sql`SELECT ${join(columns)}
-        FROM ${sessionsOf(db, dim, id, ['watch_ms', 'duration_ms', 'completed'])}
+        FROM ${sessionsOf(db, dim, id, ['watch_ms', 'duration_ms', 'completed', 'closed'])}
         WHERE counted_view = 1 AND (${join(ins, ' OR ')})`,
   );
   return ranges.map((_, i) => ({
@@ -188,5 +192,6 @@ export async function engagements<R extends readonly Range[]>(
     average_view_duration_ms: round(r?.[`avd${i}`], 0),
     average_percentage_viewed: round(r?.[`apv${i}`], 2),
     completion_rate: round(r?.[`cr${i}`], 4),
+    open_views: num(r?.[`open${i}`]),
   })) as { [K in keyof R]: Engagement };
 }

@@ -2,7 +2,7 @@
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { latestSessions, viewsIn, type ReadModel } from './sessions.js';
-import { rollupCurves, rollupStallExits, rollupValues } from './rollup.js';
+import { rollupCurves, rollupValuesOf } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { ownedBy, titles } from './video-catalog.js';
 import type { Range } from './range.js';
@@ -66,15 +66,16 @@ export interface StallExit {
 /** A point is marked when at least this many views left there after a stall: max(2, 2 % of the views). */
 export const stallExitMarkerMin = (views: number): number => Math.max(2, Math.ceil(views * 0.02));
 
+/** Per percent 0..100 the exits of `counts` that are not zero, ascending. */
+const exitPoints = (counts: readonly number[]): StallExit[] =>
+  counts.flatMap((n, percent) => (n > 0 ? [{ percent, views: n }] : []));
+
 /**
  * Per exit point (percent 0..100), the video's views in the range that left right after a
  * stall (docs/semantics.md "Left after a stall"), ascending; points without any are left out.
+ * From the sessions (the rollup's come with its curves).
  */
-async function stallExits(db: Db, videoId: string, range: Range, source: ReadModel): Promise<StallExit[]> {
-  if (source === 'rollup') {
-    const exits = await rollupStallExits(db, videoId, range);
-    return exits.flatMap((n, percent) => (n > 0 ? [{ percent, views: n }] : []));
-  }
+async function stallExitsOfSessions(db: Db, videoId: string, range: Range): Promise<StallExit[]> {
   const r = await rows<{ percent: number | string; n: string }>(
     db,
     sql`SELECT exit_percent AS percent, count() AS n
@@ -86,11 +87,22 @@ async function stallExits(db: Db, videoId: string, range: Range, source: ReadMod
   return r.map((x) => ({ percent: num(x.percent), views: num(x.n) }));
 }
 
+/** The open views (sessions not closed) among the latest sessions' views matching `where` in the range. */
+async function openViewsOfSessions(db: Db, where: SqlFragment, range: Range): Promise<number> {
+  const [r] = await rows<{ n: string }>(
+    db,
+    sql`SELECT countIf(closed = 0) AS n FROM ${latestSessions(db, where, ['closed'])} WHERE ${viewsIn(range)}`,
+  );
+  return num(r?.n);
+}
+
 export interface Retention {
   views: number;
   points: RetentionPoint[];
   stall_exits: StallExit[];
   stall_exit_marker_min: number;
+  /** views of the video and of its peers whose session is still open: the answer may still change */
+  open_views: number;
   comparison: {
     description: string;
     min_duration_ms: number;
@@ -117,13 +129,24 @@ export async function retention(
   const peers = sql`SELECT video_id FROM ${table(db, 'videos')} FINAL
           WHERE ${ownedBy(db, video.creator_id)}
             AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)}`;
-  // the video and its peers (the creator's other videos of similar length) in one pass
-  const [all, exits] = await Promise.all([
-    source === 'rollup'
-      ? rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range)
-      : curves(db, sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`, range),
-    stallExits(db, video.video_id, range, source),
-  ]);
+  // the video and its peers (the creator's other videos of similar length) in one pass; from the
+  // rollup with the video's stall exits and the open views among them, in the same read
+  let all: Map<string, Curve>;
+  let exits: StallExit[];
+  let open: number;
+  if (source === 'rollup') {
+    const read = await rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range);
+    all = read;
+    exits = exitPoints(read.get(video.video_id)?.exits ?? []);
+    open = [...read.values()].reduce((n, c) => n + c.open, 0);
+  } else {
+    const where = sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`;
+    [all, exits, open] = await Promise.all([
+      curves(db, where, range),
+      stallExitsOfSessions(db, video.video_id, range),
+      openViewsOfSessions(db, where, range),
+    ]);
+  }
   const mine = all.get(video.video_id);
   const others = [...all].filter(([id, c]) => id !== video.video_id && c.views > 0).map(([, c]) => c);
   return {
@@ -131,6 +154,7 @@ export async function retention(
     points: curvePoints(mine),
     stall_exits: exits,
     stall_exit_marker_min: stallExitMarkerMin(mine?.views ?? 0),
+    open_views: open,
     comparison: {
       description:
         "mean retention curve of the creator's other videos lasting ×0.5..×2 as long, with views in the range",
@@ -162,6 +186,8 @@ export interface Breakdown {
   total_watch_time_ms: number;
   rows: BreakdownRow[];
   other: { values: number; views: number; watch_time_ms: number; share: number };
+  /** of the views, those whose session is still open: the answer may still change */
+  open_views: number;
 }
 
 const share = (part: number, total: number): number => (total ? Number((part / total).toFixed(6)) : 0);
@@ -175,10 +201,15 @@ export async function breakdown(
   limit: number,
   source: ReadModel = 'rollup',
 ): Promise<Breakdown> {
-  const all =
+  const [all, open] =
     source === 'rollup'
-      ? await rollupValues(db, dimension, videoId, range)
-      : await breakdownFromSessions(db, videoId, dimension, range);
+      ? await rollupValuesOf(db, [dimension], videoId, range).then(
+          (r) => [r.get(dimension)!.values, r.get(dimension)!.open] as const,
+        )
+      : await Promise.all([
+          breakdownFromSessions(db, videoId, dimension, range),
+          openViewsOfSessions(db, sql`video_id = ${v.string(videoId)}`, range),
+        ]);
   const total = all.reduce((s, x) => s + x.views, 0);
   const totalWatch = all.reduce((s, x) => s + x.watch_time_ms, 0);
   const top = all.slice(0, limit);
@@ -194,6 +225,7 @@ export async function breakdown(
       watch_time_ms: rest.reduce((s, x) => s + x.watch_time_ms, 0),
       share: share(otherViews, total),
     },
+    open_views: open,
   };
 }
 
@@ -219,6 +251,8 @@ export interface Traffic {
     referrers: Array<{ video_id: string; title: string | null; views: number; share: number }>;
     other: { videos: number; views: number };
   };
+  /** of the views, those whose session is still open: the answer may still change */
+  open_views: number;
 }
 
 /**
@@ -237,11 +271,13 @@ export async function traffic(
   const byReferrer = new Map<string, number>();
   let total = 0;
   let suggested = 0;
+  let open: number;
   if (source === 'rollup') {
-    const [sources, referrers] = await Promise.all([
-      rollupValues(db, 'traffic_source', videoId, range),
-      rollupValues(db, 'referrer', videoId, range),
-    ]);
+    // both in one read; every view has a traffic source, so its open count is the video's
+    const read = await rollupValuesOf(db, ['traffic_source', 'referrer'], videoId, range);
+    const sources = read.get('traffic_source')!.values;
+    const referrers = read.get('referrer')!.values;
+    open = read.get('traffic_source')!.open;
     for (const x of sources) {
       total += x.views;
       bySource.set(x.value, { views: x.views, watch: x.watch_time_ms });
@@ -249,13 +285,17 @@ export async function traffic(
     }
     for (const x of referrers) byReferrer.set(x.value, x.views);
   } else {
-    const r = await rows<{ source: string; referrer: string; views: string; watch: string }>(
-      db,
-      sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
-          FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', 'traffic_source', 'referrer_video_id'])}
-          WHERE ${viewsIn(range)}
-          GROUP BY source, referrer`,
-    );
+    const [r, n] = await Promise.all([
+      rows<{ source: string; referrer: string; views: string; watch: string }>(
+        db,
+        sql`SELECT traffic_source AS source, referrer_video_id AS referrer, count() AS views, sum(watch_ms) AS watch
+            FROM ${latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['watch_ms', 'traffic_source', 'referrer_video_id'])}
+            WHERE ${viewsIn(range)}
+            GROUP BY source, referrer`,
+      ),
+      openViewsOfSessions(db, sql`video_id = ${v.string(videoId)}`, range),
+    ]);
+    open = n;
     for (const x of r) {
       const views = num(x.views);
       total += views;
@@ -294,5 +334,6 @@ export async function traffic(
       })),
       other: { videos: rest.length, views: rest.reduce((s, x) => s + x.views, 0) },
     },
+    open_views: open,
   };
 }

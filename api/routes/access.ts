@@ -1,9 +1,6 @@
 // Access checks and the finality (ETag, caching) of a route's answer.
 import { assertCreatorAccess, notFound } from '../auth.js';
-import type { Dim } from '../queries/counts.js';
 import { finality, type Finality } from '../queries/finality.js';
-import type { Range } from '../queries/range.js';
-import { openViews } from '../queries/sessions.js';
 import { creatorExists } from '../queries/video-catalog.js';
 import { ctxOf } from './context.js';
 import type { FastifyRequest } from 'fastify';
@@ -21,24 +18,22 @@ export async function accessCreator(request: FastifyRequest, creatorId: string):
 }
 
 /**
- * Whether the answer about a range ending at `to` is final — then it gets an ETag,
+ * Whether the answer about a range ending at `to` can be final — then it gets an ETag,
  * `Cache-Control: private, max-age` and 304 on If-None-Match (set `reply.finalRange`): `to` at
- * or before finalized_through; for answers built from sessions or uniq states also the
- * engagement processor past `to`, and (sessions) every view of the range closed. Ask before
- * reading the data, so data read afterwards is at least as final.
+ * or before finalized_through, and for answers built from the rollup or uniq states
+ * (`engagement`) also the engagement processor past `to`. Ask before reading the data, so data
+ * read afterwards is at least as final. A route whose numbers include counted views' numbers
+ * (the rollup) is final only if, besides, none of those views is still open: each such route
+ * reads them in one query that also sums their open_views, and checks that very read — the
+ * numbers and their open count are the same rows.
  */
 export async function finalityFor(
   request: FastifyRequest,
   to: number,
-  needs: { engagement?: boolean; sessionsOf?: { dim: Dim; id: string; range: Range } } = {},
+  needs: { engagement?: boolean } = {},
 ): Promise<{ f: Finality; final: boolean }> {
-  const ctx = ctxOf(request);
-  const f = await finality(ctx);
+  const f = await finality(ctxOf(request));
   let final = f.counts !== null && to <= f.counts;
-  if (final && (needs.engagement || needs.sessionsOf)) final = f.engagement !== null && to <= f.engagement;
-  if (final && needs.sessionsOf) {
-    const s = needs.sessionsOf;
-    final = (await openViews(ctx, s.dim, s.id, s.range)) === 0;
-  }
+  if (final && needs.engagement) final = f.engagement !== null && to <= f.engagement;
   return { f, final };
 }

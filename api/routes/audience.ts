@@ -55,11 +55,9 @@ export const audienceRoutes: ApiRoutes = async (app) => {
       const id = request.params.id;
       const parsed = parseRange(request.query, ctx.now());
       await accessCreator(request, id);
-      const { final } = await finalityFor(request, parsed.range.to, {
-        sessionsOf: { dim: 'creator', id, range: parsed.range },
-      });
-      const a = await audience(ctx, id, parsed.range);
-      reply.finalRange = final;
+      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { open_views, ...a } = await audience(ctx, id, parsed.range);
+      reply.finalRange = final && open_views === 0;
       const body = { creator_id: id, range: rangeJson(parsed), ...a };
       return sendTabular(request, reply, body, () => ({
         name: `audience-${id}`,

@@ -65,11 +65,9 @@ export const retentionRoutes: ApiRoutes = async (app) => {
       const ctx = ctxOf(request);
       const parsed = parseRange(request.query, ctx.now());
       const video = await assertVideoAccess(request, request.params.id);
-      const { final } = await finalityFor(request, parsed.range.to, {
-        sessionsOf: { dim: 'video', id: video.video_id, range: parsed.range },
-      });
-      const r = await retention(ctx, video, parsed.range);
-      reply.finalRange = final;
+      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { open_views, ...r } = await retention(ctx, video, parsed.range);
+      reply.finalRange = final && open_views === 0;
       const body = { video, range: rangeJson(parsed), ...r };
       return sendTabular(request, reply, body, () => ({
         name: `retention-${video.video_id}`,

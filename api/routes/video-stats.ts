@@ -68,15 +68,13 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
       const boundaries = boundariesOf(parsed, interval, MAX_POINTS);
       const video = await assertVideoAccess(request, request.params.id);
       const id = video.video_id;
-      const { f, final } = await finalityFor(request, parsed.range.to, {
-        sessionsOf: { dim: 'video', id, range: parsed.range },
-      });
+      const { f, final } = await finalityFor(request, parsed.range.to, { engagement: true });
       const [series, uniques, eng] = await Promise.all([
         countsSeries(ctx, 'video', id, boundaries),
         uniqueViewers(ctx, 'video', id, parsed.range),
         engagement(ctx, 'video', id, parsed.range),
       ]);
-      reply.finalRange = final;
+      reply.finalRange = final && eng.open_views === 0; // the views' numbers: open ones may change
       const points = series.map((c, i) => ({ time: iso(boundaries[i]!), ...c }));
       const body = {
         video,

@@ -18,6 +18,7 @@ import {
   get,
   HOUR,
   iso,
+  MIN,
   NOW,
   ok,
   p,
@@ -134,6 +135,57 @@ describe(`insights API on the real pipeline: health, caching, authorization, hos
     expect(recomputed.body).toBe(live.body);
     const metrics = (await get('/metrics', null)).body;
     expect(metrics).toMatch(/viewpulse_api_cache_total\{result="hit"\} [1-9]/);
+  });
+
+  it('a range the watermarks passed is final only once every view in it is closed, on each route whose numbers are views\u2019', async () => {
+    // docs/semantics.md: a counted view's numbers change until its session closes. Open views
+    // from the sessions table (the processors stopped with the last sessions still open).
+    const [f] = await queryRows<{ through: number }>(
+      p.clickhouse,
+      sql`SELECT toUInt32(min(watermark)) - 60 AS through FROM ${v.table(p.database, TABLES.watermarks)} FINAL
+          WHERE processor IN ('view-counts', 'engagement')`,
+    );
+    const through = f!.through * 1000;
+    const [open] = await queryRows<{ video_id: string; creator_id: string; minute: number }>(
+      p.clickhouse,
+      sql`SELECT video_id, creator_id, toUInt32(toStartOfMinute(view_time)) AS minute
+          FROM ${v.table(p.database, TABLES.sessions)} FINAL
+          WHERE counted_view = 1 AND closed = 0 AND creator_id != ''
+            AND view_time < ${v.dateTime(floor(through, MIN) - MIN)}
+          ORDER BY view_time LIMIT 1`,
+    );
+    expect(open, 'the fixture has a view still open in a range the watermarks passed').toBeDefined();
+    const routes = (video: string, creator: string, r: { from: number; to: number }): string[] => [
+      `/v1/creators/${creator}/overview?${q(r)}`,
+      `/v1/creators/${creator}/audience?${q(r)}`,
+      `/v1/videos/${video}/stats?${q(r, { interval: 'minute' })}`,
+      `/v1/videos/${video}/retention?${q(r)}`,
+      `/v1/videos/${video}/breakdown?${q(r, { dimension: 'country' })}`,
+      `/v1/videos/${video}/traffic?${q(r)}`,
+    ];
+    const minute = { from: open!.minute * 1000, to: open!.minute * 1000 + MIN };
+    for (const url of routes(open!.video_id, open!.creator_id, minute)) {
+      const res = await get(url, tokens.admin);
+      expect([res.statusCode, res.headers.etag, res.headers['cache-control']], url).toEqual([
+        200,
+        undefined,
+        'no-store',
+      ]);
+    }
+    // the first hour: every view in it (and in the hour before) closed long ago
+    const early = { from: floor(first, HOUR), to: floor(first, HOUR) + HOUR };
+    const [closed] = await queryRows<{ video_id: string }>(
+      p.clickhouse,
+      sql`SELECT video_id FROM ${v.table(p.database, TABLES.sessions)} FINAL
+          WHERE counted_view = 1 AND creator_id = ${v.string(A)}
+            AND view_time >= ${v.dateTime(early.from)} AND view_time < ${v.dateTime(early.to)}
+          ORDER BY video_id LIMIT 1`,
+    );
+    for (const url of routes(closed!.video_id, A, early)) {
+      const res = await get(url, tokens.admin);
+      expect([res.statusCode, res.headers['cache-control']], url).toEqual([200, 'private, max-age=300']);
+      expect(res.headers.etag, url).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    }
   });
 
   // ------------------------------------------------------------------------------ authorization
