@@ -40,12 +40,9 @@ export interface Health {
   dead_letters: DeadLetters;
 }
 
-/** One record counts once however many processors refused it (dead_letters has a row per stage). */
-const RECORD = sql`uniqExact(source_topic, kafka_partition, kafka_offset)`;
-
 export async function health(db: FinalityDb, creatorId: string, range: Range, now: number): Promise<Health> {
   const inRange = sql`record_time >= ${v.dateTime(range.from)} AND record_time < ${v.dateTime(range.to)}`;
-  const [wms, late, deadByCode, dead] = await Promise.all([
+  const [wms, late, dead] = await Promise.all([
     rows<{ processor: string; partitions: string; lo: number; hi: number }>(
       db,
       sql`SELECT processor, count() AS partitions, toUInt32(min(watermark)) AS lo, toUInt32(max(watermark)) AS hi
@@ -62,20 +59,21 @@ export async function health(db: FinalityDb, creatorId: string, range: Range, no
           GROUP BY processor, applied
           ORDER BY processor, applied`,
     ),
-    rows<{ code: string; n: string }>(
+    // Dead letters in one read: per record (a row per refusing stage) its codes, then per
+    // (undecodable, code) the records — with '' standing for "any code", so the record counts
+    // come with the counts per code.
+    rows<{ undecodable: number; code: string; n: string }>(
       db,
-      sql`SELECT code, ${RECORD} AS n
-          FROM ${table(db, 'deadLetters')} FINAL
-          WHERE video_id IN ${creatorVideoIds(db, creatorId)} AND ${inRange}
-          GROUP BY code
-          ORDER BY n DESC, code`,
-    ),
-    rows<{ mine: string; undecodable: string }>(
-      db,
-      sql`SELECT uniqExactIf((source_topic, kafka_partition, kafka_offset), video_id != '') AS mine,
-                 uniqExactIf((source_topic, kafka_partition, kafka_offset), video_id = '') AS undecodable
-          FROM ${table(db, 'deadLetters')} FINAL
-          WHERE (video_id = '' OR video_id IN ${creatorVideoIds(db, creatorId)}) AND ${inRange}`,
+      sql`SELECT undecodable, arrayJoin(arrayPushFront(codes, '')) AS code, count() AS n
+          FROM
+          (
+              SELECT source_topic, kafka_partition, kafka_offset, video_id = '' AS undecodable,
+                     groupUniqArray(code) AS codes
+              FROM ${table(db, 'deadLetters')} FINAL
+              WHERE (video_id = '' OR video_id IN ${creatorVideoIds(db, creatorId)}) AND ${inRange}
+              GROUP BY source_topic, kafka_partition, kafka_offset, undecodable
+          )
+          GROUP BY undecodable, code`,
     ),
   ]);
   const processors = wms.map((w) => ({
@@ -113,9 +111,12 @@ export async function health(db: FinalityDb, creatorId: string, range: Range, no
       by_processor: list,
     },
     dead_letters: {
-      records: num(dead[0]?.mine),
-      by_code: deadByCode.map((r) => ({ code: r.code, records: num(r.n) })),
-      undecodable_records: num(dead[0]?.undecodable),
+      records: num(dead.find((r) => num(r.undecodable) === 0 && r.code === '')?.n),
+      by_code: dead
+        .filter((r) => num(r.undecodable) === 0 && r.code !== '')
+        .map((r) => ({ code: r.code, records: num(r.n) }))
+        .sort((a, b) => b.records - a.records || (a.code < b.code ? -1 : 1)),
+      undecodable_records: num(dead.find((r) => num(r.undecodable) === 1 && r.code === '')?.n),
     },
   };
 }

@@ -138,6 +138,7 @@ describe('dead letters', () => {
       jwtSecret: secret,
       now: () => NOW,
       rateLimit: false,
+      cache: false, // the same URL is asked again after more rows are written
     });
     try {
       const token = await signToken({ secret, sub: 'c1', role: 'creator', ttlSeconds: 600, now: NOW });
@@ -151,6 +152,46 @@ describe('dead letters', () => {
       expect(res.json().dead_letters).toEqual({
         records: 1,
         by_code: [{ code: 'VP_ERR_EVENT_RULES', records: 1 }],
+        undecodable_records: 1,
+      });
+      // a record two stages refused with different codes counts once, and once under each code;
+      // a row written again (a replay) changes nothing
+      const row = (stage: string, offset: number, code: string) => ({
+        stage,
+        source_topic: 'other-topic',
+        kafka_partition: 0,
+        kafka_offset: offset,
+        record_time: Math.floor(NOW / 1000),
+        code,
+        reason: `${code} at ${offset}`,
+        video_id: 'v1',
+      });
+      await p.clickhouse.insert({
+        table: `${p.database}.${TABLES.deadLetters}`,
+        values: [
+          row('raw-events', 100, 'VP_ERR_A'),
+          row('view-counts', 100, 'VP_ERR_B'),
+          row('raw-events', 100, 'VP_ERR_A'),
+        ],
+        format: 'JSONEachRow',
+      });
+      await p.clickhouse.insert({
+        table: `${p.database}.${TABLES.deadLetters}`,
+        values: [row('engagement', 101, 'VP_ERR_B')],
+        format: 'JSONEachRow',
+      });
+      const again = await app.inject({
+        url: `/v1/creators/c1/health?${qs({ from, to })}`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(again.statusCode, again.body).toBe(200);
+      expect(again.json().dead_letters).toEqual({
+        records: 3,
+        by_code: [
+          { code: 'VP_ERR_B', records: 2 },
+          { code: 'VP_ERR_A', records: 1 },
+          { code: 'VP_ERR_EVENT_RULES', records: 1 },
+        ],
         undecodable_records: 1,
       });
     } finally {
