@@ -335,27 +335,56 @@ export async function servedRelatedVideos(
   const { excludeSameCreator, ...read } = params;
   const o = resolveRead(read, now);
   if (!materializable(o, now)) return relatedVideos(db, videoId, params, now);
-  const [row] = await queryRows<{ ids: string[]; scores: number[]; supports: Array<string | number> }>(
+  // One read: the materialized list, one row per entry in its order (i = 0 marks that the list
+  // exists, even an empty one), each with its newest catalog entry (known = 0: not in the
+  // catalog), and the video's own creator (for excludeSameCreator).
+  const related = sql`${v.table(db.database, TABLES.relatedVideos)} FINAL
+      WHERE video_id = ${v.string(videoId)} AND as_of = toDate(${v.string(o.asOf)})`;
+  const r = await queryRows<{
+    i: number | string;
+    id: string;
+    score: number;
+    support: string | number;
+    known: number | string;
+    creator_id: string;
+    title: string;
+    deleted: number | string;
+    owner: string;
+  }>(
     db.clickhouse,
-    sql`SELECT related_ids AS ids, scores, supports FROM ${v.table(db.database, TABLES.relatedVideos)} FINAL
-        WHERE video_id = ${v.string(videoId)} AND as_of = toDate(${v.string(o.asOf)})`,
-    LONG_LISTS,
+    sql`SELECT i, id, score, support, known, creator_id, title, deleted,
+               (SELECT argMax(creator_id, version) FROM ${v.table(db.database, TABLES.videos)}
+                WHERE video_id = ${v.string(videoId)}) AS owner
+        FROM
+        (
+            SELECT arrayJoin(arrayPushFront(arrayEnumerate(related_ids), 0)) AS i,
+                   related_ids[i] AS id, scores[i] AS score, supports[i] AS support
+            FROM ${related}
+        ) AS entries
+        ANY LEFT JOIN
+        (
+            SELECT video_id AS id, 1 AS known, argMax(creator_id, version) AS creator_id,
+                   argMax(title, version) AS title, argMax(deleted, version) AS deleted
+            FROM ${v.table(db.database, TABLES.videos)}
+            WHERE video_id IN (SELECT arrayJoin(related_ids) FROM ${related})
+            GROUP BY video_id
+        ) AS catalog USING id
+        ORDER BY i`,
   );
-  if (!row) return relatedVideos(db, videoId, params, now);
-  const catalog = await catalogOf(db, [videoId, ...row.ids]);
-  const owner = catalog.get(videoId)?.creator_id;
+  if (r.length === 0) return relatedVideos(db, videoId, params, now);
+  const owner = r[0]!.owner === '' ? undefined : r[0]!.owner;
   const out: RelatedVideoRow[] = [];
-  row.ids.forEach((id, i) => {
-    const c = listed(catalog, id, owner, excludeSameCreator);
-    if (!c) return;
+  for (const x of r.slice(1)) {
+    if (Number(x.known) !== 1 || Number(x.deleted) !== 0) continue;
+    if (excludeSameCreator && owner !== undefined && x.creator_id === owner) continue;
     out.push({
-      video_id: id,
-      creator_id: c.creator_id,
-      title: c.title,
-      score: Number(row.scores[i]),
-      support: Number(row.supports[i]),
+      video_id: x.id,
+      creator_id: x.creator_id,
+      title: x.title,
+      score: Number(x.score),
+      support: Number(x.support),
     });
-  });
+  }
   return out.slice(0, o.limit);
 }
 
