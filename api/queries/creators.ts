@@ -3,7 +3,7 @@ import { join, sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { creatorVideoIds, ownedBy } from './video-catalog.js';
 import { num, rows, table, type Db } from './db.js';
 import { segmentFilter, segmentListFilter, uniqueViewers, type Counts } from './counts.js';
-import { openViews, sessionsOf, viewsIn, type ReadModel } from './sessions.js';
+import { openViewsOfSessions, sessionsOf, viewsIn, type ReadModel } from './sessions.js';
 import { rollupValuesOf } from './rollup.js';
 import { floorTo, iso, segmentsAndWeeks, type Range } from './range.js';
 import { MINUTE, HOUR } from '../../lib/time.js';
@@ -112,7 +112,7 @@ export async function realtime(db: Db, creatorId: string, now: number, topN = 10
     watching_now: { viewers: num(watching[0]?.viewers), sessions: num(watching[0]?.sessions) },
     top_videos: top.map((x) => ({
       video_id: x.id,
-      title: x.title,
+      title: x.title, // every top video is one of the creator's catalog videos (creatorVideoIds): the join finds it
       plays: num(x.plays),
       views: num(x.views),
       watch_time_ms: num(x.watch),
@@ -217,21 +217,11 @@ export interface Audience {
 }
 
 /**
- * Distinct viewers per value of a creator's views in the range: the minute, hour and day states
- * of creator_audience, and its weekly states for the whole weeks in between (each minute of the
- * range in exactly one state).
+ * Distinct viewers per value of a creator's views in the range, for each dimension of `columns`,
+ * in one read: the minute, hour and day states of creator_audience, and its weekly states for
+ * the whole weeks in between (each minute of the range in exactly one state).
  */
-export async function audienceViewers(
-  db: Db,
-  creatorId: string,
-  range: Range,
-  column: 'country' | 'device',
-): Promise<{ value: string; n: string }[]> {
-  return (await audienceViewersOf(db, creatorId, range, [column])).get(column)!;
-}
-
-/** audienceViewers of several dimensions in one read. */
-async function audienceViewersOf<C extends 'country' | 'device'>(
+export async function audienceViewersOf<C extends 'country' | 'device'>(
   db: Db,
   creatorId: string,
   range: Range,
@@ -291,7 +281,7 @@ async function byDimensions(db: Db, creatorId: string, range: Range, source: Rea
   const [countries, devices, open] = await Promise.all([
     byDimensionOfSessions(db, creatorId, range, 'country'),
     byDimensionOfSessions(db, creatorId, range, 'device'),
-    openViews(db, 'creator', creatorId, range, 'sessions'),
+    openViewsOfSessions(db, sessionsOf(db, 'creator', creatorId, ['closed']), range),
   ]);
   return { countries, devices, open };
 }

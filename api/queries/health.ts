@@ -60,8 +60,8 @@ export async function health(db: FinalityDb, creatorId: string, range: Range, no
           ORDER BY processor, applied`,
     ),
     // Dead letters in one read: per record (a row per refusing stage) its codes, then per
-    // (undecodable, code) the records — with '' standing for "any code", so the record counts
-    // come with the counts per code.
+    // (undecodable, code) the records — with '' standing for "any code" (a real code is never
+    // empty: VP_ERR_…), so the record counts come with the counts per code.
     rows<{ undecodable: number; code: string; n: string }>(
       db,
       sql`SELECT undecodable, arrayJoin(arrayPushFront(codes, '')) AS code, count() AS n

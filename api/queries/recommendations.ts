@@ -3,12 +3,13 @@
 // implemented as an in-memory reference, in processors/recommendations/score.ts; these
 // functions compute the same numbers from ClickHouse (the integration tests compare the two).
 //
-// Each answer takes a few small queries rather than one: ClickHouse merges the distinct-viewer
+// A live answer takes a few small queries rather than one: ClickHouse merges the distinct-viewer
 // sets (uniqExactMerge, and uniqExactMergeState to merge a pair's days once more for its
 // support), and TypeScript combines the few hundred numbers that come back (cosine, lift,
 // ordering). The second query's videos are a literal IN list: on 18.16 an `IN (subquery)` over
 // the pair table costs tens of milliseconds more than the whole lookup. docs/sql.md has the
-// same related-videos computation as one statement, for analysts.
+// same related-videos computation as one statement, for analysts. What the routes serve for
+// the default read is materialized (api/related-refresher.ts) and read in one query.
 //
 // Every value reaches SQL through the `sql` tag (lib/clickhouse/sql.ts); everything used
 // (uniqExact states, transform, IN lists) runs on ClickHouse 18.16 and on current releases.
@@ -323,8 +324,9 @@ const materializable = (o: ReadOptions, now: number): boolean =>
 
 /**
  * The related videos the routes serve: the materialized row of the video (api/related-refresher.ts)
- * when the read is the default one and the row is of today — one row, then the catalog entries of
- * its videos (deleted ones and, if asked, the same creator's left out); otherwise scored live.
+ * when the read is the default one and the row is of today — one read of the row with the catalog
+ * entries of its videos (deleted and unknown ones and, if asked, the same creator's left out);
+ * otherwise scored live.
  */
 export async function servedRelatedVideos(
   db: Db,
@@ -336,8 +338,8 @@ export async function servedRelatedVideos(
   const o = resolveRead(read, now);
   if (!materializable(o, now)) return relatedVideos(db, videoId, params, now);
   // One read: the materialized list, one row per entry in its order (i = 0 marks that the list
-  // exists, even an empty one), each with its newest catalog entry (known = 0: not in the
-  // catalog), and the video's own creator (for excludeSameCreator).
+  // exists, even an empty one), each with its newest catalog entry (known = 0, a join's default:
+  // not in the catalog), and the video's own creator (for excludeSameCreator).
   const related = sql`${v.table(db.database, TABLES.relatedVideos)} FINAL
       WHERE video_id = ${v.string(videoId)} AND as_of = toDate(${v.string(o.asOf)})`;
   const r = await queryRows<{
@@ -363,7 +365,7 @@ export async function servedRelatedVideos(
         ) AS entries
         ANY LEFT JOIN
         (
-            SELECT video_id AS id, 1 AS known, argMax(creator_id, version) AS creator_id,
+            SELECT video_id AS id, count() AS known, argMax(creator_id, version) AS creator_id,
                    argMax(title, version) AS title, argMax(deleted, version) AS deleted
             FROM ${v.table(db.database, TABLES.videos)}
             WHERE video_id IN (SELECT arrayJoin(related_ids) FROM ${related})
@@ -375,7 +377,7 @@ export async function servedRelatedVideos(
   const owner = r[0]!.owner === '' ? undefined : r[0]!.owner;
   const out: RelatedVideoRow[] = [];
   for (const x of r.slice(1)) {
-    if (Number(x.known) !== 1 || Number(x.deleted) !== 0) continue;
+    if (!(Number(x.known) > 0) || Number(x.deleted) !== 0) continue;
     if (excludeSameCreator && owner !== undefined && x.creator_id === owner) continue;
     out.push({
       video_id: x.id,

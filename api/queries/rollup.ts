@@ -65,7 +65,7 @@ export const averagePercent = (s: ViewSums): number | null =>
   s.percent_measured_views === 0 ? null : (100 * s.percent_viewed_micros) / PERCENT_SCALE / s.percent_measured_views;
 
 /** A video's views of a range, their per-percent coverage and stall exits, and the open ones among them. */
-export interface Curve {
+export interface RollupCurve {
   views: number;
   /** per percent 0..100 the views covering it */
   covering: number[];
@@ -76,7 +76,7 @@ export interface Curve {
 }
 
 /** Curve of each video of `videoIds` in the range, in one read. */
-export async function rollupCurves(db: Db, videoIds: SqlFragment, range: Range): Promise<Map<string, Curve>> {
+export async function rollupCurves(db: Db, videoIds: SqlFragment, range: Range): Promise<Map<string, RollupCurve>> {
   const r = await rows<{
     id: string;
     views: string;

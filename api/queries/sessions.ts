@@ -103,22 +103,15 @@ export function sessionsOf(
 export const viewsIn = (range: Range): SqlFragment =>
   sql`counted_view = 1 AND view_time >= ${v.dateTime(range.from)} AND view_time < ${v.dateTime(range.to)}`;
 
-/** Counted views of the range whose session is still open (their numbers may still change). */
-export async function openViews(
-  db: Db,
-  dim: Dim,
-  id: string,
-  range: Range,
-  source: ReadModel = 'rollup',
-): Promise<number> {
-  if (source === 'rollup') {
-    const [s] = await viewSums(db, dim, id, [range]);
-    return s!.open_views;
-  }
+/**
+ * The open views (sessions not closed: their numbers may still change) in the range among
+ * `sessions` (a sessionsOf or latestSessions sub-query with the `closed` column) — of the
+ * sessions read model; the rollup's reads sum open_views beside their numbers.
+ */
+export async function openViewsOfSessions(db: Db, sessions: SqlFragment, range: Range): Promise<number> {
   const [r] = await rows<{ n: string }>(
     db,
-    sql`SELECT countIf(closed = 0) AS n FROM ${sessionsOf(db, dim, id, ['closed'])}
-        WHERE ${viewsIn(range)}`,
+    sql`SELECT countIf(closed = 0) AS n FROM ${sessions} WHERE ${viewsIn(range)}`,
   );
   return num(r?.n);
 }

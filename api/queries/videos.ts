@@ -1,7 +1,7 @@
 // Video-level queries over the latest sessions (counted_view = 1, view_time in the range):
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { latestSessions, viewsIn, type ReadModel } from './sessions.js';
+import { latestSessions, openViewsOfSessions, viewsIn, type ReadModel } from './sessions.js';
 import { rollupCurves, rollupValuesOf } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { ownedBy, titles } from './video-catalog.js';
@@ -87,15 +87,6 @@ async function stallExitsOfSessions(db: Db, videoId: string, range: Range): Prom
   return r.map((x) => ({ percent: num(x.percent), views: num(x.n) }));
 }
 
-/** The open views (sessions not closed) among the latest sessions' views matching `where` in the range. */
-async function openViewsOfSessions(db: Db, where: SqlFragment, range: Range): Promise<number> {
-  const [r] = await rows<{ n: string }>(
-    db,
-    sql`SELECT countIf(closed = 0) AS n FROM ${latestSessions(db, where, ['closed'])} WHERE ${viewsIn(range)}`,
-  );
-  return num(r?.n);
-}
-
 export interface Retention {
   views: number;
   points: RetentionPoint[];
@@ -144,7 +135,7 @@ export async function retention(
     [all, exits, open] = await Promise.all([
       curves(db, where, range),
       stallExitsOfSessions(db, video.video_id, range),
-      openViewsOfSessions(db, where, range),
+      openViewsOfSessions(db, latestSessions(db, where, ['closed']), range),
     ]);
   }
   const mine = all.get(video.video_id);
@@ -208,7 +199,7 @@ export async function breakdown(
         )
       : await Promise.all([
           breakdownFromSessions(db, videoId, dimension, range),
-          openViewsOfSessions(db, sql`video_id = ${v.string(videoId)}`, range),
+          openViewsOfSessions(db, latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['closed']), range),
         ]);
   const total = all.reduce((s, x) => s + x.views, 0);
   const totalWatch = all.reduce((s, x) => s + x.watch_time_ms, 0);
@@ -293,7 +284,7 @@ export async function traffic(
             WHERE ${viewsIn(range)}
             GROUP BY source, referrer`,
       ),
-      openViewsOfSessions(db, sql`video_id = ${v.string(videoId)}`, range),
+      openViewsOfSessions(db, latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['closed']), range),
     ]);
     open = n;
     for (const x of r) {

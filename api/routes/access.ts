@@ -22,18 +22,31 @@ export async function accessCreator(request: FastifyRequest, creatorId: string):
  * `Cache-Control: private, max-age` and 304 on If-None-Match (set `reply.finalRange`): `to` at
  * or before finalized_through, and for answers built from the rollup or uniq states
  * (`engagement`) also the engagement processor past `to`. Ask before reading the data, so data
- * read afterwards is at least as final. A route whose numbers include counted views' numbers
- * (the rollup) is final only if, besides, none of those views is still open: each such route
- * reads them in one query that also sums their open_views, and checks that very read — the
- * numbers and their open count are the same rows.
+ * read afterwards is at least as final.
+ *
+ * An answer made of counted views' numbers (`views`: the rollup's views, watch time, averages,
+ * retention) is final only if, besides, none of those views is still open: the route reads them
+ * in one query that also sums their open_views, and asks `finalIf(thatSum)` — the numbers and
+ * their open count are the same rows.
  */
 export async function finalityFor(
   request: FastifyRequest,
   to: number,
-  needs: { engagement?: boolean } = {},
-): Promise<{ f: Finality; final: boolean }> {
+  needs?: { engagement?: boolean },
+): Promise<{ f: Finality; final: boolean }>;
+export async function finalityFor(
+  request: FastifyRequest,
+  to: number,
+  needs: { views: true },
+): Promise<{ f: Finality; finalIf: (openViews: number) => boolean }>;
+export async function finalityFor(
+  request: FastifyRequest,
+  to: number,
+  needs: { engagement?: boolean; views?: true } = {},
+): Promise<{ f: Finality; final?: boolean; finalIf?: (openViews: number) => boolean }> {
   const f = await finality(ctxOf(request));
   let final = f.counts !== null && to <= f.counts;
-  if (final && needs.engagement) final = f.engagement !== null && to <= f.engagement;
+  if (final && (needs.engagement || needs.views)) final = f.engagement !== null && to <= f.engagement;
+  if (needs.views) return { f, finalIf: (openViews) => final && openViews === 0 };
   return { f, final };
 }

@@ -55,9 +55,9 @@ export const audienceRoutes: ApiRoutes = async (app) => {
       const id = request.params.id;
       const parsed = parseRange(request.query, ctx.now());
       await accessCreator(request, id);
-      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { finalIf } = await finalityFor(request, parsed.range.to, { views: true });
       const { open_views, ...a } = await audience(ctx, id, parsed.range);
-      reply.finalRange = final && open_views === 0;
+      reply.finalRange = finalIf(open_views);
       const body = { creator_id: id, range: rangeJson(parsed), ...a };
       return sendTabular(request, reply, body, () => ({
         name: `audience-${id}`,

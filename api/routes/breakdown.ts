@@ -65,9 +65,9 @@ export const breakdownRoutes: ApiRoutes = async (app) => {
       const limit = intParam('limit', request.query.limit, 10, 1, 100);
       const video = await assertVideoAccess(request, request.params.id);
       const dimension = request.query.dimension;
-      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { finalIf } = await finalityFor(request, parsed.range.to, { views: true });
       const { open_views, ...b } = await breakdown(ctx, video.video_id, dimension, parsed.range, limit);
-      reply.finalRange = final && open_views === 0;
+      reply.finalRange = finalIf(open_views);
       const body = { video, range: rangeJson(parsed), dimension, ...b };
       return sendTabular(request, reply, body, () => ({
         name: `breakdown-${video.video_id}-${dimension}`,

@@ -68,7 +68,7 @@ export const overviewRoutes: ApiRoutes = async (app) => {
       await accessCreator(request, id);
       const cur = parsed.range;
       const prev = previousOf(cur);
-      const { f, final } = await finalityFor(request, cur.to, { engagement: true });
+      const { f, finalIf } = await finalityFor(request, cur.to, { views: true });
       const [periods, [uc, up], [ec, ep]] = await Promise.all([
         // both periods in one read: two buckets split at cur.from, each exact
         countsSeries(ctx, 'creator', id, [prev.from, cur.from, cur.to]),
@@ -92,7 +92,7 @@ export const overviewRoutes: ApiRoutes = async (app) => {
         }),
       ) as Record<Metric, { value: number | null; previous: number | null; change_percent: number | null }>;
       // the views' numbers of both periods: open ones may still change
-      reply.finalRange = final && ec.open_views + ep.open_views === 0;
+      reply.finalRange = finalIf(ec.open_views + ep.open_views);
       const body = {
         creator_id: id,
         range: rangeJson(parsed),

@@ -65,9 +65,9 @@ export const retentionRoutes: ApiRoutes = async (app) => {
       const ctx = ctxOf(request);
       const parsed = parseRange(request.query, ctx.now());
       const video = await assertVideoAccess(request, request.params.id);
-      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { finalIf } = await finalityFor(request, parsed.range.to, { views: true });
       const { open_views, ...r } = await retention(ctx, video, parsed.range);
-      reply.finalRange = final && open_views === 0;
+      reply.finalRange = finalIf(open_views);
       const body = { video, range: rangeJson(parsed), ...r };
       return sendTabular(request, reply, body, () => ({
         name: `retention-${video.video_id}`,

@@ -69,9 +69,9 @@ export const trafficRoutes: ApiRoutes = async (app) => {
       const parsed = parseRange(request.query, ctx.now());
       const limit = intParam('limit', request.query.limit, 20, 1, 100);
       const video = await assertVideoAccess(request, request.params.id);
-      const { final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { finalIf } = await finalityFor(request, parsed.range.to, { views: true });
       const { open_views, ...t } = await traffic(ctx, video.video_id, parsed.range, limit);
-      reply.finalRange = final && open_views === 0;
+      reply.finalRange = finalIf(open_views);
       const body = { video, range: rangeJson(parsed), ...t };
       return sendTabular(request, reply, body, () => ({
         name: `traffic-${video.video_id}`,

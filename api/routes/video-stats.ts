@@ -54,7 +54,8 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
           'Exact plays, views and watch time over the range and per bucket (view_counts); unique viewers from the',
           'hourly uniq states; engagement averages over the views (sessions, counted_view = 1) of the range.',
           'finalized_through: the lowest view-counts watermark over its partitions minus the window grace; a range',
-          'ending at or before it is final and answered with an ETag and Cache-Control (304 on If-None-Match).',
+          'ending at or before it, with every view in it closed, is final and answered with an ETag and',
+          'Cache-Control (304 on If-None-Match).',
           'CSV: the series (time, plays, views, watch_time_ms).',
         ],
         query: { interval: intervalParam({ default: 'day', maxPoints: MAX_POINTS }) },
@@ -68,13 +69,13 @@ export const videoStatsRoutes: ApiRoutes = async (app) => {
       const boundaries = boundariesOf(parsed, interval, MAX_POINTS);
       const video = await assertVideoAccess(request, request.params.id);
       const id = video.video_id;
-      const { f, final } = await finalityFor(request, parsed.range.to, { engagement: true });
+      const { f, finalIf } = await finalityFor(request, parsed.range.to, { views: true });
       const [series, uniques, eng] = await Promise.all([
         countsSeries(ctx, 'video', id, boundaries),
         uniqueViewers(ctx, 'video', id, parsed.range),
         engagement(ctx, 'video', id, parsed.range),
       ]);
-      reply.finalRange = final && eng.open_views === 0; // the views' numbers: open ones may change
+      reply.finalRange = finalIf(eng.open_views);
       const points = series.map((c, i) => ({ time: iso(boundaries[i]!), ...c }));
       const body = {
         video,

@@ -172,6 +172,30 @@ describe(`insights API on the real pipeline: health, caching, authorization, hos
         'no-store',
       ]);
     }
+    // overview: an open view in the previous period only keeps it provisional too
+    const [prevOnly] = await queryRows<{ creator_id: string; minute: number }>(
+      p.clickhouse,
+      sql`SELECT creator_id, toUInt32(m) AS minute
+          FROM
+          (
+              SELECT creator_id, toStartOfMinute(view_time) AS m FROM ${v.table(p.database, TABLES.sessions)} FINAL
+              WHERE counted_view = 1 AND closed = 0 AND creator_id != ''
+                AND view_time < ${v.dateTime(floor(through, MIN) - MIN)}
+              GROUP BY creator_id, m
+          )
+          WHERE (creator_id, m + 60) NOT IN
+          (
+              SELECT creator_id, toStartOfMinute(view_time) FROM ${v.table(p.database, TABLES.sessions)} FINAL
+              WHERE counted_view = 1 AND closed = 0
+          )
+          ORDER BY m, creator_id LIMIT 1`,
+    );
+    expect(prevOnly, 'the fixture has a minute with open views followed by one without').toBeDefined();
+    const next = { from: prevOnly!.minute * 1000 + MIN, to: prevOnly!.minute * 1000 + 2 * MIN };
+    const overview = await get(`/v1/creators/${prevOnly!.creator_id}/overview?${q(next)}`, tokens.admin);
+    expect([overview.statusCode, overview.headers.etag]).toEqual([200, undefined]);
+    const alone = await get(`/v1/creators/${prevOnly!.creator_id}/audience?${q(next)}`, tokens.admin);
+    expect(alone.headers.etag, 'the same range alone is final').toMatch(/^"[A-Za-z0-9_-]+"$/);
     // the first hour: every view in it (and in the hour before) closed long ago
     const early = { from: floor(first, HOUR), to: floor(first, HOUR) + HOUR };
     const [closed] = await queryRows<{ video_id: string }>(

@@ -187,6 +187,35 @@ describe('recommendations SQL on ClickHouse', () => {
         compared += served.length;
       }
     expect(compared).toBeGreaterThan(300);
+    // a stored entry the catalog does not know is left out; a stored empty list is served empty
+    // (not scored live again)
+    const id = videoIds[0]!;
+    const live = await relatedVideos(db, id, { ...DEFAULT_READ, asOf, limit: 20 });
+    expect(live.length).toBeGreaterThan(0);
+    let version = 9e15;
+    const store = async (ids: string[]): Promise<void> =>
+      s.clickhouse
+        .insert({
+          table: `${s.database}.${TABLES.relatedVideos}`,
+          values: [
+            {
+              video_id: id,
+              as_of: asOf,
+              version: (version += 1), // above any version the refresher wrote
+              related_ids: ids,
+              scores: ids.map((_, i) => 1 - i / 10),
+              supports: ids.map(() => 9),
+            },
+          ],
+          format: 'JSONEachRow',
+        })
+        .then(() => undefined);
+    await store(['not-in-the-catalog', live[0]!.video_id]);
+    expect(await servedRelatedVideos(db, id, { limit: 20 }, now)).toEqual([
+      { video_id: live[0]!.video_id, creator_id: live[0]!.creator_id, title: live[0]!.title, score: 0.9, support: 9 },
+    ]);
+    await store([]);
+    expect(await servedRelatedVideos(db, id, { limit: 20 }, now)).toEqual([]);
     // new co-views of a video make it due again
     await write();
     expect((await refresher.refreshOnce()).videos).toBeGreaterThan(0);

@@ -5,7 +5,7 @@
 // data before 016 (its backfill from the daily states) and gets more after (its materialized
 // views), over ranges of every length and alignment, many holding whole weeks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audienceViewers } from '../../api/queries/creators.js';
+import { audienceViewersOf } from '../../api/queries/creators.js';
 import { uniqueViewers, uniqueViewersOf } from '../../api/queries/counts.js';
 import { daysAndWeeks, type Range } from '../../api/queries/range.js';
 import { exec, queryRows } from '../../lib/clickhouse/client.js';
@@ -165,7 +165,7 @@ describe('unique viewers through whole weeks (migration 016)', () => {
     for (const r of ranges()) {
       for (const dimension of ['country', 'device'] as const) {
         const got = Object.fromEntries(
-          (await audienceViewers(db, 'c1', r, dimension)).map((x) => [x.value, Number(x.n)]),
+          (await audienceViewersOf(db, 'c1', r, [dimension])).get(dimension)!.map((x) => [x.value, Number(x.n)]),
         );
         expect(got, `${dimension} ${new Date(r.from).toISOString()}..${new Date(r.to).toISOString()}`).toEqual(
           await minuteReference('c1', dimension, r),
