@@ -195,8 +195,9 @@ export class ChangelogStore implements StateStore {
     token: string,
     apply: (key: string, value: string | null) => void,
   ): Promise<number> {
+    const groupId = `${this.o.groupId}-restore-${randomUUID()}`;
     const consumer: Consumer = this.o.kafka.consumer({
-      groupId: `${this.o.groupId}-restore-${randomUUID()}`,
+      groupId,
       maxBytesPerPartition: 16 * 1024 * 1024,
       maxWaitTimeInMs: 100,
     });
@@ -244,8 +245,26 @@ export class ChangelogStore implements StateStore {
       });
     } finally {
       await consumer.disconnect().catch(() => undefined);
+      await this.forgetGroup(groupId);
     }
     return records;
+  }
+
+  /**
+   * A restore's throwaway group is deleted once its consumer left: it commits nothing, but the
+   * broker would list it among the groups until it expires — one per restore, piling up.
+   * Best effort: a group that could not be deleted expires on its own.
+   */
+  private async forgetGroup(groupId: string): Promise<void> {
+    const admin = this.o.kafka.admin();
+    try {
+      await admin.connect();
+      await admin.deleteGroups([groupId]);
+    } catch {
+      // left to expire
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   /** Every partition's changes, each in its own transaction (in parallel); the bytes written. */

@@ -48,6 +48,12 @@ describe('the changelog state store', () => {
     expect((await b.restore(2)).state).toEqual(new Map([['other', 'partition']]));
     expect((await b.restore(0)).offset).toBe(-1);
     await b.stop();
+    // the restores' throwaway consumer groups are gone
+    const admin = p.kafka.admin();
+    await admin.connect();
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
+    await admin.disconnect();
+    expect(groups.filter((g) => g.startsWith(`${group}-restore-`))).toEqual([]);
   });
 
   it('knows nothing of offsets another store committed: a partition it never saved starts empty', async () => {
