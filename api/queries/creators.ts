@@ -228,7 +228,11 @@ export async function audienceViewersOf<C extends 'country' | 'device'>(
   columns: readonly C[],
 ): Promise<Map<C, { value: string; n: string }[]>> {
   const { segments, weeks } = segmentsAndWeeks(range);
-  const of = sql`creator_id = ${v.string(creatorId)} AND dimension IN ${v.inList(columns, 'String')}`;
+  // equalities, not IN: 18.16's index narrows `a = x OR a = y` more than `a IN (x, y)`
+  const of = sql`creator_id = ${v.string(creatorId)} AND (${join(
+    columns.map((c) => sql`dimension = ${v.string(c)}`),
+    ' OR ',
+  )})`;
   const parts = [
     sql`SELECT dimension, value, viewers FROM ${table(db, 'creatorAudience')} WHERE ${of} AND ${segmentListFilter(segments)}`,
   ];

@@ -64,13 +64,11 @@ export async function viewSums(db: Db, dim: Dim, id: string, ranges: readonly Ra
 export const averagePercent = (s: ViewSums): number | null =>
   s.percent_measured_views === 0 ? null : (100 * s.percent_viewed_micros) / PERCENT_SCALE / s.percent_measured_views;
 
-/** A video's views of a range, their per-percent coverage and stall exits, and the open ones among them. */
+/** A video's views of a range, their per-percent coverage, and the open ones among them. */
 export interface RollupCurve {
   views: number;
   /** per percent 0..100 the views covering it */
   covering: number[];
-  /** per percent 0..100 the views that left there after a stall */
-  exits: number[];
   /** views whose session is still open (their numbers may still change) */
   open: number;
 }
@@ -82,21 +80,32 @@ export async function rollupCurves(db: Db, videoIds: SqlFragment, range: Range):
     views: string;
     open: string;
     covering: Array<string | number>;
-    exits: Array<string | number>;
   }>(
     db,
-    sql`SELECT id, sum(views) AS views, sum(open_views) AS open,
-               sumForEach(retention) AS covering, sumForEach(stall_exits) AS exits
+    sql`SELECT id, sum(views) AS views, sum(open_views) AS open, sumForEach(retention) AS covering
         FROM ${rollup(db)}
         WHERE dim = 'video' AND id IN ${videoIds} AND ${segmentFilter(range)}
         GROUP BY id`,
   );
-  return new Map(
-    r.map((x) => [
-      x.id,
-      { views: num(x.views), covering: x.covering.map(Number), exits: x.exits.map(Number), open: num(x.open) },
-    ]),
+  return new Map(r.map((x) => [x.id, { views: num(x.views), covering: x.covering.map(Number), open: num(x.open) }]));
+}
+
+/**
+ * Per percent 0..100 the video's views of the range that left there after a stall, and the open
+ * views among them (this read's own finality check).
+ */
+export async function rollupStallExits(
+  db: Db,
+  videoId: string,
+  range: Range,
+): Promise<{ exits: number[]; open: number }> {
+  const [r] = await rows<{ exits: Array<string | number>; open: string }>(
+    db,
+    sql`SELECT sumForEach(stall_exits) AS exits, sum(open_views) AS open
+        FROM ${rollup(db)}
+        WHERE ${of('video', videoId)} AND ${segmentFilter(range)}`,
   );
+  return { exits: (r?.exits ?? []).map(Number), open: num(r?.open) };
 }
 
 /** A breakdown dimension of a video, or of a creator (creator_country, creator_device: `id` is the creator). */
@@ -125,7 +134,10 @@ export async function rollupValuesOf<D extends ValueDim>(
     db,
     sql`SELECT dim, value, sum(views) AS views, sum(watch_ms) AS watch, sum(open_views) AS open
         FROM ${rollup(db)}
-        WHERE dim IN ${v.inList(dims, 'String')} AND id = ${v.string(id)} AND ${segmentFilter(range)}
+        WHERE (${join(
+          dims.map((d) => sql`dim = ${v.string(d)}`),
+          ' OR ',
+        )}) AND id = ${v.string(id)} AND ${segmentFilter(range)}
         GROUP BY dim, value
         ORDER BY dim, views DESC, value ASC`,
   );

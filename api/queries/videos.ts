@@ -2,7 +2,7 @@
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
 import { latestSessions, openViewsOfSessions, viewsIn, type ReadModel } from './sessions.js';
-import { rollupCurves, rollupValuesOf } from './rollup.js';
+import { rollupCurves, rollupStallExits, rollupValuesOf } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { ownedBy, titles } from './video-catalog.js';
 import type { Range } from './range.js';
@@ -120,16 +120,25 @@ export async function retention(
   const peers = sql`SELECT video_id FROM ${table(db, 'videos')} FINAL
           WHERE ${ownedBy(db, video.creator_id)}
             AND duration_ms >= ${v.uint(lo)} AND duration_ms <= ${v.uint(hi)}`;
-  // the video and its peers (the creator's other videos of similar length) in one pass; from the
-  // rollup with the video's stall exits and the open views among them, in the same read
+  // the video and its peers (the creator's other videos of similar length) in one pass, with the
+  // open views among them
   let all: Map<string, Curve>;
   let exits: StallExit[];
   let open: number;
   if (source === 'rollup') {
-    const read = await rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range);
+    // the video's stall exits apart (beside the peers' curves their arrays doubled the bytes
+    // read), each read with its own open count: final only if neither saw an open view
+    const [read, stalls] = await Promise.all([
+      rollupCurves(db, sql`(SELECT ${v.string(video.video_id)} UNION ALL ${peers})`, range),
+      rollupStallExits(db, video.video_id, range),
+    ]);
     all = read;
-    exits = exitPoints(read.get(video.video_id)?.exits ?? []);
-    open = [...read.values()].reduce((n, c) => n + c.open, 0);
+    // (the exits read's are the video's, a part of the curves read's when nothing changed between)
+    open = Math.max(
+      [...read.values()].reduce((n, c) => n + c.open, 0),
+      stalls.open,
+    );
+    exits = exitPoints(stalls.exits);
   } else {
     const where = sql`video_id = ${v.string(video.video_id)} OR video_id IN (${peers})`;
     [all, exits, open] = await Promise.all([
