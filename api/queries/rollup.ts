@@ -4,7 +4,7 @@
 // to the windows of its range (at most 2 × 59 minutes + 2 × 23 hours + the days) and the
 // values it returns — never to the sessions behind them. The sums equal what the latest
 // sessions give (test/integration/rollup-vs-sessions.test.ts compares the two).
-import { type Db, num, rows, table } from './db.js';
+import { type Db, num, oneOf, rows, table } from './db.js';
 import type { Dim } from './counts.js';
 import { segmentFilter } from './counts.js';
 import type { Range } from './range.js';
@@ -134,10 +134,7 @@ export async function rollupValuesOf<D extends ValueDim>(
     db,
     sql`SELECT dim, value, sum(views) AS views, sum(watch_ms) AS watch, sum(open_views) AS open
         FROM ${rollup(db)}
-        WHERE (${join(
-          dims.map((d) => sql`dim = ${v.string(d)}`),
-          ' OR ',
-        )}) AND id = ${v.string(id)} AND ${segmentFilter(range)}
+        WHERE ${oneOf('dim', dims)} AND id = ${v.string(id)} AND ${segmentFilter(range)}
         GROUP BY dim, value
         ORDER BY dim, views DESC, value ASC`,
   );

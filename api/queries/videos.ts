@@ -1,7 +1,7 @@
 // Video-level queries over the latest sessions (counted_view = 1, view_time in the range):
 // retention, breakdowns, traffic sources.
 import { sql, v, type SqlFragment } from '../../lib/clickhouse/sql.js';
-import { latestSessions, openViewsOfSessions, viewsIn, type ReadModel } from './sessions.js';
+import { latestSessions, openViewsOfSessions, sessionsOf, viewsIn, type ReadModel } from './sessions.js';
 import { rollupCurves, rollupStallExits, rollupValuesOf } from './rollup.js';
 import { num, rows, table, type Db } from './db.js';
 import { ownedBy, titles } from './video-catalog.js';
@@ -73,7 +73,7 @@ const exitPoints = (counts: readonly number[]): StallExit[] =>
 /**
  * Per exit point (percent 0..100), the video's views in the range that left right after a
  * stall (docs/semantics.md "Left after a stall"), ascending; points without any are left out.
- * From the sessions (the rollup's come with its curves).
+ * From the sessions (the rollup's: rollupStallExits).
  */
 async function stallExitsOfSessions(db: Db, videoId: string, range: Range): Promise<StallExit[]> {
   const r = await rows<{ percent: number | string; n: string }>(
@@ -208,7 +208,7 @@ export async function breakdown(
         )
       : await Promise.all([
           breakdownFromSessions(db, videoId, dimension, range),
-          openViewsOfSessions(db, latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['closed']), range),
+          openViewsOfSessions(db, sessionsOf(db, 'video', videoId, ['closed']), range),
         ]);
   const total = all.reduce((s, x) => s + x.views, 0);
   const totalWatch = all.reduce((s, x) => s + x.watch_time_ms, 0);
@@ -293,7 +293,7 @@ export async function traffic(
             WHERE ${viewsIn(range)}
             GROUP BY source, referrer`,
       ),
-      openViewsOfSessions(db, latestSessions(db, sql`video_id = ${v.string(videoId)}`, ['closed']), range),
+      openViewsOfSessions(db, sessionsOf(db, 'video', videoId, ['closed']), range),
     ]);
     open = n;
     for (const x of r) {
