@@ -22,6 +22,7 @@ import { pushAll } from '../../lib/arrays.js';
 import { TABLES } from '../../schemas/tables.js';
 import { drop, ok, type Outcome } from '../outcome.js';
 import {
+  groupKey,
   PlaybackState,
   playbackOptions,
   type ApplyResult,
@@ -160,6 +161,12 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
   private readonly meta = new Tracked<SessionMeta>('em:');
   /** Closed sessions whose counted status can still flip → their last row. */
   private readonly retained = new Tracked<SessionRow>('er:');
+  /**
+   * The retained sessions by group (viewer and video), in memory only: a group's candidates
+   * are forgotten only when its last open session closes, so a close checks the retained
+   * sessions of the groups it closed sessions of, not every retained session.
+   */
+  private readonly retainedByGroup = new Map<string, Set<string>>();
   /** Open sessions changed since the last drain → offset of the last change. */
   private readonly dirty = new Map<string, number>();
   /** Rows of closed sessions to write at the next drain. */
@@ -196,6 +203,7 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     this.minutes = TimeWindows.tumbling(MINUTE).grace(options.windowGraceMs);
     this.meta.restore(state, (v) => ({ ...(v as SessionMeta) }));
     this.retained.restore(state, (v) => v as SessionRow);
+    for (const [id, row] of this.retained) this.indexRetained(groupKey(row.viewer_id, row.video_id), id);
     this.views.restore(state, (v) => {
       const c = v as ViewContribution;
       return { ...c, bits: [...c.bits] as ViewContribution['bits'] };
@@ -366,7 +374,10 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
       this.dirty.delete(s.sessionId);
       this.meta.delete(s.sessionId);
       const keep = this.playback.isCandidate(s.viewerId, s.videoId, s.sessionId);
-      if (keep) this.retained.set(s.sessionId, row);
+      if (keep) {
+        this.retained.set(s.sessionId, row);
+        this.indexRetained(s.group, s.sessionId);
+      }
       // The view's windows may close now; its contribution is kept while it can still flip.
       const view = this.views.get(s.sessionId);
       if (view) {
@@ -382,13 +393,29 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
         this.plays.delete(s.sessionId);
       }
     }
-    for (const [id, row] of this.retained) {
+    for (const s of closed) this.forgetSettled(s.group);
+    this.rollup.closeWindows(this.watermark);
+    this.live.prune(this.watermark);
+  }
+
+  private indexRetained(group: string, id: string): void {
+    let ids = this.retainedByGroup.get(group);
+    if (!ids) this.retainedByGroup.set(group, (ids = new Set()));
+    ids.add(id);
+  }
+
+  /** Forgets the group's retained sessions that are no longer candidates (their status can no longer flip). */
+  private forgetSettled(group: string): void {
+    const ids = this.retainedByGroup.get(group);
+    if (!ids) return;
+    for (const id of ids) {
+      const row = this.retained.get(id)!;
       if (this.playback.isCandidate(row.viewer_id, row.video_id, id)) continue;
+      ids.delete(id);
       this.retained.delete(id);
       this.views.delete(id);
     }
-    this.rollup.closeWindows(this.watermark);
-    this.live.prune(this.watermark);
+    if (ids.size === 0) this.retainedByGroup.delete(group);
   }
 
   drain(): OutputRows {

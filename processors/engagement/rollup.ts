@@ -26,6 +26,7 @@
 // seq = the offset of the record that made it. Every change is made at a record, from checkpointed state and input, so
 // a replay after a crash writes the same keys with the same values.
 import { TimeWindows } from '../windows.js';
+import { MinHeap } from '../../lib/min-heap.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
 import { Tracked, type RestoredState, type StateEntries, type StatePart } from '../keyed-state.js';
 import type { Buckets } from '../playback/aggregate.js';
@@ -603,6 +604,8 @@ export class RollupStore implements StatePart {
    * holds open), not every window held.
    */
   private readonly closing = new Map<number, Map<string, Entry>>();
+  /** the keys of `closing`, each once: a close pops the times due instead of visiting them all */
+  private readonly closingTimes = new MinHeap();
   /**
    * Windows past their close that an open view or play holds, out of `closing` until the last
    * of those closes (an add that brings its open counts to zero queues it again) — so a close
@@ -754,16 +757,20 @@ export class RollupStore implements StatePart {
 
   private closesAt(at: number, key: string, e: Entry): void {
     let due = this.closing.get(at);
-    if (!due) this.closing.set(at, (due = new Map()));
+    if (!due) {
+      this.closing.set(at, (due = new Map()));
+      this.closingTimes.push(at);
+    }
     due.set(key, e);
   }
 
   /** Writes a final row for every window the watermark closed and no open session feeds, and forgets it. */
   closeWindows(watermark: number): void {
-    for (const [at, due] of this.closing) {
-      if (at > watermark) continue;
+    while (this.closingTimes.size > 0 && this.closingTimes.peek()! <= watermark) {
+      const at = this.closingTimes.pop()!;
+      const due = this.closing.get(at)!;
+      this.closing.delete(at);
       for (const [key, e] of due) {
-        due.delete(key);
         if (e.open !== 0 || e.openPlays !== 0) {
           this.held.add(e); // queued again once they close
           continue;
@@ -772,7 +779,6 @@ export class RollupStore implements StatePart {
         this.open.delete(key);
         e.gone = true; // so the drain leaves it out: its final row is written
       }
-      if (due.size === 0) this.closing.delete(at);
     }
   }
 

@@ -107,7 +107,8 @@ export type ApplyResult =
       viewsAfter: Candidate[];
     };
 
-const groupKey = (viewerId: string, videoId: string): string => `${viewerId}\u0000${videoId}`;
+/** The key of a viewer's group of sessions of one video (the repeat cap's unit). */
+export const groupKey = (viewerId: string, videoId: string): string => `${viewerId}\u0000${videoId}`;
 
 /** A group's last counted view, remembered or current (null: it never counted one). */
 const lastView = (g: Group): number | null =>

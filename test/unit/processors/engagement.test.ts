@@ -409,11 +409,16 @@ describe('engagement processor: session rows', () => {
     const late = h.table('late_events');
     expect(late).toHaveLength(4);
     expect(late.every((r) => r.applied === 1 && r.reason === 'window_closed')).toBe(true);
+    // A partition restored here knows A is retained, and forgets it at the same close.
+    const restored = new EngagementPartition(0, restoredState(h.processor.snapshot()), oneVideo, DEFAULT_ENGAGEMENT);
+    expect(restored.retainedSessions).toBe(1);
     // Once B closes too, nothing can flip A any more: its row is forgotten, B's is final.
     h.feed(closer);
     h.flush();
     expect(h.session('B')).toMatchObject({ closed: 1, counted_view: 1 });
     expect(h.processor.retainedSessions).toBe(0);
+    restored.process({ topic: 'play-events', partition: 0, offset: 1_000, key: 'u2', value: closer });
+    expect(restored.retainedSessions).toBe(0);
   });
 
   it('a crash anywhere around that flip, after any checkpoint, leaves the same final rows', () => {

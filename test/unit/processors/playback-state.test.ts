@@ -183,6 +183,22 @@ describe('ExpiryQueue', () => {
     q.due(T0 + 2 * MIN, (k) => (seen.push(k), false));
     expect(seen).toEqual(['c']);
   });
+
+  it('visits due minutes earliest first, whatever order they were added in, and leaves later ones queued', () => {
+    const q = new ExpiryQueue();
+    const minutes = [5, 1, 1_440, 3, 2, 4, 720];
+    for (const m of minutes) q.add(T0 + m * MIN, `m${m}`);
+    const seen: string[] = [];
+    q.due(T0 + 6 * MIN, (k) => (seen.push(k), false));
+    expect(seen).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    seen.length = 0;
+    q.due(T0 + 6 * MIN, (k) => (seen.push(k), false));
+    expect(seen).toEqual([]);
+    q.due(Number.NEGATIVE_INFINITY, (k) => (seen.push(k), false));
+    expect(seen).toEqual([]);
+    q.due(T0 + 1_441 * MIN, (k) => (seen.push(k), false));
+    expect(seen).toEqual(['m720', 'm1440']);
+  });
 });
 
 describe('PlaybackState: open sessions in the changelog', () => {
