@@ -479,7 +479,7 @@ type Saved = [RollupDim, string, string, RollupGrain, number, number, number, ..
 function savedEntry(e: Entry): unknown {
   const out: unknown[] = [e.dim, e.id, e.value, e.grain, e.start, e.seq, e.offset];
   for (const k of SAVED_SUMS) out.push(e[k]);
-  out.push(e.startup, e.ret && trimmed(e.ret), e.exits && trimmed(e.exits));
+  out.push(e.startup, e.ret && trimmedCopy(e.ret), e.exits && trimmedCopy(e.exits));
   return out;
 }
 
@@ -498,10 +498,16 @@ function restoredEntry(saved: unknown): Entry {
   return e;
 }
 
-function trimmed(xs: readonly number[]): readonly number[] {
+/**
+ * A copy without trailing zeros: what a row holds of its 101 counters. sumForEach sums arrays
+ * of any lengths element by element (a missing element adds nothing), so the sums are the same;
+ * a short view covers only the first percents, and most windows saw no stall exit, so a video
+ * row's text shrank from 400 bytes of counters to what its views covered.
+ */
+function trimmedCopy(xs: readonly number[]): number[] {
   let n = xs.length;
   while (n > 0 && xs[n - 1] === 0) n--;
-  return n === xs.length ? xs : xs.slice(0, n);
+  return xs.slice(0, n);
 }
 
 /** `into` (RETENTION_POINTS zeros) with saved counters (maybe without their trailing zeros) over it. */
@@ -808,8 +814,8 @@ export class RollupStore implements StatePart {
       percent_measured_views: e.measured,
       completions: e.completions,
       open_views: e.open,
-      retention: e.ret ? [...e.ret] : [],
-      stall_exits: e.exits ? [...e.exits] : [],
+      retention: e.ret ? trimmedCopy(e.ret) : [],
+      stall_exits: e.exits ? trimmedCopy(e.exits) : [],
       plays: e.plays,
       startup_measured: e.startupMeasured,
       rebuffer_ms: e.rebufferMs,

@@ -269,6 +269,19 @@ describe('engagement rollup: the read model of counted views', () => {
     const reopening = new Set(rows.filter((r) => r.seq !== 0).map((r) => r.seq));
     expect(reopening.size).toBeLessThan(views * 0.1);
   });
+
+  it('writes the 101 counters of a video row without trailing zeros (sumForEach adds arrays of any length)', () => {
+    const driver = run(3, false, { viewers: 40, videos: 2, sessions: 400 });
+    const videoRows = driver
+      .table(ROLLUP_TABLE.name)
+      .rows()
+      .filter((r) => r.dim === 'video');
+    const arrays = videoRows.flatMap((r) => [r.retention as number[], r.stall_exits as number[]]);
+    expect(arrays.every((a) => a.length <= 101 && (a.length === 0 || a[a.length - 1] !== 0))).toBe(true);
+    // some are shorter than 101 (short views, no stall exits), and some still reach 100 %
+    expect(arrays.some((a) => a.length < 101)).toBe(true);
+    expect(videoRows.some((r) => (r.retention as number[]).length === 101)).toBe(true);
+  });
 });
 
 describe('engagement rollup: a closed view that flips', () => {
