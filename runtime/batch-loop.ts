@@ -3,7 +3,8 @@
 //   use) → the catalog fetches the batch's videos → process each record (pure) → its rows and
 //   dead letters pend → resolve its offset → drain → flush when due → heartbeat.
 // An offset is resolved only after its record was processed; nothing is committed here (the
-// flush commits after ClickHouse acknowledged, flush.ts).
+// flush commits after ClickHouse acknowledged, flush.ts). A due flush is started, not awaited:
+// ClickHouse inserts while the next batches are processed.
 import type { EachBatchPayload, KafkaMessage, Consumer } from 'kafkajs';
 import { dlq as dlqOutcome, outcomeLabel, type Outcome } from '../processors/outcome.js';
 import type { InputRecord, ProcessorDefinition, VideoLookup } from '../processors/contract.js';
@@ -348,7 +349,9 @@ export async function processBatch<V>(
   const wm = task.processor.watermark;
   d.lag.batch(partition, lag, Number.isFinite(wm) ? (d.now() - wm) / 1000 : undefined);
   if (d.partitions.pending >= d.opts.flushRows || d.flusher.msSinceFlush() >= d.opts.flushIntervalMs) {
-    await d.flusher.flush(false);
+    // written while the next batches are processed (flush.ts): a failure that is not an outage
+    // crashes the runner at the flush, not at a record of a later batch
+    await d.flusher.flushBehind((err) => d.supervisor.flushFailed(err));
   }
   await heartbeat();
   d.supervisor.leaveBatch();

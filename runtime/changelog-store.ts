@@ -23,8 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { CHANGELOG_CONFIGS, changelogTopic } from '../schemas/topics.js';
-import type { StateEntries } from '../processors/keyed-state.js';
-import type { SavedState, StateEntry, StateStore } from './checkpoint-store.js';
+import type { EncodedChanges, SavedState, StateEntry, StateStore } from './checkpoint-store.js';
 import type { Logger } from '../lib/logger.js';
 
 const BARRIER_KEY = '\u0000barrier';
@@ -287,14 +286,13 @@ export class ChangelogStore implements StateStore {
    * Throws when the transaction fails (e.g. fenced: another instance owns the partition now),
    * and when the partition was not restored by this store since its last failure.
    */
-  async savePartition(partition: number, offset: number, changes: StateEntries): Promise<void> {
+  async savePartition(partition: number, offset: number, changes: EncodedChanges): Promise<void> {
     const producer = this.producers.get(partition);
     if (!producer)
       throw new Error(
         `${this.changelog} partition ${partition}: not restored by this instance since its last save failed (or never): restore it first`,
       );
-    const messages = changes.map(([key, value]) => {
-      const json = value === null ? null : JSON.stringify(value);
+    const messages = changes.map(([key, json]) => {
       this.bytesWritten += key.length + (json?.length ?? 0);
       return { key, value: json, partition };
     });

@@ -26,9 +26,22 @@ export interface StateEntry {
   partition: number;
   /** Highest offset the state includes after these changes. */
   offset: number;
-  /** The partition's keyed changes since its last save (or load): [key, value], null removes. */
-  changes: StateEntries;
+  /**
+   * The partition's keyed changes since its last save (or load): [key, value as JSON text],
+   * null removes. Encoded when the flush took them: values are live objects of the processor,
+   * which the records processed while the flush writes go on changing.
+   */
+  changes: EncodedChanges;
 }
+
+/** State changes with each value as JSON text (null: the key was removed). */
+export type EncodedChanges = [key: string, json: string | null][];
+
+export const encodeChanges = (changes: StateEntries): EncodedChanges =>
+  changes.map(([key, value]) => [key, value === null ? null : JSON.stringify(value)]);
+
+export const decodeChanges = (changes: EncodedChanges): StateEntries =>
+  changes.map(([key, json]) => [key, json === null ? null : (JSON.parse(json) as unknown)]);
 
 export interface StateStore {
   /**
@@ -99,7 +112,7 @@ export class SnapshotRowStore implements StateStore {
     const rows = entries.map((e) => {
       let state = this.states.get(e.partition);
       if (!state) this.states.set(e.partition, (state = new Map()));
-      applyChanges(state, e.changes);
+      applyChanges(state, decodeChanges(e.changes));
       return {
         processor: this.o.processor,
         topic: this.o.topic,

@@ -6,6 +6,15 @@
 // Offsets are committed only after the rows and the state they imply were acknowledged. A
 // retriable failure (ClickHouse down) pauses consumption and keeps what is pending; anything
 // else is thrown to the caller, which crashes the runner.
+//
+// A flush first takes, at once, what it will write: every partition's pending rows and dead
+// letters and — when it checkpoints — the state changes and offset of every partition that
+// moved, all as of the same point (between two batches, every task drained). Then it writes
+// them. The batch loop's flushes run in the background (`flushBehind`): the next batches are
+// processed while ClickHouse inserts, their rows pending for the next flush. One flush runs at
+// a time — the next one, a timer's, a stop's and a crash's teardown first wait for it — so the
+// writes keep their order, and a checkpoint never covers a record whose rows are not written:
+// it covers the offsets it took, not what was processed since.
 import type { Consumer, Producer } from 'kafkajs';
 import type { TableSpec } from '../processors/contract.js';
 import type { TableWrite } from '../lib/clickhouse/writer.js';
@@ -13,11 +22,11 @@ import { ViewpulseError } from '../lib/errors.js';
 import { sendDeadLetters } from '../lib/kafka/dlq.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProcessorMetrics } from '../lib/metrics.js';
-import type { StateStore } from './checkpoint-store.js';
+import { encodeChanges, type EncodedChanges, type StateStore } from './checkpoint-store.js';
 import { DEAD_LETTER_ROWS } from './dead-letters.js';
 import { TABLES } from '../schemas/tables.js';
 import type { FlowControl } from './flow-control.js';
-import type { Partitions } from './partition-task.js';
+import type { PartitionTask, Partitions, Taken } from './partition-task.js';
 import type { Supervisor } from './supervisor.js';
 
 /** Where rows go: ClickHouse (lib/clickhouse/writer.ts) in production. */
@@ -58,6 +67,8 @@ export class Flusher<V> {
   private lastFlush = 0;
   private lastCheckpoint = 0;
   private lastRecord = 0;
+  /** The flush under way (background or not), null when none. */
+  private running: Promise<void> | null = null;
 
   constructor(private readonly d: FlushDeps<V>) {}
 
@@ -86,22 +97,80 @@ export class Flusher<V> {
     );
   }
 
+  /** Whether a flush is under way (a background one may still be writing). */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  /** Waits for the flush under way, if any (its failure is its caller's: never thrown here). */
+  async settled(): Promise<void> {
+    if (this.running) await this.running.catch(() => undefined);
+  }
+
+  /** Runs a flush as the one under way until it settles. */
+  private start(work: Flush<V>): Promise<void> {
+    const running = this.write(work).finally(() => {
+      if (this.running === running) this.running = null;
+    });
+    this.running = running;
+    return running;
+  }
+
   /**
    * Writes everything pending; every checkpoint interval, a flush interval after the last
    * record, or when `force`d, also checkpoints and commits. On a ClickHouse outage: pause,
    * keep the rows, retry later. Once all of it was acknowledged, a paused runner resumes.
+   * Waits for a flush under way first.
    */
   async flush(force: boolean): Promise<void> {
+    if (this.running) await this.settled();
+    const work = this.take(force);
+    if (work) await this.start(work);
+  }
+
+  /**
+   * The same, written in the background: resolves once the flush took what it writes (after
+   * the one under way finished), so the batch loop goes on processing while ClickHouse inserts.
+   * A failure that is not an outage goes to `onError` (the runner crashes and restarts).
+   */
+  async flushBehind(onError: (err: Error) => void): Promise<void> {
+    if (this.running) await this.settled();
+    const work = this.take(false);
+    if (work) this.start(work).catch(onError);
+  }
+
+  /** What a flush writes, taken at once; undefined while crashing (state may be half-applied). */
+  private take(force: boolean): Flush<V> | undefined {
     const d = this.d;
-    if (d.supervisor.crashing) return; // state may be half-applied: nothing of it may reach a checkpoint
+    if (d.supervisor.crashing) return undefined;
     this.lastFlush = d.now();
-    const tasks = d.partitions.list();
+    const taken = d.partitions.list().map((task) => ({ task, taken: task.take() }));
+    let checkpoint: Flush<V>['checkpoint'] = null;
+    if (force || this.checkpointDue()) {
+      this.lastCheckpoint = d.now();
+      // With the changelog store a partition restored from a checkpoint ahead of the group's
+      // committed offset (a transaction's offsets lost to fencing) saves once with no changes, so
+      // its offset is committed again; otherwise an idle partition would show lag for ever.
+      checkpoint = d.partitions
+        .list()
+        .filter((t) => t.moved || (d.store.commitsOffsets && t.uncommitted))
+        .map((task) => {
+          const changes = [...task.unsaved, ...encodeChanges(task.processor.stateChanges())];
+          task.unsaved = [];
+          return { task, offset: task.lastOffset, changes };
+        });
+    }
+    return { taken, checkpoint };
+  }
+
+  private async write(work: Flush<V>): Promise<void> {
+    const d = this.d;
+    let saving = false;
     try {
-      for (const task of tasks) {
-        if (task.dead.length) {
-          if (d.dlqTopic !== null) await sendDeadLetters(d.producer, d.dlqTopic, task.dead);
-          task.dead = [];
-        }
+      for (const { taken } of work.taken) {
+        if (taken.dead.length === 0) continue;
+        if (d.dlqTopic !== null) await sendDeadLetters(d.producer, d.dlqTopic, taken.dead);
+        taken.dead = [];
       }
       // The data tables side by side (their inserts wait on ClickHouse, not on this process),
       // then the watermarks, then dead-letter rows: a watermark row says what is complete, so it
@@ -109,50 +178,49 @@ export class Flusher<V> {
       const data = d.tables.filter((t) => t.name !== TABLES.watermarks);
       const last = d.tables.filter((t) => t.name === TABLES.watermarks);
       for (const step of [data, last, [DEAD_LETTER_ROWS]]) {
-        const results = await Promise.allSettled(step.map((spec) => this.write(tasks, spec)));
+        const results = await Promise.allSettled(step.map((spec) => this.writeTable(work.taken, spec)));
         const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
         // a rejection (bad rows: crash) must not hide behind an outage of another table (pause)
         const fatal = failed.find((e) => !(e instanceof ViewpulseError) || !e.retriable);
         if (failed.length) throw fatal ?? failed[0];
       }
-      if (force || this.checkpointDue()) await this.checkpoint();
+      // A crash meanwhile drops the partitions and restores them from the store: what this flush
+      // took would land beside that restore. Its rows are written (a replay writes the same).
+      saving = true;
+      if (work.checkpoint && !d.supervisor.crashing) await this.checkpoint(work.checkpoint);
       // Everything above was acknowledged (and the timer pinged before an empty flush): resume.
       d.flow.acknowledged();
     } catch (err) {
+      // What was not written waits for the next flush, ahead of the rows pending since; so do
+      // the state changes of a checkpoint not tried (a store that failed keeps its own).
+      for (const { task, taken } of work.taken) task.giveBack(taken);
+      if (!saving) for (const { task, changes } of work.checkpoint ?? []) task.unsaved = [...changes, ...task.unsaved];
       if (!(err instanceof ViewpulseError) || !err.retriable || d.supervisor.stopping) throw err;
       d.flow.pause(err);
     }
   }
 
-  /** Writes a table's pending rows of every partition; once acknowledged they are no longer pending. */
-  private async write(tasks: ReturnType<Partitions<V>['list']>, spec: TableSpec): Promise<void> {
-    const rows = tasks.flatMap((t) => t.pendingRows(spec.name));
+  /** Writes a table's rows of every partition the flush took; once acknowledged they are no longer the flush's. */
+  private async writeTable(taken: Flush<V>['taken'], spec: TableSpec): Promise<void> {
+    const rows = taken.flatMap((t) => t.taken.rows.get(spec.name) ?? []);
     if (rows.length === 0) return;
     const end = this.d.metrics.sinkLatency.startTimer({ processor: this.d.name, table: spec.name });
     await this.d.sink.write({ table: spec.name, rows, times: spec.times });
     end();
-    for (const t of tasks) t.written(spec.name);
+    for (const t of taken) t.taken.rows.delete(spec.name);
   }
 
-  /** Saves the state changes of every partition that moved, then commits its offset (after the store acked). */
-  private async checkpoint(): Promise<void> {
+  /** Saves the state changes taken of every partition that moved, then commits its offset (after the store acked). */
+  private async checkpoint(entries: NonNullable<Flush<V>['checkpoint']>): Promise<void> {
     const d = this.d;
-    this.lastCheckpoint = d.now();
     const tasks = d.partitions.list();
-    // With the changelog store a partition restored from a checkpoint ahead of the group's
-    // committed offset (a transaction's offsets lost to fencing) saves once with no changes, so
-    // its offset is committed again; otherwise an idle partition would show lag for ever.
-    const moved = tasks.filter((t) => t.moved || (d.store.commitsOffsets && t.uncommitted));
-    if (moved.length) {
-      const entries = moved.map((t) => ({
-        partition: t.partition,
-        offset: t.lastOffset,
-        changes: t.processor.stateChanges(),
-      }));
+    if (entries.length) {
       let bytes: number | void = 0;
       let lost: ReadonlySet<number> = new Set();
       try {
-        bytes = await d.store.save(entries);
+        bytes = await d.store.save(
+          entries.map((e) => ({ partition: e.task.partition, offset: e.offset, changes: e.changes })),
+        );
       } catch (err) {
         // Partitions whose save failed (SaveFailed: fenced by a new owner during a rebalance,
         // or Kafka unreachable) may never be written from this memory again: the store took
@@ -183,9 +251,9 @@ export class Flusher<V> {
         );
       }
       if (bytes) d.metrics.stateBytes.inc({ processor: d.name }, bytes);
-      for (const t of moved) {
+      for (const { task: t, offset } of entries) {
         if (lost.has(t.partition)) continue;
-        t.checkpointed = t.lastOffset;
+        t.checkpointed = offset;
         // The changelog store committed the offset in the same transaction as the state.
         if (d.store.commitsOffsets) t.committed = t.checkpointed + 1;
         d.supervisor.checkpointed(t.partition);
@@ -210,4 +278,14 @@ export class Flusher<V> {
       d.log.warn({ err: (err as Error).message }, 'offset commit refused; the checkpoint stands');
     }
   }
+}
+
+/** What one flush writes, taken at once (Flusher.take). */
+interface Flush<V> {
+  taken: { task: PartitionTask<V>; taken: Taken }[];
+  /**
+   * per partition that moved, its state changes (encoded at once: the values are live objects)
+   * and offset as of the rows taken; null: no checkpoint
+   */
+  checkpoint: { task: PartitionTask<V>; offset: number; changes: EncodedChanges }[] | null;
 }

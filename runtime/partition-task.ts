@@ -5,8 +5,7 @@
 import type { OutputRows, PartitionProcessor } from '../processors/contract.js';
 import { pushAll } from '../lib/arrays.js';
 import type { DeadLetter } from '../lib/kafka/dlq.js';
-
-const NONE: readonly object[] = Object.freeze([]);
+import type { EncodedChanges } from './checkpoint-store.js';
 
 export class PartitionTask<V> {
   /** Highest offset included in the loaded snapshot; records up to it are skipped. */
@@ -23,6 +22,11 @@ export class PartitionTask<V> {
   committed = -1;
   /** Dead letters for the dead-letter topic; their rows for ClickHouse wait with the others. */
   dead: DeadLetter[] = [];
+  /**
+   * State changes a flush took for a checkpoint it never got to (its rows were not written):
+   * the processor handed them out once, so the next checkpoint saves them, before its own.
+   */
+  unsaved: EncodedChanges = [];
   private readonly rows = new Map<string, object[]>();
   private count = 0;
 
@@ -66,17 +70,36 @@ export class PartitionTask<V> {
     return out;
   }
 
-  pendingRows(table: string): readonly object[] {
-    return this.rows.get(table) ?? NONE;
+  /**
+   * Hands the pending rows and dead letters to a flush, which writes them while the task goes
+   * on processing (its next rows pend anew).
+   */
+  take(): Taken {
+    const taken = { rows: new Map(this.rows), dead: this.dead };
+    this.rows.clear();
+    this.count = 0;
+    this.dead = [];
+    return taken;
   }
 
-  /** ClickHouse acknowledged the table's rows. */
-  written(table: string): void {
-    const rows = this.rows.get(table);
-    if (!rows) return;
-    this.count -= rows.length;
-    this.rows.delete(table);
+  /** A flush that could not write what it took (ClickHouse down) gives it back, ahead of newer rows. */
+  giveBack(taken: Taken): void {
+    for (const [table, rows] of this.rows) {
+      const older = taken.rows.get(table);
+      if (older) pushAll(older, rows);
+      else taken.rows.set(table, rows);
+    }
+    this.rows.clear();
+    this.count = 0;
+    for (const [table, rows] of taken.rows) this.pend(table, rows);
+    this.dead = [...taken.dead, ...this.dead];
   }
+}
+
+/** What a flush took from a task: its rows per table and its dead letters. */
+export interface Taken {
+  rows: Map<string, object[]>;
+  dead: DeadLetter[];
 }
 
 export interface PartitionStatus {

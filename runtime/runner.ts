@@ -3,7 +3,8 @@
 //
 //   batch-loop.ts      eachBatch: decode → process (pure processor) → pend rows → resolve offsets
 //   partition-task.ts  per partition: processor, offsets (processed, checkpointed, committed), pending rows
-//   flush.ts           dead letters → rows → (every checkpoint interval) state → commit offsets
+//   flush.ts           dead letters → rows → (every checkpoint interval) state → commit offsets,
+//                      taken at once between batches and written while the next ones are processed
 //   changelog-store.ts the state store: changed keys + offsets in one Kafka transaction (default)
 //   checkpoint-store.ts  the StateStore interface, and whole-state snapshot rows in ClickHouse
 //   flow-control.ts    flowing | paused while ClickHouse does not answer
@@ -153,6 +154,8 @@ export class ProcessorRunner<V> {
         // out of the group: the partitions' lag is their next owner's to report
         this.lag.clear();
         await this.exclusive(async () => {
+          // a background flush still writing would checkpoint beside the restore: it ends first
+          if (this.flusher.busy) await this.flusher.settled();
           this.partitions.dropAll();
           this.flow.reset();
           metrics.paused.set({ processor: name }, 0);
@@ -389,6 +392,7 @@ export class ProcessorRunner<V> {
     this.supervisor.stopRestarts();
     this.partitions.dropAll();
     await this.exclusive(async () => {
+      if (this.flusher.busy) await this.flusher.settled();
       await this.consumer.disconnect();
     });
     this.lag.clear();

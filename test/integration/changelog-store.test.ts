@@ -3,6 +3,7 @@
 // partition fences the first so a zombie cannot write stale state, not even by retrying.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangelogStore } from '../../runtime/changelog-store.js';
+import { encodeChanges } from '../../runtime/checkpoint-store.js';
 import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { createLogger } from '../../lib/logger.js';
 
@@ -24,17 +25,25 @@ describe('the changelog state store', () => {
     const a = store(group);
     await a.start();
     expect(await a.restore(1)).toMatchObject({ offset: -1, state: new Map(), records: 0 });
-    await a.savePartition(1, 9, [
-      ['k1', { n: 1 }],
-      ['k2', { n: 2 }],
-      ['k3', [1, 2, 3]],
-    ]);
-    await a.savePartition(1, 19, [
-      ['k1', { n: 10 }],
-      ['k2', null],
-    ]);
+    await a.savePartition(
+      1,
+      9,
+      encodeChanges([
+        ['k1', { n: 1 }],
+        ['k2', { n: 2 }],
+        ['k3', [1, 2, 3]],
+      ]),
+    );
+    await a.savePartition(
+      1,
+      19,
+      encodeChanges([
+        ['k1', { n: 10 }],
+        ['k2', null],
+      ]),
+    );
     await a.restore(2);
-    await a.savePartition(2, 4, [['other', 'partition']]);
+    await a.savePartition(2, 4, encodeChanges([['other', 'partition']]));
     await a.stop();
 
     const b = store(group);
@@ -77,17 +86,17 @@ describe('the changelog state store', () => {
     const zombie = store(group);
     await zombie.start();
     await zombie.restore(0);
-    await zombie.savePartition(0, 4, [['x', 1]]);
+    await zombie.savePartition(0, 4, encodeChanges([['x', 1]]));
 
     const owner = store(group);
     await owner.start();
     expect((await owner.restore(0)).offset).toBe(4);
 
-    await expect(zombie.savePartition(0, 99, [['x', 'stale']])).rejects.toThrow();
+    await expect(zombie.savePartition(0, 99, encodeChanges([['x', 'stale']]))).rejects.toThrow();
     // Nor may it try again: a fresh producer would fence the owner and lay its stale changes
     // over the owner's state. Only a restore (which reads the owner's state) opens one.
-    await expect(zombie.savePartition(0, 99, [['x', 'stale']])).rejects.toThrow(/restore it first/);
-    await owner.savePartition(0, 7, [['y', 2]]);
+    await expect(zombie.savePartition(0, 99, encodeChanges([['x', 'stale']]))).rejects.toThrow(/restore it first/);
+    await owner.savePartition(0, 7, encodeChanges([['y', 2]]));
 
     const check = store(group);
     await check.start();

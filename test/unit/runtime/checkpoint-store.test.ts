@@ -1,7 +1,7 @@
 // Today's state store: the partition's whole state (its keyed changes applied) as one gzip'd
 // JSON row of processor_checkpoints per checkpoint; the newest row is loaded.
 import { describe, expect, it } from 'vitest';
-import { decodeSnapshot, encodeSnapshot, SnapshotRowStore } from '../../../runtime/checkpoint-store.js';
+import { decodeSnapshot, encodeChanges, encodeSnapshot, SnapshotRowStore } from '../../../runtime/checkpoint-store.js';
 import type { ClickHouseClient } from '../../../lib/clickhouse/client.js';
 import type { TableWrite } from '../../../lib/clickhouse/writer.js';
 import { createLogger } from '../../../lib/logger.js';
@@ -35,21 +35,21 @@ describe('SnapshotRowStore', () => {
       {
         partition: 3,
         offset: 41,
-        changes: [
+        changes: encodeChanges([
           ['a', 1],
           ['b', { n: 2 }],
-        ],
+        ]),
       },
     ]);
     await s.save([
       {
         partition: 3,
         offset: 57,
-        changes: [
+        changes: encodeChanges([
           ['a', null],
           ['c', 3],
           ['b', { n: 4 }],
-        ],
+        ]),
       },
     ]);
     expect(writes.map((w) => w.table)).toEqual(['processor_checkpoints', 'processor_checkpoints']);
@@ -85,7 +85,7 @@ describe('SnapshotRowStore', () => {
     expect(queries[0]).toMatch(/FROM `vp_unit`\.`processor_checkpoints`/);
     expect(queries[0]).toMatch(/processor = 'view-counts' AND topic = 'play-events' AND kafka_partition = 2/);
     expect(queries[0]).toMatch(/ORDER BY kafka_offset DESC LIMIT 1/);
-    await s.save([{ partition: 2, offset: 120, changes: [['y', 2]] }]);
+    await s.save([{ partition: 2, offset: 120, changes: encodeChanges([['y', 2]]) }]);
     expect(states()).toEqual([
       [
         [
@@ -99,7 +99,7 @@ describe('SnapshotRowStore', () => {
   it('a checkpoint from before keyed state is not restored: the partition replays from its start', async () => {
     const { s, states } = store([{ kafka_offset: '10', state: encodeSnapshot({ windows: [] } as never) }]);
     expect(await s.load(0)).toBeUndefined();
-    await s.save([{ partition: 0, offset: 4, changes: [['k', 1]] }]);
+    await s.save([{ partition: 0, offset: 4, changes: encodeChanges([['k', 1]]) }]);
     expect(states()).toEqual([[[['k', 1]]]]);
   });
 });

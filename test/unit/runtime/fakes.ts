@@ -19,7 +19,7 @@ import type { VideoInfo } from '../../../processors/playback/state.js';
 import type { TableWrite } from '../../../lib/clickhouse/writer.js';
 import { ViewpulseError } from '../../../lib/errors.js';
 import type { RuntimeCatalog, Decoder } from '../../../runtime/batch-loop.js';
-import type { SavedState, StateEntry, StateStore } from '../../../runtime/checkpoint-store.js';
+import { decodeChanges, type SavedState, type StateEntry, type StateStore } from '../../../runtime/checkpoint-store.js';
 import type { RowSink } from '../../../runtime/flush.js';
 
 /** Everything that happened, in order, across the fakes and the processor: the loop's contract is an order. */
@@ -284,8 +284,22 @@ export class FakeClickHouse implements RowSink {
       throw new ViewpulseError('VP_ERR_CLICKHOUSE_REJECTED', `${what}: Code: 53. Type mismatch`);
   }
 
+  /** While set, writes wait for it before they are acknowledged (an insert ClickHouse takes its time with). */
+  private gate: Promise<void> | null = null;
+
+  /** Holds every write until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    this.gate = new Promise((r) => (release = r));
+    return () => {
+      this.gate = null;
+      release();
+    };
+  }
+
   async write(w: TableWrite): Promise<void> {
     this.attempts++;
+    if (this.gate) await this.gate;
     this.fail(w.table);
     this.writes.push({ ...w, rows: [...w.rows] });
     this.tables.get(w.table)?.insert(w.rows);
@@ -317,7 +331,7 @@ export class FakeStateStore implements StateStore {
   readonly saved = new Map<number, { offset: number; state: Map<string, unknown> }>();
   readonly loads: number[] = [];
   /** What every save was handed. */
-  readonly saves: StateEntry[][] = [];
+  readonly saves: (Omit<StateEntry, 'changes'> & { changes: StateEntries })[][] = [];
   /** Only saving fails (retriably), while the rows still go in. */
   savesFail = false;
 
@@ -338,10 +352,10 @@ export class FakeStateStore implements StateStore {
   async save(entries: readonly StateEntry[]): Promise<void> {
     this.ch.fail('processor_checkpoints');
     if (this.savesFail) throw new ViewpulseError('VP_ERR_CLICKHOUSE', 'processor_checkpoints: timeout');
-    this.saves.push(JSON.parse(JSON.stringify(entries)) as StateEntry[]);
+    this.saves.push(entries.map((e) => ({ ...e, changes: decodeChanges(e.changes) })));
     for (const e of entries) {
       const state = new Map(this.saved.get(e.partition)?.state);
-      applyChanges(state, JSON.parse(JSON.stringify(e.changes)) as StateEntries);
+      applyChanges(state, decodeChanges(e.changes));
       this.saved.set(e.partition, { offset: e.offset, state });
     }
     this.ch.trace.push(`save ${entries.map((e) => `${e.partition}@${e.offset}`).join(',')}`);
@@ -421,8 +435,10 @@ export function tally(
     tables: [TALLIES],
     create(partition, restored) {
       const state = restoredState(restored);
-      const counts = new Tracked<number>('count:');
-      counts.restore(state, (v) => v as number);
+      // Objects changed in place, as a real processor's state is: a store that encoded them
+      // later than the flush took them would save records processed since.
+      const counts = new Tracked<{ n: number }>('count:');
+      counts.restore(state, (v) => ({ n: typeof v === 'number' ? v : (v as { n: number }).n }));
       let wm = (state.get('wm') as number | undefined) ?? -Infinity;
       let wmMoved = false;
       const changed = new Map<string, number>();
@@ -430,7 +446,11 @@ export function tally(
         process(r) {
           o.trace?.push(`process ${partition}@${r.offset}`);
           if (r.value.bad) return dlq('VP_ERR_EVENT_RULES', `bad: viewer ${r.value.viewer} broke the rule`);
-          counts.set(r.value.viewer, (counts.get(r.value.viewer) ?? 0) + 1);
+          const count = counts.get(r.value.viewer);
+          if (count) {
+            count.n += 1;
+            counts.touch(r.value.viewer);
+          } else counts.set(r.value.viewer, { n: 1 });
           changed.set(r.value.viewer, r.offset);
           if (r.value.t > wm) {
             wm = r.value.t;
@@ -443,7 +463,7 @@ export function tally(
           const rows: TallyRow[] = [...changed].map(([viewer, version]) => ({
             kafka_partition: partition,
             viewer,
-            records: counts.get(viewer)!,
+            records: counts.get(viewer)!.n,
             version,
           }));
           changed.clear();

@@ -258,8 +258,8 @@ describe('the batch loop', () => {
     expect(s.store.saved.get(0)).toEqual({
       offset: 2,
       state: new Map<string, unknown>([
-        ['count:a', 2],
-        ['count:b', 1],
+        ['count:a', { n: 2 }],
+        ['count:b', { n: 1 }],
         ['wm', 2_000],
       ]),
     });
@@ -283,13 +283,13 @@ describe('the batch loop', () => {
           partition: 0,
           offset: 2,
           changes: [
-            ['count:a', 2],
-            ['count:b', 1],
+            ['count:a', { n: 2 }],
+            ['count:b', { n: 1 }],
             ['wm', 2_000],
           ],
         },
       ],
-      [{ partition: 0, offset: 3, changes: [['count:c', 1]] }],
+      [{ partition: 0, offset: 3, changes: [['count:c', { n: 1 }]] }],
     ]);
     expect(s.cluster.committed.get(0)).toBe(4);
   });
@@ -367,6 +367,85 @@ describe('the batch loop', () => {
     await s.runner.start();
     await s.cluster.consumer.deliver();
     expect(s.ch.rows(TALLIES.name)).toHaveLength(2);
+  });
+
+  it('processes the next batch while a flush writes; that checkpoint covers only the offsets it took', async () => {
+    // two viewers' tallies: two rows, a flush
+    const s = setup({ options: { checkpointIntervalMs: 0, flushRows: 2 } });
+    fill(s.cluster, 0, 4);
+    await s.runner.start();
+    const release = s.ch.hold();
+    await s.cluster.consumer.deliver(); // 0..3: processed, and their flush started (its inserts wait)
+    fill(s.cluster, 0, 3, ['a']); // one viewer: one row, no flush yet
+    const [next] = await s.cluster.consumer.deliver(); // processed while those inserts wait
+    expect(next!.resolved).toEqual([4, 5, 6]);
+    expect(s.ch.writes).toHaveLength(0);
+    expect(s.store.saves).toHaveLength(0);
+    expect(s.cluster.committed.size).toBe(0);
+    release();
+    await until('the first flush checkpointed', () => s.store.saves.length === 1);
+    // its state and offset are those of 0..3, not of the batch processed meanwhile (a: 2 + 3)
+    expect(s.store.saved.get(0)?.offset).toBe(3);
+    expect(s.store.saved.get(0)?.state.get('count:a')).toEqual({ n: 2 });
+    await until('its offset committed', () => s.cluster.committed.get(0) === 4);
+    expect(s.ch.rows(TALLIES.name).map((r) => r.version)).toEqual([2, 3]); // the rows of 0..3 only
+    // the next flush writes the rest
+    await advance(1_000);
+    await until('the rest committed', () => s.cluster.committed.get(0) === 7);
+    expect(s.store.saved.get(0)?.offset).toBe(6);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+  });
+
+  it('a checkpoint whose rows could not be written saves its state changes with the next one', async () => {
+    const s = setup({ options: { checkpointIntervalMs: 0 } });
+    fill(s.cluster, 0, 4);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    s.ch.mode = 'down';
+    await advance(500); // the timer's flush took rows and state changes, and failed on the rows
+    expect(s.ch.attempts).toBeGreaterThan(0);
+    expect(s.store.saves).toHaveLength(0);
+    s.ch.mode = 'up';
+    await advance(5_000);
+    expect(s.cluster.committed.get(0)).toBe(4);
+    // the processor handed those changes out once: they are saved now, not lost
+    expect(s.store.saved.get(0)).toEqual({
+      offset: 3,
+      state: new Map<string, unknown>([
+        ['count:a', { n: 2 }],
+        ['count:b', { n: 2 }],
+        ['wm', 3_000],
+      ]),
+    });
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
+  });
+
+  it('a crash while a flush writes: the flush ends first, takes no checkpoint, and the restart replays', async () => {
+    let thrown = 0;
+    const s = setup({
+      throwAt: (_, offset) => offset === 6 && thrown++ === 0,
+      options: { checkpointIntervalMs: 0, flushRows: 2 },
+    });
+    fill(s.cluster, 0, 4);
+    await s.runner.start();
+    await s.cluster.consumer.deliver();
+    await until('0..3 committed', () => s.cluster.committed.get(0) === 4);
+    await advance(1_000);
+    fill(s.cluster, 0, 4);
+    const release = s.ch.hold();
+    // 4 and 5 are processed and flushed (the flush waits), 6 throws in the next batch
+    await s.cluster.consumer.deliver({ max: 2 });
+    await s.cluster.consumer.deliver();
+    await until('the crashed consumer is closed', () => s.trace.includes('disconnect'));
+    expect(s.runner.state).toBe('restarting');
+    release();
+    await until('a new consumer runs', () => s.cluster.consumers.length === 2 && s.runner.state === 'running');
+    // the flush of 4..5 wrote its rows but saved no state: the crash came before its checkpoint
+    expect(s.store.saved.get(0)?.offset).toBe(3);
+    await s.cluster.consumer.deliver();
+    await advance(1_000);
+    await until('everything committed', () => s.cluster.committed.get(0) === 8);
+    expect(tallies(s.ch)).toEqual(expectedTallies(s.cluster));
   });
 
   it('a refused commit leaves the checkpoint standing; the next checkpoint commits it', async () => {
