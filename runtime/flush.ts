@@ -10,9 +10,9 @@
 // A flush first takes, at once, what it will write: every partition's pending rows and dead
 // letters and — when it checkpoints — the state changes and offset of every partition that
 // moved, all as of the same point (between two batches, every task drained). Then it writes
-// them. The batch loop's flushes run in the background (`flushBehind`): the next batches are
-// processed while ClickHouse inserts, their rows pending for the next flush. One flush runs at
-// a time — the next one, a timer's, a stop's and a crash's teardown first wait for it — so the
+// them. The batch loop's and the timer's flushes run in the background (`flushBehind`): the
+// next batches are processed while ClickHouse inserts, their rows pending for the next flush.
+// One flush runs at a time — the next one, a stop's and a crash's teardown first wait for it — so the
 // writes keep their order, and a checkpoint never covers a record whose rows are not written:
 // it covers the offsets it took, not what was processed since.
 import type { Consumer, Producer } from 'kafkajs';

@@ -319,15 +319,23 @@ export class ProcessorRunner<V> {
         this.flow.probeFailed();
         return;
       }
-      await this.exclusive(() => this.flusher.flush(false));
+      // written behind, as the batch loop's flushes are: the lock is held only while it takes
+      // what it writes, so batches go on while ClickHouse inserts
+      await this.exclusive(() => this.flusher.flushBehind((err) => this.timerFlushFailed(err)));
     } catch (err) {
-      // Not an outage (flush pauses on those): rows ClickHouse refuses, or a bug. Never go on
-      // as a live process that has silently stopped counting: crash and restart.
-      this.log.error({ err }, 'flush failed');
-      this.supervisor.flushFailed(err as Error);
+      this.timerFlushFailed(err as Error);
     } finally {
       this.tickBusy = false;
     }
+  }
+
+  /**
+   * Not an outage (a flush pauses on those): rows ClickHouse refuses, or a bug. Never go on as
+   * a live process that has silently stopped counting: crash and restart.
+   */
+  private timerFlushFailed(err: Error): void {
+    this.log.error({ err }, 'flush failed');
+    this.supervisor.flushFailed(err);
   }
 
   /**
