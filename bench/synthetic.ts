@@ -1,6 +1,6 @@
 // A synthetic stream with a chosen number of distinct viewers, for benchmarks of state size
 // (bench:recommendations, bench:processors): every viewer watches two videos of its taste group.
-import { MinHeap } from '../generator/heap.js';
+import { MinHeap } from '../lib/min-heap.js';
 import type { AvroProducer } from '../lib/kafka/producer.js';
 import type { PlayEvent } from '../schemas/types.js';
 

@@ -24,7 +24,7 @@
 import type { TrafficSource } from '../schemas/types.js';
 import { buildCatalog, type GeneratedCatalog, type CatalogVideo } from './catalog.js';
 import { DEFAULT_FAULT_RATES, planDeliveries, validateFaultRates, type Delivery, type FaultRates } from './faults.js';
-import { MinHeap } from './heap.js';
+import { MinHeap } from '../lib/min-heap.js';
 import { Rng, WeightedTable } from './rng.js';
 import { simulateSession, type SessionSpec } from './session.js';
 import { TruthAccumulator, truthRules, type TruthEvent, type TruthRules, type TruthTables } from './truth.js';

@@ -13,7 +13,7 @@
 // order of their first event time (within `ORDER_SLACK_MS`), which the generator guarantees
 // and `truthFromEvents` arranges for arbitrary event lists.
 import { DAY, MINUTE } from '../lib/time.js';
-import { MinHeap } from './heap.js';
+import { MinHeap } from '../lib/min-heap.js';
 
 /** Views: the watched time that makes a view, unless the video is shorter (the default rule). */
 export const VIEW_THRESHOLD_MS = 30_000;

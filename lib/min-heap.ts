@@ -1,50 +1,53 @@
-// A binary min-heap of numbers: what a queue of due times needs (the earliest, in O(log n)),
-// so a close finds what is due without visiting every time that is not.
+// A binary min-heap with a caller-supplied order. The generator keeps its schedule (visits
+// waiting for their next session, deliveries waiting for their time, view candidates waiting
+// to become final) in these, so memory stays proportional to what is in flight; the
+// processors keep the times their queued keys and windows come due in them, so a close finds
+// what is due without visiting every time that is not.
 
-export class MinHeap {
-  private readonly xs: number[] = [];
+export class MinHeap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
-    return this.xs.length;
+    return this.items.length;
   }
 
-  /** The smallest number, or undefined when empty. */
-  peek(): number | undefined {
-    return this.xs[0];
+  peek(): T | undefined {
+    return this.items[0];
   }
 
-  push(x: number): void {
-    const xs = this.xs;
-    let i = xs.length;
-    xs.push(x);
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (xs[parent]! <= x) break;
-      xs[i] = xs[parent]!;
+      if (!this.before(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
       i = parent;
     }
-    xs[i] = x;
   }
 
-  /** Removes and returns the smallest number (undefined when empty). */
-  pop(): number | undefined {
-    const xs = this.xs;
-    if (xs.length === 0) return undefined;
-    const top = xs[0]!;
-    const last = xs.pop()!;
-    const n = xs.length;
-    if (n === 0) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && xs[r]! < xs[l]! ? r : l;
-      if (xs[c]! >= last) break;
-      xs[i] = xs[c]!;
-      i = c;
+  pop(): T | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
     }
-    xs[i] = last;
     return top;
   }
 }

@@ -9,7 +9,7 @@ import { MinHeap } from '../lib/min-heap.js';
 export class ExpiryQueue {
   private readonly buckets = new Map<number, string[]>();
   /** the keys of `buckets`, each once */
-  private readonly minutes = new MinHeap();
+  private readonly minutes = new MinHeap<number>((a, b) => a < b);
 
   /** `key` is due once the limit passes `at`. */
   add(at: number, key: string): void {

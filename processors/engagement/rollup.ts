@@ -611,7 +611,7 @@ export class RollupStore implements StatePart {
    */
   private readonly closing = new Map<number, Map<string, Entry>>();
   /** the keys of `closing`, each once: a close pops the times due instead of visiting them all */
-  private readonly closingTimes = new MinHeap();
+  private readonly closingTimes = new MinHeap<number>((a, b) => a < b);
   /**
    * Windows past their close that an open view or play holds, out of `closing` until the last
    * of those closes (an add that brings its open counts to zero queues it again) — so a close

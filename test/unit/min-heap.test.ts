@@ -5,7 +5,7 @@ describe('MinHeap', () => {
   it('pops numbers in ascending order, duplicates and negatives included', () => {
     let seed = 7;
     const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 1000) - 500;
-    const h = new MinHeap();
+    const h = new MinHeap<number>((a, b) => a < b);
     const xs: number[] = [];
     for (let i = 0; i < 2_000; i++) {
       const x = rand();
