@@ -194,7 +194,8 @@ export class Flusher<V> {
       // What was not written waits for the next flush, ahead of the rows pending since; so do
       // the state changes of a checkpoint not tried (a store that failed keeps its own).
       for (const { task, taken } of work.taken) task.giveBack(taken);
-      if (!saving) for (const { task, changes } of work.checkpoint ?? []) task.unsaved = [...changes, ...task.unsaved];
+      // (one flush at a time, and take() emptied `unsaved`: nothing newer is there)
+      if (!saving) for (const { task, changes } of work.checkpoint ?? []) task.unsaved = changes;
       if (!(err instanceof ViewpulseError) || !err.retriable || d.supervisor.stopping) throw err;
       d.flow.pause(err);
     }

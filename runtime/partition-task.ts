@@ -84,15 +84,10 @@ export class PartitionTask<V> {
 
   /** A flush that could not write what it took (ClickHouse down) gives it back, ahead of newer rows. */
   giveBack(taken: Taken): void {
-    for (const [table, rows] of this.rows) {
-      const older = taken.rows.get(table);
-      if (older) pushAll(older, rows);
-      else taken.rows.set(table, rows);
-    }
-    this.rows.clear();
-    this.count = 0;
+    const newer = this.take();
     for (const [table, rows] of taken.rows) this.pend(table, rows);
-    this.dead = [...taken.dead, ...this.dead];
+    for (const [table, rows] of newer.rows) this.pend(table, rows);
+    this.dead = [...taken.dead, ...newer.dead];
   }
 }
 
