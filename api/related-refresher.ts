@@ -61,8 +61,10 @@ export class RelatedRefresher {
           LIMIT ${v.uint(this.options.batch ?? 500, 'UInt32')}`,
     );
     if (due.length === 0) return { videos: 0, creators: 0 };
+    // A stopped round gives up between two scorings and writes nothing: its videos stay due.
     const rows = [];
     for (const { video_id } of due) {
+      if (this.stopped) return { videos: 0, creators: 0 };
       const related = await relatedVideos(this.db, video_id, { limit: STORED_RELATED, asOf: day }, started);
       rows.push({
         video_id,
@@ -73,7 +75,6 @@ export class RelatedRefresher {
         supports: related.map((r) => r.support),
       });
     }
-    await this.ch.insert({ table: `${this.db.database}.${TABLES.relatedVideos}`, values: rows, format: 'JSONEachRow' });
     // their owners (in chunks: a long IN list would pass the server's max_query_size)
     const owners = new Set<string>();
     for (let i = 0; i < due.length; i += 2000) {
@@ -87,6 +88,7 @@ export class RelatedRefresher {
     }
     const creatorRows = [];
     for (const creator_id of owners) {
+      if (this.stopped) return { videos: 0, creators: 0 };
       // one creator that cannot be scored (its route scores it live meanwhile) stops no other
       const also = await alsoWatchedCreators(this.db, creator_id, { limit: STORED_CREATORS, asOf: day }, started).catch(
         (err: Error) => {
@@ -106,16 +108,23 @@ export class RelatedRefresher {
         supports: also.map((c) => c.support),
       });
     }
+    // Creators first: the videos' rows are what marks them scored, so a crash between the two
+    // inserts leaves the videos due, and the next round scores their creators again.
     if (creatorRows.length)
       await this.ch.insert({
         table: `${this.db.database}.${TABLES.relatedCreators}`,
         values: creatorRows,
         format: 'JSONEachRow',
       });
+    await this.ch.insert({ table: `${this.db.database}.${TABLES.relatedVideos}`, values: rows, format: 'JSONEachRow' });
     return { videos: rows.length, creators: creatorRows.length };
   }
 
-  /** Rounds until stop(): back to back while videos are due, else every intervalMs. */
+  /**
+   * Rounds until stop(): back to back while videos are due, else every intervalMs. stop()
+   * waits only for the query in flight, not for the round (hundreds of scorings on a large
+   * co-view graph), so a processor's SIGTERM is not held up by it.
+   */
   start(): void {
     const round = async (): Promise<void> => {
       let again = false;

@@ -157,6 +157,41 @@ describe('recommendations SQL on ClickHouse', () => {
     expect(compared).toBeGreaterThan(50);
   });
 
+  it('stop() during a round waits for the query in flight only, and the round writes nothing: its videos stay due', async () => {
+    const now = Date.parse(`${asOf}T12:00:00Z`);
+    let queries = 0;
+    let stopped: Promise<void> | undefined;
+    // the real server, counted: stopped while the round scores its first video
+    const counting = new Proxy(s.clickhouse, {
+      get(target, key, receiver) {
+        const f = Reflect.get(target, key, receiver) as unknown;
+        if (key !== 'query' || typeof f !== 'function') return f;
+        return (...a: unknown[]) => {
+          queries++;
+          if (queries === 2) stopped = refresher.stop();
+          return (f as (...x: unknown[]) => unknown).apply(target, a);
+        };
+      },
+    });
+    const refresher = new RelatedRefresher(
+      { clickhouse: counting, database: s.database },
+      { now: () => now, batch: 1000 },
+    );
+    refresher.start();
+    while (!stopped) await new Promise((r) => setTimeout(r, 5));
+    await stopped;
+    // the due list, then the first video's few queries (a whole round: hundreds): it gave up
+    // before the next video, and scored nothing else
+    expect(queries).toBeLessThan(8);
+    for (const table of [TABLES.relatedVideos, TABLES.relatedCreators]) {
+      const [n] = await queryRows<{ n: string }>(
+        s.clickhouse,
+        sql`SELECT count() AS n FROM ${v.table(s.database, table)}`,
+      );
+      expect(Number(n!.n)).toBe(0);
+    }
+  });
+
   it('materialized: after the refresher ran, the served related videos and also-watched creators are the live scoring, read from one row', async () => {
     const now = Date.parse(`${asOf}T12:00:00Z`);
     const refresher = new RelatedRefresher(db, { now: () => now, batch: 1000 });
