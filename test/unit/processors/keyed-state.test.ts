@@ -55,6 +55,38 @@ describe('Tracked maps', () => {
       ['a', 4],
     ]);
   });
+
+  it('sharing one state, each restores its own keys (which may hold a colon), from the state as it is now', async () => {
+    const store = new Map<string, unknown>([
+      ['x:a:1', 1],
+      ['xy:a', 2],
+      ['x:b', 3],
+      ['p:meta', 4],
+    ]);
+    const restore = (prefix: string): [string, number][] => {
+      const m = new Tracked<number>(prefix);
+      m.restore(store, (v) => v as number);
+      return [...m];
+    };
+    expect(restore('x:')).toEqual([
+      ['a:1', 1],
+      ['b', 3],
+    ]);
+    expect(restore('xy:')).toEqual([['a', 2]]);
+    expect(restore('y:')).toEqual([]);
+    // later, after the store changed (a crash test restores again from the same map)
+    await Promise.resolve();
+    applyChanges(store, [
+      ['x:c', 5],
+      ['x:a:1', null],
+    ]);
+    expect(restore('x:')).toEqual([
+      ['b', 3],
+      ['c', 5],
+    ]);
+    expect(() => new Tracked<number>('x')).toThrow(RangeError);
+    expect(() => new Tracked<number>('x:y:')).toThrow(RangeError);
+  });
 });
 
 describe('what a checkpoint writes', () => {
