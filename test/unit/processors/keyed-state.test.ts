@@ -37,6 +37,59 @@ describe('Tracked maps', () => {
     expect(third).toEqual([]);
   });
 
+  it('write nothing for a key that came and went between two collects, and a tombstone for one the changelog holds', () => {
+    const m = new Tracked<number>('x:');
+    const collect = (): StateEntries => {
+      const out: StateEntries = [];
+      m.collect(out);
+      return out;
+    };
+    m.set('kept', 1);
+    m.set('brief', 2);
+    m.delete('brief');
+    expect(collect()).toEqual([['x:kept', 1]]);
+    // written before: deleted, set again and deleted again, still a tombstone
+    m.delete('kept');
+    m.set('kept', 3);
+    m.delete('kept');
+    m.set('moved', 4);
+    expect(collect()).toEqual([
+      ['x:kept', null],
+      ['x:moved', 4],
+    ]);
+    // a reinsert keeps what the changelog holds of the key
+    m.reinsert('moved', 5);
+    m.delete('moved');
+    m.reinsert('fresh', 6);
+    m.delete('fresh');
+    expect(collect()).toEqual([['x:moved', null]]);
+  });
+
+  it('whatever the operations, the collected changes applied in order are the map (a seeded random walk)', () => {
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const m = new Tracked<number>('x:');
+    const log = new Map<string, unknown>();
+    for (let step = 0; step < 20_000; step++) {
+      const key = `k${next(30)}`;
+      const op = next(10);
+      if (op < 4) m.set(key, step);
+      else if (op < 7) m.delete(key);
+      else if (op < 8) m.reinsert(key, step);
+      else if (op < 9 && m.has(key)) m.touch(key);
+      else {
+        const out: StateEntries = [];
+        m.collect(out);
+        for (const [k] of out) expect(out.filter(([x]) => x === k)).toHaveLength(1);
+        applyChanges(log, out);
+        expect(new Map([...log].map(([k, v]) => [k.slice(2), v]))).toEqual(new Map(m));
+      }
+    }
+  });
+
   it('restore in the order keys were last written', () => {
     const store = new Map<string, unknown>();
     applyChanges(store, [
