@@ -21,12 +21,14 @@
 // The changelog records are written after the rows they imply are in ClickHouse, so a crash
 // anywhere replays from the last committed transaction and rewrites the same rows.
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Admin, ConfigResourceTypes, Consumer, Kafka, Producer } from 'kafkajs';
 import { CHANGELOG_CONFIGS, changelogTopic } from '../schemas/topics.js';
 import type { EncodedChanges, SavedState, StateEntry, StateStore } from './checkpoint-store.js';
 import type { Logger } from '../lib/logger.js';
 
 const BARRIER_KEY = '\u0000barrier';
+/** kafkajs' ConfigResourceTypes.TOPIC: its enum is not among the named exports Node's ESM loader sees. */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 /** The highest input offset the saved state covers. */
 const OFFSET_KEY = '\u0000offset';
 /** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
@@ -108,7 +110,7 @@ export class ChangelogStore implements StateStore {
     await admin.connect();
     try {
       const existing = new Set(await admin.listTopics());
-      if (existing.has(this.changelog)) return;
+      if (existing.has(this.changelog)) return await this.updateConfigs(admin);
       const [meta] = (await admin.fetchTopicMetadata({ topics: [this.o.topic] })).topics;
       await admin
         .createTopics({
@@ -129,6 +131,30 @@ export class ChangelogStore implements StateStore {
     } finally {
       await admin.disconnect();
     }
+  }
+
+  /**
+   * A changelog created by an earlier version gets the configs it lacks (a smaller segment,
+   * say): set as a whole, like at creation, and only when one differs.
+   */
+  private async updateConfigs(admin: Admin): Promise<void> {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: TOPIC_RESOURCE, name: this.changelog }],
+    });
+    const now = new Map((resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+    if (Object.entries(CHANGELOG_CONFIGS).every(([k, val]) => now.get(k) === val)) return;
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: TOPIC_RESOURCE,
+          name: this.changelog,
+          configEntries: Object.entries(CHANGELOG_CONFIGS).map(([name, value]) => ({ name, value })),
+        },
+      ],
+    });
+    this.o.logger.info({ topic: this.changelog }, 'changelog topic configs updated');
   }
 
   /** A fresh transactional producer for `partition`: initialising it fences any previous owner. */

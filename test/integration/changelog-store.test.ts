@@ -6,6 +6,8 @@ import { ChangelogStore } from '../../runtime/changelog-store.js';
 import { encodeChanges } from '../../runtime/checkpoint-store.js';
 import { pipeline, type Pipeline } from '../../harness/pipeline.js';
 import { createLogger } from '../../lib/logger.js';
+import { ConfigResourceTypes } from 'kafkajs';
+import { CHANGELOG_CONFIGS, changelogTopic } from '../../schemas/topics.js';
 
 let p: Pipeline;
 const logger = createLogger('warn');
@@ -63,6 +65,43 @@ describe('the changelog state store', () => {
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
     await admin.disconnect();
     expect(groups.filter((g) => g.startsWith(`${group}-restore-`))).toEqual([]);
+  });
+
+  it('creates its compacted topic with the configs of schemas/topics.ts, and gives an older one the configs it lacks', async () => {
+    const configsOf = async (topic: string): Promise<Record<string, string>> => {
+      const admin = p.kafka.admin();
+      await admin.connect();
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+      });
+      await admin.disconnect();
+      return Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+    };
+    const fresh = `${p.prefix}store-cfg-new`;
+    await store(fresh).start();
+    expect(await configsOf(changelogTopic(fresh))).toMatchObject(CHANGELOG_CONFIGS);
+    // as an earlier version created it: no size bound on its segments
+    const older = `${p.prefix}store-cfg-old`;
+    const admin = p.kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: changelogTopic(older),
+          numPartitions: 3,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'segment.ms', value: '600000' },
+          ],
+        },
+      ],
+    });
+    await admin.disconnect();
+    expect((await configsOf(changelogTopic(older)))['segment.bytes']).toBe(String(1024 ** 3));
+    await store(older).start();
+    expect(await configsOf(changelogTopic(older))).toMatchObject(CHANGELOG_CONFIGS);
   });
 
   it('knows nothing of offsets another store committed: a partition it never saved starts empty', async () => {
