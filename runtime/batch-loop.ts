@@ -1,7 +1,7 @@
 // The thin eachBatch loop, one partition's batch at a time:
 //   decode (schema ids cached) → the partition's task (restored from its checkpoint on first
 //   use) → the catalog fetches the batch's videos → process each record (pure) → its rows and
-//   dead letters pend → resolve its offset → drain → flush when due → heartbeat.
+//   dead letters pend → resolve its offset → flush when due (it drains every task) → heartbeat.
 // An offset is resolved only after its record was processed; nothing is committed here (the
 // flush commits after ClickHouse acknowledged, flush.ts). A due flush is started, not awaited:
 // ClickHouse inserts while the next batches are processed.
@@ -15,7 +15,7 @@ import type { ProcessorMetrics } from '../lib/metrics.js';
 import type { StateStore } from './checkpoint-store.js';
 import { deadLetterOf } from './dead-letters.js';
 import type { FlowControl } from './flow-control.js';
-import type { Flusher } from './flush.js';
+import { drainTask, type Flusher } from './flush.js';
 import type { LagGauges } from './lag-gauges.js';
 import type { RunnerOptions } from './options.js';
 import { PartitionTask, type Partitions } from './partition-task.js';
@@ -145,19 +145,6 @@ async function taskOf<V>(
   d.metrics.restoreSeconds.set({ processor: d.name }, (d.now() - started) / 1000);
   if (!task) throw failed;
   return task;
-}
-
-/** Moves the processor's output into the task's pending rows, counting drains and late events. */
-export function drainTask<V>(d: Pick<BatchLoopDeps<V>, 'name' | 'metrics'>, task: PartitionTask<V>): void {
-  let drained = 0;
-  for (const [table, rows] of task.drain()) {
-    drained += rows.length;
-    if (table === TABLES.lateEvents) {
-      for (const r of rows as { applied?: number }[])
-        d.metrics.lateEvents.inc({ processor: d.name, applied: String(r.applied ?? 0) });
-    }
-  }
-  d.metrics.drainRows.observe({ processor: d.name }, drained);
 }
 
 /**
@@ -319,6 +306,7 @@ export async function processBatch<V>(
         value: r.value,
       };
       outcome = task.processor.process(record);
+      task.undrained++;
     }
     if (outcome.kind === 'dlq') {
       const { letter, row } = deadLetterOf(
@@ -338,7 +326,7 @@ export async function processBatch<V>(
   }
   for (const [outcome, n] of outcomes) metrics.records.inc({ processor: name, outcome }, n);
   if (!d.partitions.has(partition)) return;
-  drainTask(d, task);
+  if (task.undrained >= d.opts.flushRows) drainTask(d, task);
   const lag = Math.max(0, Number(batch.highWatermark) - task.lastOffset - 1);
   const progress = d.partitions.progressOf(partition)!;
   if (task.lastOffset >= first) {

@@ -9,7 +9,7 @@
 //
 // A flush first takes, at once, what it will write: every partition's pending rows and dead
 // letters and — when it checkpoints — the state changes and offset of every partition that
-// moved, all as of the same point (between two batches, every task drained). Then it writes
+// moved, all as of the same point (between two batches, every task drained now). Then it writes
 // them. The batch loop's and the timer's flushes run in the background (`flushBehind`): the
 // next batches are processed while ClickHouse inserts, their rows pending for the next flush.
 // One flush runs at a time — the next one, a stop's and a crash's teardown first wait for it — so the
@@ -28,6 +28,19 @@ import { TABLES } from '../schemas/tables.js';
 import type { FlowControl } from './flow-control.js';
 import type { PartitionTask, Partitions, Taken } from './partition-task.js';
 import type { Supervisor } from './supervisor.js';
+
+/** Moves the processor's output into the task's pending rows, counting drains and late events. */
+export function drainTask<V>(d: { name: string; metrics: ProcessorMetrics }, task: PartitionTask<V>): void {
+  let drained = 0;
+  for (const [table, rows] of task.drain()) {
+    drained += rows.length;
+    if (table === TABLES.lateEvents) {
+      for (const r of rows as { applied?: number }[])
+        d.metrics.lateEvents.inc({ processor: d.name, applied: String(r.applied ?? 0) });
+    }
+  }
+  d.metrics.drainRows.observe({ processor: d.name }, drained);
+}
 
 /** Where rows go: ClickHouse (lib/clickhouse/writer.ts) in production. */
 export interface RowSink {
@@ -144,7 +157,10 @@ export class Flusher<V> {
     const d = this.d;
     if (d.supervisor.crashing) return undefined;
     this.lastFlush = d.now();
-    const taken = d.partitions.list().map((task) => ({ task, taken: task.take() }));
+    const taken = d.partitions.list().map((task) => {
+      drainTask(d, task);
+      return { task, taken: task.take() };
+    });
     let checkpoint: Flush<V>['checkpoint'] = null;
     if (force || this.checkpointDue()) {
       this.lastCheckpoint = d.now();

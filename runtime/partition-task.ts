@@ -41,6 +41,14 @@ export class PartitionTask<V> {
     this.checkpointed = restoredThrough;
   }
 
+  /**
+   * Records processed since the processor was last drained. It is drained when a flush takes
+   * its rows (or after flushRows records, a bound on what it holds), not after every batch: an
+   * open window or session changed by many batches is then one row per flush, not one per
+   * batch (engagement wrote 2.9 rows per rollup key).
+   */
+  undrained = 0;
+
   /** Rows waiting for the next flush, all tables together. */
   get pending(): number {
     return this.count;
@@ -65,6 +73,7 @@ export class PartitionTask<V> {
 
   /** Moves the processor's rows since its last drain into the pending rows, and returns them. */
   drain(): OutputRows {
+    this.undrained = 0;
     const out = this.processor.drain();
     for (const [table, rows] of out) this.pend(table, rows);
     return out;
@@ -144,6 +153,12 @@ export class Partitions<V> {
     let n = 0;
     for (const t of this.tasks.values()) n += t.pending;
     return n;
+  }
+
+  /** Whether a task processed records since its last drain (rows to come at the next flush). */
+  get undrained(): boolean {
+    for (const t of this.tasks.values()) if (t.undrained > 0) return true;
+    return false;
   }
 
   progressOf(partition: number): Progress | undefined {

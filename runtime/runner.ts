@@ -23,7 +23,7 @@ import { ClickHouseWriter } from '../lib/clickhouse/writer.js';
 import { ViewpulseError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProcessorMetrics } from '../lib/metrics.js';
-import { drainTask, processBatch, type BatchLoopDeps, type Decoder, type RuntimeCatalog } from './batch-loop.js';
+import { processBatch, type BatchLoopDeps, type Decoder, type RuntimeCatalog } from './batch-loop.js';
 import { SnapshotRowStore, type StateStore } from './checkpoint-store.js';
 import { ChangelogStore } from './changelog-store.js';
 import { Flusher, type RowSink } from './flush.js';
@@ -310,7 +310,7 @@ export class ProcessorRunner<V> {
   private async tick(): Promise<void> {
     if (this.tickBusy || this.supervisor.stopping || this.supervisor.crashing) return;
     if (this.stuckSinceJoin()) return;
-    const due = this.partitions.pending > 0 || this.flusher.checkpointDue();
+    const due = this.partitions.pending > 0 || this.partitions.undrained || this.flusher.checkpointDue();
     if (!this.flow.paused && !due) return;
     if (this.flow.paused && !this.flow.retryDue()) return;
     this.tickBusy = true;
@@ -376,7 +376,6 @@ export class ProcessorRunner<V> {
     this.supervisor.cancelRestart();
     await this.exclusive(async () => {
       try {
-        for (const t of this.partitions.list()) drainTask(this.loop, t);
         await this.flusher.flush(true);
       } catch (err) {
         this.log.error({ err }, 'final flush failed; the next start replays from the last checkpoint');

@@ -369,6 +369,20 @@ describe('the batch loop', () => {
     expect(s.ch.rows(TALLIES.name)).toHaveLength(2);
   });
 
+  it('drains a processor when a flush takes its rows: a key changed by several batches is one row per flush', async () => {
+    const s = setup();
+    await s.runner.start();
+    for (let i = 0; i < 3; i++) {
+      fill(s.cluster, 0, 2, ['a']);
+      await s.cluster.consumer.deliver();
+    }
+    expect(s.ch.writes).toHaveLength(0);
+    await advance(1_000);
+    await until('the flush wrote', () => s.ch.rows(TALLIES.name).length > 0);
+    // one row, as of the last of the three batches (before: one per batch)
+    expect(s.ch.rows(TALLIES.name).map((r) => [r.viewer, r.records, r.version])).toEqual([['a', 6, 5]]);
+  });
+
   it('processes the next batch while a flush writes; that checkpoint covers only the offsets it took', async () => {
     // two viewers' tallies: two rows, a flush
     const s = setup({ options: { checkpointIntervalMs: 0, flushRows: 2 } });
