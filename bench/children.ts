@@ -19,6 +19,8 @@ export function spawnProcessors(
   target: Target,
   /** More arguments, e.g. `--workers 2`, `--metrics-port 39500` (which replaces the default -1). */
   extra: readonly string[] = [],
+  /** More environment, e.g. a configuration variable */
+  env: Record<string, string> = {},
 ): ChildProcess {
   return spawn(
     process.execPath,
@@ -37,6 +39,7 @@ export function spawnProcessors(
         VIEWPULSE_TOPIC_PREFIX: target.prefix,
         VIEWPULSE_CLICKHOUSE_DATABASE: target.database,
         VIEWPULSE_LOG_LEVEL: 'warn',
+        ...env,
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     },

@@ -305,6 +305,13 @@ async function waitReady(port: number, timeoutMs: number): Promise<number> {
 }
 
 /**
+ * The state phase's group session timeout: a killed member's partitions move once it passed,
+ * so it bounds restore_s from below. 10 s, Kafka's own default before 3.0 (the runtime's is 30 s).
+ */
+const STATE_SESSION_TIMEOUT_MS = 10_000;
+const STATE_ENV = { VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS: String(STATE_SESSION_TIMEOUT_MS) };
+
+/**
  * State at scale: V distinct viewers (two sessions each, over the last 24 h) preloaded through
  * the recommendations processor; then live events at a fixed rate for 30 s while the state
  * bytes written are counted; then kill -9 and the time until a new instance has restored every
@@ -333,7 +340,7 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
     const records = await produceAll(producer, syntheticStream(viewers, start, spanMs));
     log(`state ${viewers} viewers: ${records} records preloaded`);
     const port = 39_500 + (viewers >= 1_000_000 ? 1 : 0);
-    const child = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
+    const child = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)], STATE_ENV);
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 200);
     const t0 = Date.now();
@@ -367,7 +374,7 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
     clearInterval(sampler);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const restarted = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)]);
+    const restarted = spawnProcessors(['recommendations'], p, ['--metrics-port', String(port)], STATE_ENV);
     // A partition shows in the health report once it processed a batch: a few new records
     // (over every partition, by their keys) make each one restore and report.
     const pokeFrom = Date.now();
@@ -394,6 +401,7 @@ async function stateAt(viewers: number, liveRate: number): Promise<Record<string
       checkpoint_bytes_per_s: Math.round(bytes / liveS),
       restore_s: round(restoreS, 1),
       restore_state_s: round(restoreStateS, 1),
+      session_timeout_ms: STATE_SESSION_TIMEOUT_MS,
     };
   } finally {
     await p.cleanup();
@@ -420,7 +428,7 @@ const setup = {
   freshness:
     'probe play_start events produced one at a time while all processors run under a background load of half the all-together rate; time until the row is queryable; a probe not seen within 20 s counts in timed_out, not in the percentiles',
   state:
-    'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore_s = kill -9, then a new instance until it owns every partition (this includes waiting out the killed member: its session timeout, 30 s); restore_state_s = the restore itself, the state of the partitions read from the changelog and rebuilt side by side (viewpulse_processor_restore_seconds)',
+    'recommendations over N distinct viewers (two sessions each in 24 h), then 30 s of live events at 2,000/s: state bytes written per second; restore_s = kill -9, then a new instance until it owns every partition (this includes waiting out the killed member: its session timeout, VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS=10000 here, session_timeout_ms); restore_state_s = the restore itself, the state of the partitions read from the changelog and rebuilt side by side (viewpulse_processor_restore_seconds)',
   note: 'Kafka, the registry, ClickHouse, the processors and the load all share this 2-core machine',
 };
 
