@@ -8,10 +8,10 @@
 // checkouts, run it in each, alternating (bench/results/live-rows.json).
 import { parseArgs } from 'node:util';
 import { generateTraffic } from '../generator/index.js';
-import { KafkaSink } from '../generator/sinks.js';
 import { catalogRows, seedCatalog } from '../harness/dataset.js';
 import { pipeline } from '../harness/pipeline.js';
 import { spawnProcessors, stopChild } from './children.js';
+import { liveLoad } from './live-load.js';
 import { writeResults } from './results-file.js';
 
 const { values: args } = parseArgs({
@@ -31,24 +31,12 @@ async function measure(name: string, port: number): Promise<Record<string, numbe
     const now = Date.now();
     // the live traffic's catalog (catalogSeed 3) is known before the first record
     await seedCatalog(p.clickhouse, p.database, catalogRows(generateTraffic({ events: 1_000, seed: 3, now })));
-    const live = generateTraffic({ events: 50_000_000, seed: 77, catalogSeed: 3, now, faults: { malformed: 0 } });
     const child = spawnProcessors([name], p, ['--metrics-port', String(port)]);
     await new Promise((r) => setTimeout(r, 8_000)); // joined the group
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 200 });
-    await sink.connect();
-    const t0 = Date.now();
-    let sent = 0;
-    for (const d of live.deliveriesSync()) {
-      if (Date.now() - t0 > seconds * 1000) break;
-      if (d.kind !== 'event') continue;
-      const at = Date.now();
-      await sink.write({ ...d, acceptedEventTime: at, deliverAt: at });
-      sent++;
-      const ahead = sent / rate - (Date.now() - t0) / 1000;
-      if (ahead > 0.01) await new Promise((r) => setTimeout(r, ahead * 1000));
-    }
-    const sendS = (Date.now() - t0) / 1000;
-    await sink.close();
+    let stop = false;
+    const timer = setTimeout(() => (stop = true), seconds * 1000);
+    const offered = await liveLoad(p, rate, () => stop);
+    clearTimeout(timer);
     await new Promise((r) => setTimeout(r, 5_000)); // the last flush
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const sum = (metric: string): number =>
@@ -60,7 +48,7 @@ async function measure(name: string, port: number): Promise<Record<string, numbe
     const records = sum('viewpulse_processor_records_total');
     const rows = sum('viewpulse_processor_drain_rows_sum');
     return {
-      offered_events_per_s: Math.round(sent / sendS),
+      offered_events_per_s: Math.round(offered),
       records,
       rows,
       rows_per_record: Math.round((rows / Math.max(1, records)) * 1000) / 1000,

@@ -42,6 +42,7 @@ import { percentile, writeResults } from './results-file.js';
 import { rssMb, spawnProcessors, stopChild, timed } from './children.js';
 import { comparePlays, playKey, runKafkaStreamsPeer } from './peer.js';
 import { produceAll, SYN_VIDEOS, synVideo, syntheticStream } from './synthetic.js';
+import { liveLoad } from './live-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -210,31 +211,7 @@ async function freshness(
   );
   // background load: live sessions of the generator's catalog, `rate` events per second
   let stop = false;
-  const load = (async () => {
-    // another seed's viewers and sessions over the same catalog (its videos are known)
-    const live = generateTraffic({
-      events: 50_000_000,
-      seed: 77,
-      catalogSeed: 3,
-      now: Date.now(),
-      faults: { malformed: 0 },
-    });
-    const sink = new KafkaSink(p.kafka, p.registry, p.topics.playEvents, { chunk: 200 });
-    await sink.connect();
-    const t0 = Date.now();
-    let sent = 0;
-    for (const d of live.deliveriesSync()) {
-      if (stop) break;
-      if (d.kind !== 'event') continue;
-      const now = Date.now();
-      await sink.write({ ...d, acceptedEventTime: now, deliverAt: now });
-      sent++;
-      const ahead = sent / rate - (Date.now() - t0) / 1000;
-      if (ahead > 0.01) await new Promise((r) => setTimeout(r, ahead * 1000));
-    }
-    await sink.close();
-    return sent / ((Date.now() - t0) / 1000);
-  })();
+  const load = liveLoad(p, rate, () => stop);
   const out: Record<string, number[]> = Object.fromEntries(
     ['raw-events', 'view-counts', 'engagement'].filter((n) => names.includes(n)).map((n) => [n, []]),
   );
