@@ -29,6 +29,8 @@ import type { Logger } from '../lib/logger.js';
 const BARRIER_KEY = '\u0000barrier';
 /** kafkajs' ConfigResourceTypes.TOPIC: its enum is not among the named exports Node's ESM loader sees. */
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+/** A config set on the topic itself (kafkajs' ConfigSource.DYNAMIC_TOPIC_CONFIG). */
+const DYNAMIC_TOPIC_CONFIG = 1;
 /** The highest input offset the saved state covers. */
 const OFFSET_KEY = '\u0000offset';
 /** Changelog bytes per send (one record batch), well under the topic's 16 MB max.message.bytes. */
@@ -135,26 +137,39 @@ export class ChangelogStore implements StateStore {
 
   /**
    * A changelog created by an earlier version gets the configs it lacks (a smaller segment,
-   * say): set as a whole, like at creation, and only when one differs.
+   * say), when one differs. AlterConfigs sets a topic's configs as a whole, so the overrides
+   * it has (an operator's retention, say) are sent along. Best effort: a broker that refuses
+   * (no AlterConfigs permission) leaves the topic as it is, and the store works with it.
    */
   private async updateConfigs(admin: Admin): Promise<void> {
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: TOPIC_RESOURCE, name: this.changelog }],
-    });
-    const now = new Map((resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
-    if (Object.entries(CHANGELOG_CONFIGS).every(([k, val]) => now.get(k) === val)) return;
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: TOPIC_RESOURCE,
-          name: this.changelog,
-          configEntries: Object.entries(CHANGELOG_CONFIGS).map(([name, value]) => ({ name, value })),
-        },
-      ],
-    });
-    this.o.logger.info({ topic: this.changelog }, 'changelog topic configs updated');
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: TOPIC_RESOURCE, name: this.changelog }],
+      });
+      const entries = resources[0]?.configEntries ?? [];
+      const now = new Map(entries.map((e) => [e.configName, e.configValue]));
+      if (Object.entries(CHANGELOG_CONFIGS).every(([k, val]) => now.get(k) === val)) return;
+      const configs = new Map(
+        entries
+          .filter((e) => e.configSource === DYNAMIC_TOPIC_CONFIG && !e.isSensitive)
+          .map((e) => [e.configName, e.configValue]),
+      );
+      for (const [k, val] of Object.entries(CHANGELOG_CONFIGS)) configs.set(k, val);
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: TOPIC_RESOURCE,
+            name: this.changelog,
+            configEntries: [...configs].map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
+      this.o.logger.info({ topic: this.changelog }, 'changelog topic configs updated');
+    } catch (err) {
+      this.o.logger.warn({ topic: this.changelog, err: (err as Error).message }, 'changelog topic configs not updated');
+    }
   }
 
   /** A fresh transactional producer for `partition`: initialising it fences any previous owner. */

@@ -67,7 +67,7 @@ describe('the changelog state store', () => {
     expect(groups.filter((g) => g.startsWith(`${group}-restore-`))).toEqual([]);
   });
 
-  it('creates its compacted topic with the configs of schemas/topics.ts, and gives an older one the configs it lacks', async () => {
+  it('creates its compacted topic with the configs of schemas/topics.ts, and gives an older one the configs it lacks, keeping its other overrides', async () => {
     const configsOf = async (topic: string): Promise<Record<string, string>> => {
       const admin = p.kafka.admin();
       await admin.connect();
@@ -94,6 +94,8 @@ describe('the changelog state store', () => {
           configEntries: [
             { name: 'cleanup.policy', value: 'compact' },
             { name: 'segment.ms', value: '600000' },
+            // an operator's override: kept
+            { name: 'max.compaction.lag.ms', value: '86400000' },
           ],
         },
       ],
@@ -101,7 +103,10 @@ describe('the changelog state store', () => {
     await admin.disconnect();
     expect((await configsOf(changelogTopic(older)))['segment.bytes']).toBe(String(1024 ** 3));
     await store(older).start();
-    expect(await configsOf(changelogTopic(older))).toMatchObject(CHANGELOG_CONFIGS);
+    expect(await configsOf(changelogTopic(older))).toMatchObject({
+      ...CHANGELOG_CONFIGS,
+      'max.compaction.lag.ms': '86400000',
+    });
   });
 
   it('knows nothing of offsets another store committed: a partition it never saved starts empty', async () => {
