@@ -158,7 +158,7 @@ export class Flusher<V> {
     if (d.supervisor.crashing) return undefined;
     this.lastFlush = d.now();
     const taken = d.partitions.list().map((task) => {
-      drainTask(d, task);
+      if (task.undrained > 0) drainTask(d, task);
       return { task, taken: task.take() };
     });
     let checkpoint: Flush<V>['checkpoint'] = null;
@@ -228,8 +228,14 @@ export class Flusher<V> {
   }
 
   /** Saves the state changes taken of every partition that moved, then commits its offset (after the store acked). */
-  private async checkpoint(entries: NonNullable<Flush<V>['checkpoint']>): Promise<void> {
+  private async checkpoint(taken: NonNullable<Flush<V>['checkpoint']>): Promise<void> {
     const d = this.d;
+    // A partition restored again while this flush wrote (its task replaced) is not saved from
+    // the old task's memory: the new one's changes are relative to what its restore read.
+    const entries = taken.filter((e) => {
+      const now = d.partitions.get(e.task.partition);
+      return now === undefined || now === e.task;
+    });
     const tasks = d.partitions.list();
     if (entries.length) {
       let bytes: number | void = 0;
