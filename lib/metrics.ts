@@ -100,7 +100,7 @@ export function processorMetrics(registry: Registry): ProcessorMetrics {
     }),
     drainRows: new Histogram({
       name: 'viewpulse_processor_drain_rows',
-      help: 'Rows one drain (the output of one Kafka batch) produced, all tables together',
+      help: "Rows one drain (a partition's output since its last drain, taken at a flush) produced, all tables together",
       labelNames: ['processor'],
       buckets: [10, 100, 1_000, 10_000, 50_000, 125_000, 250_000, 1_000_000],
       registers: [registry],

@@ -326,7 +326,8 @@ export async function processBatch<V>(
   }
   for (const [outcome, n] of outcomes) metrics.records.inc({ processor: name, outcome }, n);
   if (!d.partitions.has(partition)) return;
-  if (task.undrained >= d.opts.flushRows) drainTask(d, task);
+  // what the processors hold undrained stays bounded, and flushRows counts rows
+  if (d.partitions.undrained >= d.opts.flushRows) for (const t of d.partitions.list()) drainTask(d, t);
   const lag = Math.max(0, Number(batch.highWatermark) - task.lastOffset - 1);
   const progress = d.partitions.progressOf(partition)!;
   if (task.lastOffset >= first) {

@@ -17,7 +17,7 @@ export interface RunnerOptions {
   maxRestarts: number;
   /** A partition with lag that has not moved for this long is reported stuck. */
   stuckAfterMs: number;
-  /** Largest fetch per partition: what one batch (and so one drain) can hold. */
+  /** Largest fetch per partition: what one batch can hold. */
   maxBytesPerPartition: number;
   /**
    * Where partition state goes: `changelog` (a compacted Kafka topic, changes and offsets in one

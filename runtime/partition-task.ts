@@ -43,9 +43,9 @@ export class PartitionTask<V> {
 
   /**
    * Records processed since the processor was last drained. It is drained when a flush takes
-   * its rows (or after flushRows records, a bound on what it holds), not after every batch: an
-   * open window or session changed by many batches is then one row per flush, not one per
-   * batch (engagement wrote 2.9 rows per rollup key).
+   * its rows (or once the partitions together hold flushRows such records, a bound on what
+   * they hold), not after every batch: an open window or session changed by many batches is
+   * then one row per flush, not one per batch.
    */
   undrained = 0;
 
@@ -155,10 +155,11 @@ export class Partitions<V> {
     return n;
   }
 
-  /** Whether a task processed records since its last drain (rows to come at the next flush). */
-  get undrained(): boolean {
-    for (const t of this.tasks.values()) if (t.undrained > 0) return true;
-    return false;
+  /** Records processed since their task's last drain, over every partition (rows to come at the next flush). */
+  get undrained(): number {
+    let n = 0;
+    for (const t of this.tasks.values()) n += t.undrained;
+    return n;
   }
 
   progressOf(partition: number): Progress | undefined {

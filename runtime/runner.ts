@@ -310,7 +310,7 @@ export class ProcessorRunner<V> {
   private async tick(): Promise<void> {
     if (this.tickBusy || this.supervisor.stopping || this.supervisor.crashing) return;
     if (this.stuckSinceJoin()) return;
-    const due = this.partitions.pending > 0 || this.partitions.undrained || this.flusher.checkpointDue();
+    const due = this.partitions.pending > 0 || this.partitions.undrained > 0 || this.flusher.checkpointDue();
     if (!this.flow.paused && !due) return;
     if (this.flow.paused && !this.flow.retryDue()) return;
     this.tickBusy = true;

@@ -460,6 +460,7 @@ export function tally(
           return ok;
         },
         drain() {
+          o.trace?.push(`drain ${partition}`);
           const rows: TallyRow[] = [...changed].map(([viewer, version]) => ({
             kafka_partition: partition,
             viewer,

@@ -381,6 +381,24 @@ describe('the batch loop', () => {
     await until('the flush wrote', () => s.ch.rows(TALLIES.name).length > 0);
     // one row, as of the last of the three batches (before: one per batch)
     expect(s.ch.rows(TALLIES.name).map((r) => [r.viewer, r.records, r.version])).toEqual([['a', 6, 5]]);
+    expect(only(s.trace, 'drain')).toEqual(['drain 0']);
+    // idle: the timer's flushes and checkpoints drain nothing (a processor's drain writes its watermark row)
+    await advance(60_000);
+    expect(only(s.trace, 'drain')).toEqual(['drain 0']);
+  });
+
+  it('drains every partition once they hold flushRows records undrained, and flushes on flushRows rows', async () => {
+    const s = setup({ partitions: 2, options: { flushRows: 4 } });
+    await s.runner.start();
+    fill(s.cluster, 0, 2, ['a']);
+    fill(s.cluster, 1, 1, ['a']);
+    await s.cluster.consumer.deliver(); // 3 undrained
+    await s.cluster.consumer.deliver();
+    expect(only(s.trace, 'drain')).toEqual([]);
+    fill(s.cluster, 0, 1, ['a']);
+    await s.cluster.consumer.deliver(); // 4 undrained: both drained, 2 rows pending, no flush
+    expect(only(s.trace, 'drain').sort()).toEqual(['drain 0', 'drain 1']);
+    expect(s.ch.writes).toHaveLength(0);
   });
 
   it('processes the next batch while a flush writes; that checkpoint covers only the offsets it took', async () => {
