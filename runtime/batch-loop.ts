@@ -305,8 +305,7 @@ export async function processBatch<V>(
         key: r.message.key?.toString() ?? null,
         value: r.value,
       };
-      outcome = task.processor.process(record);
-      task.undrained++;
+      outcome = task.process(record);
     }
     if (outcome.kind === 'dlq') {
       const { letter, row } = deadLetterOf(

@@ -29,8 +29,13 @@ import type { FlowControl } from './flow-control.js';
 import type { PartitionTask, Partitions, Taken } from './partition-task.js';
 import type { Supervisor } from './supervisor.js';
 
-/** Moves the processor's output into the task's pending rows, counting drains and late events. */
+/**
+ * Moves the processor's output into the task's pending rows, counting drains and late events.
+ * A task that processed nothing since its last drain is left alone: its drain would only
+ * repeat its watermark row.
+ */
 export function drainTask<V>(d: { name: string; metrics: ProcessorMetrics }, task: PartitionTask<V>): void {
+  if (task.undrained === 0) return;
   let drained = 0;
   for (const [table, rows] of task.drain()) {
     drained += rows.length;
@@ -158,7 +163,7 @@ export class Flusher<V> {
     if (d.supervisor.crashing) return undefined;
     this.lastFlush = d.now();
     const taken = d.partitions.list().map((task) => {
-      if (task.undrained > 0) drainTask(d, task);
+      drainTask(d, task);
       return { task, taken: task.take() };
     });
     let checkpoint: Flush<V>['checkpoint'] = null;

@@ -2,7 +2,8 @@
 // where it stands (processed, checkpointed, committed) and what waits for the next flush (rows
 // per table, dead letters). `Partitions` holds the owned ones: created on first use, dropped
 // on revoke or crash; and per partition its progress (lag, last record), which survives a crash.
-import type { OutputRows, PartitionProcessor } from '../processors/contract.js';
+import type { InputRecord, OutputRows, PartitionProcessor } from '../processors/contract.js';
+import type { Outcome } from '../processors/outcome.js';
 import { pushAll } from '../lib/arrays.js';
 import type { DeadLetter } from '../lib/kafka/dlq.js';
 import type { EncodedChanges } from './checkpoint-store.js';
@@ -69,6 +70,12 @@ export class PartitionTask<V> {
     pushAll(list, rows);
     this.rows.set(table, list);
     this.count += rows.length;
+  }
+
+  /** Hands a record to the processor, counted until the next drain. */
+  process(record: InputRecord<V>): Outcome {
+    this.undrained++;
+    return this.processor.process(record);
   }
 
   /** Moves the processor's rows since its last drain into the pending rows, and returns them. */
