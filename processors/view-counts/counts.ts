@@ -17,6 +17,7 @@
 // Readers sum `FINAL` rows over partitions and seqs.
 import { TimeWindows } from '../windows.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
+import { MinHeap } from '../../lib/min-heap.js';
 import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export type Dim = 'video' | 'creator';
@@ -90,6 +91,14 @@ export class CountStore {
   private readonly lateRows = new Map<string, CountRow>();
   private readonly grains: readonly [Grain, TimeWindows][];
   private readonly recent: Record<Dim, Map<string, Recent>> = { video: new Map(), creator: new Map() };
+  /**
+   * In memory only (rebuilt on restore): the open windows by the watermark that closes them, so
+   * closeWindows() visits the windows due, not every window held (it did, once per grain, every
+   * minute of watermark progress).
+   */
+  private readonly closing = new Map<number, Map<string, Entry>>();
+  /** the keys of `closing`, each once */
+  private readonly closingTimes = new MinHeap<number>((a, b) => a < b);
 
   constructor(
     readonly partition: number,
@@ -138,6 +147,7 @@ export class CountStore {
           version: offset,
         };
         this.open.set(key, fresh);
+        this.closesAt(windows.closesAt({ start, end: start + windows.sizeMs }), key, fresh);
         r.entries[g] = fresh;
         this.dirty.add(key);
       } else {
@@ -167,24 +177,39 @@ export class CountStore {
         this.rows.push(fresh);
       }
     }
+    if (late) this.forgetIfClosed(dim, id);
     return late;
+  }
+
+  private closesAt(at: number, key: string, e: Entry): void {
+    let due = this.closing.get(at);
+    if (!due) {
+      this.closing.set(at, (due = new Map()));
+      this.closingTimes.push(at);
+    }
+    due.set(key, e);
+  }
+
+  /** An id none of whose cached windows is open is forgotten: the cache holds no more than the open windows. */
+  private forgetIfClosed(dim: Dim, id: string): void {
+    const r = this.recent[dim].get(id);
+    if (r !== undefined && r.entries.every((e) => e === undefined || e.gone)) this.recent[dim].delete(id);
   }
 
   /** Writes a final row for every window the watermark has closed, and forgets it. */
   closeWindows(watermark: number): void {
-    for (const [grain, windows] of this.grains) {
-      for (const [key, e] of this.open) {
-        if (e.grain !== grain || !windows.isClosed({ start: e.start, end: e.start + windows.sizeMs }, watermark))
-          continue;
+    while (this.closingTimes.size > 0 && this.closingTimes.peek()! <= watermark) {
+      const at = this.closingTimes.pop()!;
+      const due = this.closing.get(at)!;
+      this.closing.delete(at);
+      for (const [key, e] of due) {
         this.rows.push(this.row(e, true));
         this.open.delete(key);
         this.dirty.delete(key);
         e.gone = true;
+        this.forgetIfClosed(e.dim, e.id);
       }
     }
-    // An id whose windows all closed is forgotten: the cache holds no more than the open windows.
-    for (const byId of [this.recent.video, this.recent.creator])
-      for (const [id, r] of byId) if (r.entries.every((e) => e === undefined || e.gone)) byId.delete(id);
   }
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
@@ -222,6 +247,11 @@ export class CountStore {
   static restore(partition: number, options: CountsOptions, state: RestoredState): CountStore {
     const store = new CountStore(partition, options);
     store.open.restore(state, (v) => ({ ...(v as Entry) }));
+    const windowsOf = new Map(store.grains);
+    for (const [key, e] of store.open) {
+      const windows = windowsOf.get(e.grain)!;
+      store.closesAt(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
+    }
     return store;
   }
 }

@@ -191,4 +191,34 @@ describe('view-counts processor', () => {
     expect(sum('hour')).toBe(1);
     expect(sum('day')).toBe(1);
   });
+
+  it('each window closes exactly at its end plus the grace, in a restored store too', () => {
+    const GRACE = 60_000;
+    const t0 = Date.UTC(2026, 10, 20, 10, 0);
+    const store = new CountStore(0, { graceMs: GRACE });
+    store.add('video', 'v1', t0 + 5 * 60_000, { plays: 1, views: 0, watchMs: 0 }, 1, t0);
+    store.add('creator', 'c1', t0 + 50 * 60_000, { plays: 1, views: 0, watchMs: 0 }, 2, t0);
+    const finals = (s: CountStore, watermark: number): string[] => {
+      s.closeWindows(watermark);
+      return s
+        .drain()
+        .filter((r) => r.is_final === 1)
+        .map((r) => `${r.dim} ${r.grain} ${new Date(r.window_start).toISOString().slice(11, 16)}`)
+        .sort();
+    };
+    const minute = 60_000;
+    expect(finals(store, t0 + 7 * minute - 1)).toEqual([]);
+    expect(finals(store, t0 + 7 * minute)).toEqual(['video minute 10:05']);
+    // what survives a restart: the windows still open, and when each of them closes
+    const entries: [string, unknown][] = [];
+    store.all(entries);
+    const restored = CountStore.restore(0, { graceMs: GRACE }, new Map(JSON.parse(JSON.stringify(entries))));
+    for (const s of [store, restored]) {
+      expect(finals(s, t0 + 52 * minute - 1)).toEqual([]);
+      expect(finals(s, t0 + 52 * minute)).toEqual(['creator minute 10:50']);
+      expect(finals(s, t0 + 61 * minute)).toEqual(['creator hour 10:00', 'video hour 10:00']);
+      expect(finals(s, Date.UTC(2026, 10, 21, 0, 1) - 1)).toEqual([]);
+      expect(finals(s, Date.UTC(2026, 10, 21, 0, 1))).toEqual(['creator day 00:00', 'video day 00:00']);
+    }
+  });
 });
