@@ -64,13 +64,31 @@ export function rssMb(pid: number): number {
   }
 }
 
-/** Seconds until `done` resolves and the child's peak resident memory meanwhile; then stops it. */
+/** The resident memory of a process and all its descendants (`run processors --workers N` and its workers), in MB. */
+export function treeRssMb(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // gone
+  }
+  return children.reduce((sum, c) => sum + treeRssMb(c), rssMb(pid));
+}
+
+/**
+ * Seconds until `done` resolves and the child's peak resident memory meanwhile (with its
+ * descendants: a --workers parent and its workers together); then stops it.
+ */
 export async function timed(
   child: ChildProcess,
   done: () => Promise<unknown>,
 ): Promise<{ seconds: number; peakRssMb: number }> {
   let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 200);
+  const sampler = setInterval(() => (peak = Math.max(peak, treeRssMb(child.pid!))), 200);
   const started = Date.now();
   try {
     await done();

@@ -65,8 +65,33 @@ const { values: args } = parseArgs({
     // only the freshness phase on --events of history, at --rate events/s of live load: printed
     'freshness-only': { type: 'boolean', default: false },
     rate: { type: 'string', default: '4000' },
+    // with --alone-only or --freshness-only: run processors --workers N (the full run measures 1, then 2)
+    workers: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  console.log(`npm run bench:processors [-- options]: the stream processors' figures (issue 9), side by side in one run;
+the full run (no phase option) writes bench/results/processors.json, a phase option only prints its figures.
+
+  --events N          records generated into the play-events topic (default 1000000; 20000 with --freshness-only)
+  --partitions N      partitions of the topic (default 12)
+  --probes N          freshness probes (default 50)
+  --skip-state        the full run without the state phase
+  --state-only        only the state phase (100k and --state-viewers viewers), merged into the results file
+  --state-viewers N   viewers of the larger state run (default 1000000)
+  --pure-only         only each processor's pure logic, in process, no services
+  --alone-only        only each processor alone end to end (with --together: then all of them in one process)
+  --freshness-only    only the freshness phase, at --rate events/s of live load (default 4000)
+  --only a,b          with a phase option: these processors only
+  --workers N         with --alone-only or --freshness-only: run processors --workers N (default 1)
+  -h, --help          this text
+
+Environment: BENCH_CPU_PROF_DIR=dir writes a CPU profile of every processors child there; the
+processors' own settings (e.g. VIEWPULSE_PROCESSOR_CHECKPOINT_MS) reach the children.`);
+  process.exit(0);
+}
+const WORKER_ARGS = args.workers === '1' ? [] : ['--workers', args.workers];
 const EVENTS = Number(args.events ?? (args['freshness-only'] ? 20_000 : 1_000_000));
 const PARTITIONS = Number(args.partitions);
 const PROBES = Number(args.probes);
@@ -193,8 +218,9 @@ async function freshness(
   probes: number,
   rate: number,
   names: readonly string[] = NAMES,
+  extra: readonly string[] = [],
 ): Promise<Record<string, number[]>> {
-  const running = spawnProcessors(names, p);
+  const running = spawnProcessors(names, p, extra);
   const producer = new AvroProducer<PlayEvent>(p.kafka, p.registry, {
     topic: p.topics.playEvents,
     schema: playEventSchema(),
@@ -469,13 +495,13 @@ async function aloneOnly(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = { events: total };
     for (const name of names) {
       await reset(p, [name]);
-      const r = await timedRun(p, [name]);
+      const r = await timedRun(p, [name], WORKER_ARGS);
       out[name] = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
       log(`${name} alone: ${Math.round(total / r.seconds)} events/s, peak RSS ${r.peakRssMb} MB`);
     }
     if (args.together) {
       await reset(p, names);
-      const r = await timedRun(p, names);
+      const r = await timedRun(p, names, WORKER_ARGS);
       out.together = { events_per_s: Math.round(total / r.seconds), peak_rss_mb: r.peakRssMb };
       log(`${names.join(', ')} together: ${Math.round(total / r.seconds)} events/s, peak RSS ${r.peakRssMb} MB`);
     }
@@ -497,7 +523,7 @@ async function freshnessOnly(): Promise<Record<string, unknown>> {
     const names = args.only ? args.only.split(',') : NAMES;
     return {
       freshness_load_events_per_s: rate,
-      freshness_ms: freshnessStats(await freshness(p, PROBES, rate, names), PROBES),
+      freshness_ms: freshnessStats(await freshness(p, PROBES, rate, names, WORKER_ARGS), PROBES),
     };
   } finally {
     await p.cleanup();
