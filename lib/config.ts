@@ -199,7 +199,10 @@ export function loadConfig(env: Env = process.env): Config {
       // How long the group waits for a silent instance before moving its partitions.
       sessionTimeoutMs: int(env, 'VIEWPULSE_PROCESSOR_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
       flushIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_FLUSH_MS', 1_000, 50, 60_000),
-      checkpointIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_CHECKPOINT_MS', 5_000, 100, 600_000),
+      // Every key that changed since the last checkpoint is written again at the next: a longer
+      // interval writes a busy key fewer times, and a crash replays up to one interval of input
+      // (docs/effectively-once.md, "State: keyed, incremental, in Kafka").
+      checkpointIntervalMs: int(env, 'VIEWPULSE_PROCESSOR_CHECKPOINT_MS', 10_000, 100, 600_000),
       // A crashed consumer restarts after this (doubling per crash); after MAX_RESTARTS crashes
       // in a row without progress the process exits non-zero.
       restartBackoffMs: int(env, 'VIEWPULSE_PROCESSOR_RESTART_BACKOFF_MS', 1_000, 10, 60_000),

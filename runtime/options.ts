@@ -37,7 +37,7 @@ export interface RunnerOptions {
 export const DEFAULT_RUNNER: RunnerOptions = {
   flushIntervalMs: 1_000,
   flushRows: 20_000,
-  checkpointIntervalMs: 5_000,
+  checkpointIntervalMs: 10_000,
   sessionTimeoutMs: 30_000,
   restartBackoffMs: 1_000,
   maxRestarts: 5,
