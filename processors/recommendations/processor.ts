@@ -56,6 +56,7 @@ import {
   type TableSpec,
 } from '../contract.js';
 import { SessionWindows } from '../windows.js';
+import { ExpiryQueue } from '../expiry.js';
 import { MINUTE } from '../../lib/time.js';
 import {
   addView,
@@ -118,6 +119,14 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
   private readonly out: OutputRows = new Map();
   private lastCloseMinute = Number.NEGATIVE_INFINITY;
   private lastOffset = -1;
+  /**
+   * In memory only (rebuilt on restore): viewers with open co-view windows by the watermark at
+   * which their oldest window closes, and each viewer's open playback sessions — so a close
+   * visits the viewers whose oldest window came due and those whose sessions closed (the only
+   * two things that let a window close), not every viewer and every open session each minute.
+   */
+  private readonly windowExpiry = new ExpiryQueue();
+  private readonly openSessions = new Map<string, Set<string>>();
 
   constructor(
     readonly partition: number,
@@ -136,6 +145,19 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
     for (const p of rest?.pairs ?? []) this.addPair(p);
     for (const v of rest?.videos ?? []) this.addVideo(v);
     if (rest?.lastCloseMinute != null) this.lastCloseMinute = rest.lastCloseMinute;
+    for (const session of this.playback.sessions.values()) this.sessionOpen(session.viewerId, session.sessionId);
+    for (const [viewer, ws] of this.open) this.queueWindows(viewer, ws);
+  }
+
+  private sessionOpen(viewer: string, sessionId: string): void {
+    let ids = this.openSessions.get(viewer);
+    if (!ids) this.openSessions.set(viewer, (ids = new Set()));
+    ids.add(sessionId);
+  }
+
+  /** Due once the watermark reaches the close of the viewer's oldest open window. */
+  private queueWindows(viewer: string, ws: readonly CoviewWindow[]): void {
+    this.windowExpiry.add(this.windows.closesAt(ws[0]!.first, ws[0]!.last), viewer);
   }
 
   get watermark(): number {
@@ -178,15 +200,21 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
         return drop(result.kind);
       case 'applied':
         this.lastRecord.set(record.value.session_id, [record.offset, record.value.event_id]);
+        this.sessionOpen(record.value.viewer_id, record.value.session_id);
         return ok;
     }
   }
 
   private close(offset: number): void {
     const wm = this.watermark;
-    const gap = this.options.gapMs;
+    // viewers whose windows may close now: their oldest came due, or a session of theirs closed
+    const check = new Set<string>();
     // 1. Sessions closed now: their views are final.
     for (const s of this.playback.closeIdle()) {
+      const ids = this.openSessions.get(s.viewerId);
+      ids?.delete(s.sessionId);
+      if (ids?.size === 0) this.openSessions.delete(s.viewerId);
+      check.add(s.viewerId);
       const last = this.lastRecord.get(s.sessionId) ?? [offset, s.agg.last!.id];
       this.lastRecord.delete(s.sessionId);
       const t = s.agg.candidate;
@@ -208,35 +236,49 @@ export class RecommendationsPartition implements PartitionProcessor<PlayEvent> {
         addView(this.open.get(s.viewerId) ?? [], s.videoId, t, this.windows, this.options.maxVideosPerWindow),
       );
     }
-    // 2. The earliest event of each viewer's open playback sessions: a view could still come from there.
-    const openFrom = new Map<string, number>();
-    const from = (viewer: string, first: number): void => {
-      const prev = openFrom.get(viewer);
-      if (prev === undefined || first < prev) openFrom.set(viewer, first);
-    };
-    for (const s of this.playback.sessions.values()) from(s.viewerId, s.agg.first!.t);
-    // 3. Close the windows nothing can reach any more, oldest first.
-    for (const [viewer, ws] of this.open) {
-      const blockedFrom = openFrom.get(viewer) ?? Number.POSITIVE_INFINITY;
-      let n = 0;
-      for (const w of ws) {
-        const reach = w.last + gap;
-        if (!this.windows.isClosed(w.first, w.last, wm) || blockedFrom < reach) break;
-        this.emit(viewer, w);
-        const prev = this.closedThrough.get(viewer);
-        this.closedThrough.reinsert(viewer, prev === undefined ? reach : Math.max(prev, reach));
-        n++;
-      }
-      if (n === ws.length) this.open.delete(viewer);
-      else if (n > 0) this.open.set(viewer, ws.slice(n));
-    }
-    // 4. Forget closed histories no view can reach: nothing open, and older than any event
+    // 2. Close the windows nothing can reach any more, oldest first: closed by the watermark,
+    //    and no open playback session of the viewer began before the window's reach (its view
+    //    could still land there). A window held by a session is checked again when that closes.
+    this.windowExpiry.due(wm + 1, (viewer) => {
+      check.add(viewer);
+      return false;
+    });
+    for (const viewer of check) this.closeWindowsOf(viewer, wm);
+    // 3. Forget closed histories no view can reach: nothing open, and older than any event
     //    PlaybackState still accepts (so every later view is newer).
     for (const [viewer, through] of this.closedThrough) {
       if (through >= wm - CLOSED_MEMORY_MS) break;
-      if (this.open.has(viewer) || openFrom.has(viewer)) continue;
+      if (this.open.has(viewer) || this.openSessions.has(viewer)) continue;
       this.closedThrough.delete(viewer);
     }
+  }
+
+  private closeWindowsOf(viewer: string, wm: number): void {
+    const ws = this.open.get(viewer);
+    if (!ws) return;
+    let blockedFrom = Number.POSITIVE_INFINITY;
+    for (const id of this.openSessions.get(viewer) ?? []) {
+      const first = this.playback.sessions.get(id)?.agg.first?.t;
+      if (first !== undefined && first < blockedFrom) blockedFrom = first;
+    }
+    const gap = this.options.gapMs;
+    let n = 0;
+    for (const w of ws) {
+      const reach = w.last + gap;
+      if (!this.windows.isClosed(w.first, w.last, wm) || blockedFrom < reach) break;
+      this.emit(viewer, w);
+      const prev = this.closedThrough.get(viewer);
+      this.closedThrough.reinsert(viewer, prev === undefined ? reach : Math.max(prev, reach));
+      n++;
+    }
+    if (n === ws.length) {
+      this.open.delete(viewer);
+      return;
+    }
+    const rest = n > 0 ? ws.slice(n) : ws;
+    if (n > 0) this.open.set(viewer, rest);
+    // not closed by the watermark yet: due at its close; held by a session: checked when that closes
+    if (!this.windows.isClosed(rest[0]!.first, rest[0]!.last, wm)) this.queueWindows(viewer, rest);
   }
 
   private emit(viewer: string, w: CoviewWindow): void {

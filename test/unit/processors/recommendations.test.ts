@@ -18,8 +18,8 @@ import {
   DEFAULT_RECOMMENDATIONS,
   PAIR_OBSERVATIONS_TABLE,
   recommendations,
+  RecommendationsPartition,
   VIDEO_OBSERVATIONS_TABLE,
-  type RecommendationsPartition,
 } from '../../../processors/recommendations/processor.js';
 import { clusterSizes, popularBaseline, recallAtK } from '../../../processors/recommendations/quality.js';
 import { CoviewIndex } from '../../../processors/recommendations/score.js';
@@ -476,6 +476,32 @@ describe('recommendations processor: pairs from co-view windows', () => {
       anyVideo,
     ) as RecommendationsPartition;
     expect(copy.snapshot()).toEqual(p.snapshot());
+  });
+
+  it('a window whose grace outlasts its sessions closes on the watermark alone, in a restored partition too', () => {
+    // With the default rules a window can close no later than its last view's session (the
+    // same gap and grace, and a view is never after its session's last event), so the close
+    // checks the viewers whose sessions closed; with a longer window grace, the watermark alone
+    // must close it.
+    const options = { ...DEFAULT_RECOMMENDATIONS, graceMs: HOUR };
+    const p = new RecommendationsPartition(0, new Map(), anyVideo, options);
+    let offset = 0;
+    const feed = (part: RecommendationsPartition, ...events: PlayEvent[]): string[] => {
+      for (const value of events)
+        part.process({ topic: 'play-events', partition: 0, offset: offset++, key: null, value });
+      const rows = (part.drain().get(TABLES.recommendationPairObservations) ?? []) as unknown as PairObservation[];
+      return rows.map((r) => `${r.video_a}+${r.video_b}`);
+    };
+    // both sessions close at their last event + 35 min; the window at b's view + 30 min + 1 h
+    expect(feed(p, ...watch('u1', 'a', T), ...watch('u1', 'b', T + MINUTE), closer(T + 50 * MINUTE))).toEqual([]);
+    expect(p.stateSize).toEqual({ openViewers: 1, closedViewers: 0, openSessions: 1 });
+    const copy = new RecommendationsPartition(0, new Map(JSON.parse(JSON.stringify(p.snapshot()))), anyVideo, options);
+    const at = offset;
+    for (const part of [p, copy]) {
+      offset = at;
+      expect(feed(part, closer(T + 80 * MINUTE))).toEqual([]);
+      expect(feed(part, closer(T + 95 * MINUTE))).toEqual(['a+b']);
+    }
   });
 
   it.each([1, 2, 3, 4, 5, 6])('equals the rule applied to all input at once on generated visits (seed %i)', (seed) => {
