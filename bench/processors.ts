@@ -6,7 +6,8 @@
 //  3. a bare kafkajs consumer over the topic: the ceiling;
 //  4. each processor alone as its own process (`viewpulse run processors --only X`), from
 //     offset 0 until its group committed the end: events/s and peak resident memory;
-//  5. all four in one process; then view-counts with --workers 1 and --workers 2;
+//  5. all four in one process; then view-counts with --workers 1 and --workers 2, and all four
+//     with --workers 2;
 //  6. the Kafka Streams peer (bench/peer.ts) counting plays per video-minute on the same topic,
 //     its counts compared with our view_counts (a differential check);
 //  7. freshness: probe events while a background load runs at half the all-together rate;
@@ -587,6 +588,15 @@ async function mainPhases(figures: Record<string, unknown>): Promise<void> {
     }
     figures.workers_events_per_s = { 'view-counts': workers };
     figures.workers_2_over_1 = round(workers['2']! / workers['1']!, 2);
+    // ...and the whole pipeline on both cores: all four with --workers 2
+    await reset(p, NAMES);
+    const together2 = await timedRun(p, NAMES, ['--workers', '2']);
+    figures.all_together_workers_2_events_per_s = Math.round(total / together2.seconds);
+    figures.all_together_workers_2_peak_rss_mb = together2.peakRssMb;
+    figures.all_together_workers_2_over_1 = round(total / together2.seconds / togetherRate, 2);
+    log(
+      `all four with --workers 2: ${figures.all_together_workers_2_events_per_s} events/s, peak RSS ${together2.peakRssMb} MB`,
+    );
 
     // the peer, on the same topic; its counts against our view_counts
     const peer = await runKafkaStreamsPeer({
