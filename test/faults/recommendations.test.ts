@@ -102,7 +102,19 @@ describe(`recommendations under SIGKILL (${EVENTS} generated records)`, () => {
         await sleep(100);
       }
       if (done) break;
-      await sleep(1_000 + r() * 2_000);
+      // The first kill comes at a random moment soon after the start (before or after its
+      // first checkpoint); each later one once the group has committed a further sixth of
+      // the topic, and a random moment after that — mid-run however fast this machine is.
+      if (kill === 0) await sleep(300 + r() * 1_000);
+      else {
+        const target = (total * kill) / (KILLS + 1);
+        while ((await committedRecords(p.kafka, crashGroup(), p.topics.playEvents)) < target) {
+          if (Date.now() > deadline)
+            throw new Error(`no progress to ${target} records:\n${instance.output().slice(-3000)}`);
+          await sleep(100);
+        }
+        await sleep(r() * 700);
+      }
       await kill9(instance);
       outputs.push(instance.output());
       progress.push(await committedRecords(p.kafka, crashGroup(), p.topics.playEvents));
