@@ -445,7 +445,11 @@ const GRAINS: readonly [RollupGrain, TimeWindows][] = [
 /** Versions: twice the offset, plus one for the final write, so "final" wins a tie. */
 const version = (offset: number, final: boolean): number => offset * 2 + (final ? 1 : 0);
 
-const zeros = (): number[] => new Array<number>(RETENTION_POINTS).fill(0);
+/**
+ * What a row holds for an empty array (most rows' retention, stall exits and startup
+ * histogram): one shared, frozen array instead of four fresh ones per row.
+ */
+const EMPTY: number[] = Object.freeze([]) as unknown as number[];
 
 /** An entry's sums in the order a saved entry holds them (after dim, id, value, grain, start, seq, offset). */
 const SAVED_SUMS = [
@@ -493,8 +497,8 @@ function restoredEntry(saved: unknown): Entry {
   const [startup, ret, exits] = v.slice(rest) as [[number, number][], number[] | null, number[] | null];
   e.startup = startup.map(([k, c]): [number, number] => [k, c]);
   // newEntry made a video window's counters (zeros): filled in place
-  e.ret = ret && filled(e.ret ?? zeros(), ret);
-  e.exits = exits && filled(e.exits ?? zeros(), exits);
+  e.ret = ret && filled(e.ret ?? [], ret);
+  e.exits = exits && filled(e.exits ?? [], exits);
   return e;
 }
 
@@ -507,10 +511,10 @@ function restoredEntry(saved: unknown): Entry {
 function trimmedCopy(xs: readonly number[]): number[] {
   let n = xs.length;
   while (n > 0 && xs[n - 1] === 0) n--;
-  return xs.slice(0, n);
+  return n === 0 ? EMPTY : xs.slice(0, n);
 }
 
-/** `into` (RETENTION_POINTS zeros) with saved counters (maybe without their trailing zeros) over it. */
+/** `into` (an entry's counters) with saved counters (maybe without their trailing zeros) over it. */
 function filled(into: number[], xs: readonly number[]): number[] {
   for (let i = 0; i < xs.length; i++) into[i] = xs[i]!;
   return into;
@@ -538,8 +542,10 @@ function newEntry(
     measured: 0,
     completions: 0,
     open: 0,
-    ret: withBuckets ? zeros() : null,
-    exits: withBuckets ? zeros() : null,
+    // grown as views cover later percents (addBuckets): most never reach 100 %, and most
+    // windows see no stall exit, so 101 zeros per counter were most of an entry's bytes
+    ret: withBuckets ? [] : null,
+    exits: withBuckets ? [] : null,
     plays: 0,
     startupMeasured: 0,
     rebufferMs: 0,
@@ -590,8 +596,12 @@ function addPairs(pairs: [number, number][], changes: readonly [number, number][
   }
 }
 
+/** Adds [bucket, ±1] changes to counters that hold the buckets below their length (the rest are 0). */
 function addBuckets(into: number[], changes: readonly [number, number][]): void {
-  for (const [b, s] of changes) into[b]! += s;
+  for (const [b, s] of changes) {
+    while (into.length <= b) into.push(0);
+    into[b]! += s;
+  }
 }
 
 /** The rollup of one partition: open windows (keyed state), and rows for the next drain. */
@@ -814,8 +824,8 @@ export class RollupStore implements StatePart {
       percent_measured_views: e.measured,
       completions: e.completions,
       open_views: e.open,
-      retention: e.ret ? trimmedCopy(e.ret) : [],
-      stall_exits: e.exits ? trimmedCopy(e.exits) : [],
+      retention: e.ret ? trimmedCopy(e.ret) : EMPTY,
+      stall_exits: e.exits ? trimmedCopy(e.exits) : EMPTY,
       plays: e.plays,
       startup_measured: e.startupMeasured,
       rebuffer_ms: e.rebufferMs,
@@ -824,8 +834,8 @@ export class RollupStore implements StatePart {
       plays_with_rebuffer: e.stalled,
       failures: e.failures,
       open_plays: e.openPlays,
-      startup_buckets: e.startup.map((x) => x[0]),
-      startup_counts: e.startup.map((x) => x[1]),
+      startup_buckets: e.startup.length === 0 ? EMPTY : e.startup.map((x) => x[0]),
+      startup_counts: e.startup.length === 0 ? EMPTY : e.startup.map((x) => x[1]),
       is_final: final ? 1 : 0,
     };
   }
