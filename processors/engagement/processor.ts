@@ -245,7 +245,8 @@ export class EngagementPartition implements PartitionProcessor<PlayEvent> {
     const e = record.value;
     if (result.kind === 'duplicate') return drop('duplicate');
     // Every accepted event is an observation of its viewer, even one set aside below.
-    this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time);
+    const session = result.kind === 'applied' ? result.session : undefined;
+    this.observations.add(e.video_id, video?.creatorId ?? '', e.viewer_id, e.event_time, session);
     if (result.kind === 'session_too_long') return drop('session_too_long');
     if (result.kind === 'session_closed' || result.kind === 'session_folded') {
       this.late(record, false, result.kind);
