@@ -39,3 +39,34 @@ export class ExpiryQueue {
     for (const [m, keys] of now) for (const key of keys) if (visit(key)) this.add(m * MINUTE, key);
   }
 }
+
+/**
+ * Values by the exact time they come due (a window's close at a watermark), each time's values
+ * by key — so queueing a key again at the same time replaces it — and the times in a min-heap,
+ * so taking what is due costs the values due plus O(log n) per time, not a visit of all held.
+ * In memory only: the stores using it rebuild it from their state on restore.
+ */
+export class DueQueue<V> {
+  private readonly byTime = new Map<number, Map<string, V>>();
+  /** the keys of `byTime`, each once */
+  private readonly times = new MinHeap<number>((a, b) => a < b);
+
+  add(at: number, key: string, value: V): void {
+    let due = this.byTime.get(at);
+    if (!due) {
+      this.byTime.set(at, (due = new Map()));
+      this.times.push(at);
+    }
+    due.set(key, value);
+  }
+
+  /** Visits every value queued at a time ≤ `limit`, earliest time first, and forgets it. */
+  takeDue(limit: number, visit: (key: string, value: V) => void): void {
+    while (this.times.size > 0 && this.times.peek()! <= limit) {
+      const at = this.times.pop()!;
+      const due = this.byTime.get(at)!;
+      this.byTime.delete(at);
+      for (const [key, value] of due) visit(key, value);
+    }
+  }
+}

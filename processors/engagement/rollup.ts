@@ -26,7 +26,7 @@
 // seq = the offset of the record that made it. Every change is made at a record, from checkpointed state and input, so
 // a replay after a crash writes the same keys with the same values.
 import { TimeWindows } from '../windows.js';
-import { MinHeap } from '../../lib/min-heap.js';
+import { DueQueue } from '../expiry.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
 import { Tracked, type RestoredState, type StateEntries, type StatePart } from '../keyed-state.js';
 import type { Buckets } from '../playback/aggregate.js';
@@ -619,9 +619,7 @@ export class RollupStore implements StatePart {
    * them, so closeWindows() visits the windows that are due (and those an open session still
    * holds open), not every window held.
    */
-  private readonly closing = new Map<number, Map<string, Entry>>();
-  /** the keys of `closing`, each once: a close pops the times due instead of visiting them all */
-  private readonly closingTimes = new MinHeap<number>((a, b) => a < b);
+  private readonly closing = new DueQueue<Entry>();
   /**
    * Windows past their close that an open view or play holds, out of `closing` until the last
    * of those closes (an add that brings its open counts to zero queues it again) — so a close
@@ -741,7 +739,7 @@ export class RollupStore implements StatePart {
         if (!entry && (!closed || c.open === 1)) {
           entry = newEntry(dim, id, value, grain, start, closed ? offset : 0, offset);
           this.open.set(key, entry);
-          this.closesAt(closeAt[g]!, key, entry);
+          this.closing.add(closeAt[g]!, key, entry);
           entries[i] = entry;
         }
         if (entry) {
@@ -756,7 +754,7 @@ export class RollupStore implements StatePart {
           // the last open view or play of a held window closed: due at the next close
           if ((d.open < 0 || d.openPlays < 0) && entry.open === 0 && entry.openPlays === 0 && this.held.has(entry)) {
             this.held.delete(entry);
-            this.closesAt(closeAt[g]!, key, entry);
+            this.closing.add(closeAt[g]!, key, entry);
           }
           continue;
         }
@@ -771,31 +769,17 @@ export class RollupStore implements StatePart {
     return late;
   }
 
-  private closesAt(at: number, key: string, e: Entry): void {
-    let due = this.closing.get(at);
-    if (!due) {
-      this.closing.set(at, (due = new Map()));
-      this.closingTimes.push(at);
-    }
-    due.set(key, e);
-  }
-
   /** Writes a final row for every window the watermark closed and no open session feeds, and forgets it. */
   closeWindows(watermark: number): void {
-    while (this.closingTimes.size > 0 && this.closingTimes.peek()! <= watermark) {
-      const at = this.closingTimes.pop()!;
-      const due = this.closing.get(at)!;
-      this.closing.delete(at);
-      for (const [key, e] of due) {
-        if (e.open !== 0 || e.openPlays !== 0) {
-          this.held.add(e); // queued again once they close
-          continue;
-        }
-        this.rows.push(this.row(e, true));
-        this.open.delete(key);
-        e.gone = true; // so the drain leaves it out: its final row is written
+    this.closing.takeDue(watermark, (key, e) => {
+      if (e.open !== 0 || e.openPlays !== 0) {
+        this.held.add(e); // queued again once they close
+        return;
       }
-    }
+      this.rows.push(this.row(e, true));
+      this.open.delete(key);
+      e.gone = true; // so the drain leaves it out: its final row is written
+    });
   }
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
@@ -854,7 +838,7 @@ export class RollupStore implements StatePart {
     const windowsOf = new Map(store.grains);
     for (const [key, e] of store.open) {
       const windows = windowsOf.get(e.grain)!;
-      store.closesAt(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
+      store.closing.add(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
     }
     return store;
   }

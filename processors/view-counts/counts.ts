@@ -17,7 +17,7 @@
 // Readers sum `FINAL` rows over partitions and seqs.
 import { TimeWindows } from '../windows.js';
 import { DAY, HOUR, MINUTE } from '../../lib/time.js';
-import { MinHeap } from '../../lib/min-heap.js';
+import { DueQueue } from '../expiry.js';
 import { Tracked, type RestoredState, type StateEntries } from '../keyed-state.js';
 
 export type Dim = 'video' | 'creator';
@@ -96,9 +96,7 @@ export class CountStore {
    * closeWindows() visits the windows due, not every window held (it did, once per grain, every
    * minute of watermark progress).
    */
-  private readonly closing = new Map<number, Map<string, Entry>>();
-  /** the keys of `closing`, each once */
-  private readonly closingTimes = new MinHeap<number>((a, b) => a < b);
+  private readonly closing = new DueQueue<Entry>();
 
   constructor(
     readonly partition: number,
@@ -147,7 +145,7 @@ export class CountStore {
           version: offset,
         };
         this.open.set(key, fresh);
-        this.closesAt(windows.closesAt({ start, end: start + windows.sizeMs }), key, fresh);
+        this.closing.add(windows.closesAt({ start, end: start + windows.sizeMs }), key, fresh);
         r.entries[g] = fresh;
         this.dirty.add(key);
       } else {
@@ -181,15 +179,6 @@ export class CountStore {
     return late;
   }
 
-  private closesAt(at: number, key: string, e: Entry): void {
-    let due = this.closing.get(at);
-    if (!due) {
-      this.closing.set(at, (due = new Map()));
-      this.closingTimes.push(at);
-    }
-    due.set(key, e);
-  }
-
   /** An id none of whose cached windows is open is forgotten: the cache holds no more than the open windows. */
   private forgetIfClosed(dim: Dim, id: string): void {
     const r = this.recent[dim].get(id);
@@ -198,18 +187,13 @@ export class CountStore {
 
   /** Writes a final row for every window the watermark has closed, and forgets it. */
   closeWindows(watermark: number): void {
-    while (this.closingTimes.size > 0 && this.closingTimes.peek()! <= watermark) {
-      const at = this.closingTimes.pop()!;
-      const due = this.closing.get(at)!;
-      this.closing.delete(at);
-      for (const [key, e] of due) {
-        this.rows.push(this.row(e, true));
-        this.open.delete(key);
-        this.dirty.delete(key);
-        e.gone = true;
-        this.forgetIfClosed(e.dim, e.id);
-      }
-    }
+    this.closing.takeDue(watermark, (key, e) => {
+      this.rows.push(this.row(e, true));
+      this.open.delete(key);
+      this.dirty.delete(key);
+      e.gone = true;
+      this.forgetIfClosed(e.dim, e.id);
+    });
   }
 
   /** Rows since the last drain: late deltas, closed windows, and open windows that changed. */
@@ -250,7 +234,7 @@ export class CountStore {
     const windowsOf = new Map(store.grains);
     for (const [key, e] of store.open) {
       const windows = windowsOf.get(e.grain)!;
-      store.closesAt(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
+      store.closing.add(windows.closesAt({ start: e.start, end: e.start + windows.sizeMs }), key, e);
     }
     return store;
   }
