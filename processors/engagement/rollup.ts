@@ -34,8 +34,6 @@ import type { SessionEntry } from '../playback/state.js';
 import type { SessionRow } from './rows.js';
 import { PERCENT_SCALE, startupBucket } from '../semantics.js';
 
-export const RETENTION_POINTS = 101;
-
 /** The row sets of the rollup: totals per video and creator, and per breakdown value of a video. */
 export const ROLLUP_DIMS = [
   'video',
@@ -496,9 +494,9 @@ function restoredEntry(saved: unknown): Entry {
   const rest = SAVED_AT + SAVED_SUMS.length;
   const [startup, ret, exits] = v.slice(rest) as [[number, number][], number[] | null, number[] | null];
   e.startup = startup.map(([k, c]): [number, number] => [k, c]);
-  // newEntry made a video window's counters (zeros): filled in place
-  e.ret = ret && filled(e.ret ?? [], ret);
-  e.exits = exits && filled(e.exits ?? [], exits);
+  // copies: a state handed over in memory (not through JSON) may hold the shared EMPTY
+  e.ret = ret && [...ret];
+  e.exits = exits && [...exits];
   return e;
 }
 
@@ -512,12 +510,6 @@ function trimmedCopy(xs: readonly number[]): number[] {
   let n = xs.length;
   while (n > 0 && xs[n - 1] === 0) n--;
   return n === 0 ? EMPTY : xs.slice(0, n);
-}
-
-/** `into` (an entry's counters) with saved counters (maybe without their trailing zeros) over it. */
-function filled(into: number[], xs: readonly number[]): number[] {
-  for (let i = 0; i < xs.length; i++) into[i] = xs[i]!;
-  return into;
 }
 
 function newEntry(

@@ -109,6 +109,10 @@ export interface ObservationRow {
   event_time: number;
 }
 
+/** Where a holder keeps its last observation: a symbol, so JSON (the state) leaves it out. */
+const LAST_OBSERVATION = Symbol('last observation');
+type Holder = { [LAST_OBSERVATION]?: { row: ObservationRow; hour: number; drain: number } };
+
 /**
  * Observations waiting for the next drain, at most one per (video, creator, viewer, hour):
  * the earliest. The Null table feeds uniqCombined and min states through materialized views,
@@ -116,10 +120,6 @@ export interface ObservationRow {
  * minimum of a time and itself is that time). So the processor only thins them out within a
  * drain, and a replay after a crash, which observes the same events again, is harmless.
  */
-/** Where a holder keeps its last observation: a symbol, so JSON (the state) leaves it out. */
-const LAST_OBSERVATION = Symbol('last observation');
-type Holder = { [LAST_OBSERVATION]?: { row: ObservationRow; hour: number; drain: number } };
-
 export class ObservationBuffer {
   private readonly pending = new Map<string, ObservationRow>();
   /** drains so far: a holder's remembered row is pending only if it was found since the last one */
